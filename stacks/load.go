@@ -1,0 +1,235 @@
+package stacks
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+)
+
+// Lookup returns the raw value of a config key of the project namespace
+// ("network", not "webstack:network") and whether it is set.
+type Lookup func(key string) (string, bool)
+
+// Load reads the stack's settings from Pulumi config, applies the defaults
+// and validates them. The error lists every problem found.
+func Load(ctx *pulumi.Context) (*Settings, error) {
+	project := config.New(ctx, "")
+	region, _ := config.New(ctx, "aws").Try("region")
+	return FromConfig(ctx.Project(), ctx.Stack(), region, func(key string) (string, bool) {
+		v, err := project.Try(key)
+		return v, err == nil
+	})
+}
+
+// FromConfig builds and validates Settings from raw config values. Load is
+// this with Pulumi's config; tests call it directly.
+func FromConfig(project, stack, region string, get Lookup) (*Settings, error) {
+	s := Defaults()
+	s.Project, s.Stack, s.Region = project, stack, region
+	var problems Problems
+
+	s.Environment = Environment(stack)
+	if v, ok := get("environment"); ok && v != "" {
+		s.Environment = Environment(v)
+	}
+	for _, key := range objectKeys() {
+		raw, ok := get(key.name)
+		if !ok {
+			continue
+		}
+		problems = append(problems, decodeObject(project+":"+key.name, raw, key.field(&s))...)
+	}
+	if len(problems) > 0 {
+		// Values that did not decode would only produce follow-on noise.
+		return nil, problems
+	}
+	if p := s.Validate(); len(p) > 0 {
+		return nil, p
+	}
+	return &s, nil
+}
+
+// objectKey is one structured config key and the settings field it fills.
+type objectKey struct {
+	name  string
+	field func(*Settings) any
+}
+
+func objectKeys() []objectKey {
+	return []objectKey{
+		{"network", func(s *Settings) any { return &s.Network }},
+		{"loadBalancer", func(s *Settings) any { return &s.LoadBalancer }},
+		{"web", func(s *Settings) any { return &s.Web }},
+		{"app", func(s *Settings) any { return &s.App }},
+		{"database", func(s *Settings) any { return &s.Database }},
+		{"dns", func(s *Settings) any { return &s.DNS }},
+		{"tags", func(s *Settings) any { return &s.Tags }},
+	}
+}
+
+// ConfigKeys lists every key of the project namespace Load reads.
+func ConfigKeys() []string {
+	keys := []string{"environment"}
+	for _, k := range objectKeys() {
+		keys = append(keys, k.name)
+	}
+	return keys
+}
+
+// decodeObject decodes one structured config value into dst (a pointer to a
+// struct already holding the defaults, or to a map), field by field, so that
+// every unknown or mistyped field is reported, not just the first.
+func decodeObject(key, raw string, dst any) Problems {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &fields); err != nil {
+		return Problems{{Key: key, Value: raw, Message: "must be an object (a YAML mapping)"}}
+	}
+	target := reflect.ValueOf(dst).Elem()
+	if target.Kind() == reflect.Map {
+		m := map[string]string{}
+		var problems Problems
+		for _, name := range sortedKeys(fields) {
+			var v string
+			if err := json.Unmarshal(fields[name], &v); err != nil {
+				problems = append(problems, Problem{Key: key + "." + name, Value: rawJSON(fields[name]), Message: "must be a string"})
+				continue
+			}
+			m[name] = v
+		}
+		target.Set(reflect.ValueOf(m))
+		return problems
+	}
+
+	byName := jsonFields(target)
+	var problems Problems
+	for _, name := range sortedKeys(fields) {
+		field, ok := byName[name]
+		if !ok {
+			problems = append(problems, Problem{
+				Key: key + "." + name, Value: rawJSON(fields[name]),
+				Message: "unknown setting; allowed: " + strings.Join(sortedKeys(byName), ", "),
+			})
+			continue
+		}
+		// Decode into a fresh value so that a list replaces the default
+		// instead of being merged into it.
+		fresh := reflect.New(field.Type())
+		dec := json.NewDecoder(bytes.NewReader(fields[name]))
+		if err := dec.Decode(fresh.Interface()); err != nil || isNull(fields[name]) {
+			problems = append(problems, Problem{
+				Key: key + "." + name, Value: rawJSON(fields[name]),
+				Message: "must be " + describeType(field.Type()),
+			})
+			continue
+		}
+		field.Set(fresh.Elem())
+	}
+	return problems
+}
+
+// jsonFields maps the JSON names of a struct's fields (including those of
+// embedded structs) to the settable fields.
+func jsonFields(v reflect.Value) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			for name, inner := range jsonFields(v.Field(i)) {
+				out[name] = inner
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		out[name] = v.Field(i)
+	}
+	return out
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int:
+		return "a whole number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice:
+		return "a list of " + strings.TrimPrefix(describeType(t.Elem()), "a ") + "s"
+	case reflect.Map:
+		return "a mapping of strings to strings"
+	}
+	return t.String()
+}
+
+func isNull(b json.RawMessage) bool { return string(bytes.TrimSpace(b)) == "null" }
+
+// raw shows a raw JSON value in an error message.
+func rawJSON(b json.RawMessage) rawValue { return rawValue(bytes.TrimSpace(b)) }
+
+type rawValue string
+
+func (r rawValue) String() string { return string(r) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Problem is one invalid setting: the full config key, the value found, and
+// what is allowed.
+type Problem struct {
+	Key     string
+	Value   any
+	Message string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s = %s: %s", p.Key, formatValue(p.Value), p.Message)
+}
+
+func formatValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case rawValue:
+		return string(v)
+	case fmt.Stringer:
+		return v.String()
+	case nil:
+		return "(not set)"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// Problems is every invalid setting of a stack; it is the error Load returns.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = "  " + p.String()
+	}
+	noun := "problems"
+	if len(ps) == 1 {
+		noun = "problem"
+	}
+	return fmt.Sprintf("invalid stack settings (%d %s, nothing was created):\n%s", len(ps), noun, strings.Join(lines, "\n"))
+}

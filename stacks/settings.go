@@ -1,0 +1,159 @@
+// Package stacks holds the typed settings of one webstack environment: what
+// the stack file says, with the defaults applied in one place (Defaults) and
+// every problem reported at once (Validate), before any resource exists.
+//
+// Settings are read from Pulumi stack config. Each tier is one structured key
+// in the project namespace (webstack:network, webstack:web, ...); a stack file
+// sets only the fields that differ from Defaults, and Load merges them.
+package stacks
+
+// Environment is the kind of environment a stack is. It selects the rules
+// Validate applies (see docs/SETTINGS.md, "Rules per environment").
+type Environment string
+
+// The environments webstack knows.
+const (
+	Dev     Environment = "dev"
+	Staging Environment = "staging"
+	Prod    Environment = "prod"
+)
+
+// Environments lists the known environments in promotion order.
+var Environments = []Environment{Dev, Staging, Prod}
+
+// NAT gateway strategies for the private subnets.
+const (
+	NATNone   = "none"   // no NAT: private hosts reach AWS through VPC endpoints only
+	NATSingle = "single" // one NAT gateway in the first AZ (a single point of failure)
+	NATPerAZ  = "perAz"  // one NAT gateway per AZ
+)
+
+// Database engines.
+const (
+	Postgres = "postgres"
+	MySQL    = "mysql"
+)
+
+// Settings is everything one environment needs: the network, each tier of
+// the diagram, the database, DNS and tags.
+type Settings struct {
+	Project     string      `json:"-"` // Pulumi project name, the config namespace
+	Stack       string      `json:"-"` // Pulumi stack name
+	Region      string      `json:"-"` // aws:region
+	Environment Environment `json:"-"` // webstack:environment (default: the stack name)
+
+	Network      Network           `json:"network"`
+	LoadBalancer LoadBalancer      `json:"loadBalancer"`
+	Web          Web               `json:"web"`
+	App          App               `json:"app"`
+	Database     Database          `json:"database"`
+	DNS          DNS               `json:"dns"`
+	Tags         map[string]string `json:"tags"`
+}
+
+// Network is webstack:network: the VPC and its subnets.
+type Network struct {
+	// CIDR of the VPC, IPv4, between /16 and /22.
+	CIDR string `json:"cidr"`
+	// AvailabilityZones to spread over (at least 2). Empty means the
+	// region's first three available zones, looked up at deploy time.
+	AvailabilityZones []string `json:"availabilityZones"`
+	// NATGateways is none, single or perAz.
+	NATGateways string `json:"natGateways"`
+	// FlowLogRetentionDays is how long VPC flow logs are kept in CloudWatch
+	// Logs; one of the values CloudWatch accepts.
+	FlowLogRetentionDays int `json:"flowLogRetentionDays"`
+	// InterfaceEndpoints are the AWS services reached through interface VPC
+	// endpoints (short names such as ec2, ssm). ec2 and secretsmanager are
+	// required: the load balancers have no public IP of their own.
+	InterfaceEndpoints []string `json:"interfaceEndpoints"`
+}
+
+// Host is what every tier's EC2 hosts share.
+type Host struct {
+	// InstanceType, e.g. t4g.small; its CPU architecture picks the image.
+	InstanceType string `json:"instanceType"`
+	// AMI pins an image id; empty means the latest Amazon Linux 2023 for the
+	// instance type's architecture, kept (not replaced) on later updates.
+	AMI string `json:"ami"`
+	// RootVolumeGiB is the size of the encrypted gp3 root volume.
+	RootVolumeGiB int `json:"rootVolumeGiB"`
+}
+
+// LoadBalancer is webstack:loadBalancer: the two HAProxy nodes.
+type LoadBalancer struct {
+	Host
+	// AllowedCIDRs and AllowedIPv6CIDRs may reach ports 80 and 443.
+	AllowedCIDRs     []string `json:"allowedCidrs"`
+	AllowedIPv6CIDRs []string `json:"allowedIpv6Cidrs"`
+	// CertificateSecret names a Secrets Manager secret (name or ARN) whose
+	// value is the site's PEM (certificate, chain and key). Empty: HTTP only.
+	CertificateSecret string `json:"certificateSecret"`
+}
+
+// Web is webstack:web: the nginx hosts.
+type Web struct {
+	Host
+	Count int `json:"count"`
+	Port  int `json:"port"`
+}
+
+// App is webstack:app: the application hosts.
+type App struct {
+	Host
+	Count int `json:"count"`
+	Port  int `json:"port"`
+	// Artifact is a path to your own Linux executable to run instead of the
+	// default application built from this repository. Empty: the default.
+	Artifact string `json:"artifact"`
+}
+
+// Database is webstack:database: the RDS instance.
+type Database struct {
+	Engine        string `json:"engine"`        // postgres or mysql
+	EngineVersion string `json:"engineVersion"` // major (16, 8.0) or full version
+	InstanceClass string `json:"instanceClass"` // db.*
+	// AllocatedStorageGiB and MaxAllocatedStorageGiB (storage autoscaling
+	// ceiling; 0 turns autoscaling off).
+	AllocatedStorageGiB    int    `json:"allocatedStorageGiB"`
+	MaxAllocatedStorageGiB int    `json:"maxAllocatedStorageGiB"`
+	MultiAZ                bool   `json:"multiAz"`
+	BackupRetentionDays    int    `json:"backupRetentionDays"`
+	BackupWindow           string `json:"backupWindow"`      // hh24:mi-hh24:mi, UTC
+	MaintenanceWindow      string `json:"maintenanceWindow"` // ddd:hh24:mi-ddd:hh24:mi, UTC
+	DeletionProtection     bool   `json:"deletionProtection"`
+	// SkipFinalSnapshot deletes without a final snapshot; otherwise the
+	// snapshot is named FinalSnapshotPrefix plus a random suffix.
+	SkipFinalSnapshot   bool   `json:"skipFinalSnapshot"`
+	FinalSnapshotPrefix string `json:"finalSnapshotPrefix"`
+	// Protect sets Pulumi's protect option: pulumi refuses to delete or
+	// replace the database until it is turned off.
+	Protect             bool   `json:"protect"`
+	Name                string `json:"name"`     // database name
+	Username            string `json:"username"` // master user
+	Port                int    `json:"port"`     // 0: the engine's default
+	PerformanceInsights bool   `json:"performanceInsights"`
+}
+
+// DNS is webstack:dns: the site's name and an optional Route 53 record.
+type DNS struct {
+	// Domain is the site's domain; the site is www.<domain>.
+	Domain string `json:"domain"`
+	// HostedZoneID, when set, gets an A record www.<domain> pointing at the
+	// load balancers' Elastic IP.
+	HostedZoneID string `json:"hostedZoneId"`
+}
+
+// SiteName is the host name the site answers to: www.<domain>.
+func (s *Settings) SiteName() string { return "www." + s.DNS.Domain }
+
+// DatabasePort is the configured port or the engine's default.
+func (d Database) DatabasePort() int {
+	if d.Port != 0 {
+		return d.Port
+	}
+	if d.Engine == MySQL {
+		return 3306
+	}
+	return 5432
+}

@@ -1,0 +1,158 @@
+package stacks_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/foobar/webstack/internal/mocks"
+	"github.com/foobar/webstack/stacks"
+)
+
+// Pulumi.yaml documents every setting with its default; the program applies
+// stacks.Defaults. They must say the same thing.
+func TestPulumiYAMLDeclaresTheDefaults(t *testing.T) {
+	project, err := mocks.ReadProject("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := stacks.Defaults()
+	goDefaults := map[string]any{
+		"network": d.Network, "loadBalancer": d.LoadBalancer, "web": d.Web, "app": d.App,
+		"database": d.Database, "dns": d.DNS, "tags": d.Tags, "environment": "",
+	}
+	for _, key := range stacks.ConfigKeys() {
+		decl, ok := project.Config[key]
+		if !ok {
+			t.Errorf("Pulumi.yaml does not declare %s", key)
+			continue
+		}
+		if decl.Description == "" {
+			t.Errorf("Pulumi.yaml: %s has no description", key)
+		}
+		if got, want := normalize(t, decl.Default), normalize(t, goDefaults[key]); !reflect.DeepEqual(got, want) {
+			t.Errorf("Pulumi.yaml default of %s =\n  %v\nstacks.Defaults says\n  %v", key, got, want)
+		}
+	}
+	if len(project.Config) != len(stacks.ConfigKeys()) {
+		t.Errorf("Pulumi.yaml declares %d keys, the program reads %d", len(project.Config), len(stacks.ConfigKeys()))
+	}
+}
+
+func normalize(t *testing.T, v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func lookup(values map[string]string) stacks.Lookup {
+	return func(k string) (string, bool) { v, ok := values[k]; return v, ok }
+}
+
+func TestPartialObjectsMergeWithDefaults(t *testing.T) {
+	s, err := stacks.FromConfig("webstack", "dev", "us-east-1", lookup(map[string]string{
+		"web":     `{"count": 3}`,
+		"network": `{"availabilityZones": ["us-east-1a", "us-east-1b"]}`,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := stacks.Defaults()
+	if s.Web.Count != 3 || s.Web.Port != d.Web.Port || s.Web.InstanceType != d.Web.InstanceType {
+		t.Errorf("web = %+v: count from the stack, the rest from the defaults", s.Web)
+	}
+	if got := s.Network.AvailabilityZones; len(got) != 2 || s.Network.CIDR != d.Network.CIDR {
+		t.Errorf("network = %+v", s.Network)
+	}
+	if s.Environment != stacks.Dev {
+		t.Errorf("environment = %q, want the stack name", s.Environment)
+	}
+}
+
+func TestEveryDecodingProblemIsReported(t *testing.T) {
+	_, err := stacks.FromConfig("webstack", "dev", "us-east-1", lookup(map[string]string{
+		"web":      `{"cont": 3, "port": "eighty"}`,
+		"database": `{"multiAz": "yes"}`,
+		"tags":     `{"team": 7}`,
+		"dns":      `[1]`,
+	}))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`webstack:web.cont = 3: unknown setting; allowed: ami, count, instanceType, port, rootVolumeGiB`,
+		`webstack:web.port = "eighty": must be a whole number`,
+		`webstack:database.multiAz = "yes": must be true or false`,
+		`webstack:tags.team = 7: must be a string`,
+		`webstack:dns = "[1]": must be an object`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestArchitecture(t *testing.T) {
+	for typ, want := range map[string]string{
+		"t4g.small": "arm64", "m7g.large": "arm64", "c7gn.xlarge": "arm64", "a1.medium": "arm64",
+		"r8gd.large": "arm64", "im4gn.large": "arm64", "g5g.xlarge": "arm64",
+		"t3.micro": "x86_64", "m7i.large": "x86_64", "c6a.large": "x86_64", "g5.xlarge": "x86_64", "inf2.xlarge": "x86_64",
+	} {
+		if got, err := stacks.Architecture(typ); err != nil || got != want {
+			t.Errorf("Architecture(%s) = %s, %v; want %s", typ, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "t4g", "T3.micro", "t3.", ".micro"} {
+		if _, err := stacks.Architecture(bad); err == nil {
+			t.Errorf("Architecture(%q) accepted", bad)
+		}
+	}
+}
+
+func TestResolveZones(t *testing.T) {
+	s := stacks.Defaults()
+	s.Project, s.Region = "webstack", "us-east-1"
+	if err := s.ResolveZones([]string{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Network.AvailabilityZones, ","); got != "us-east-1a,us-east-1b,us-east-1c" {
+		t.Errorf("default zones = %s, want the first three", got)
+	}
+	s.Network.AvailabilityZones = []string{"us-east-1a", "us-east-1e"}
+	err := s.ResolveZones([]string{"us-east-1a", "us-east-1b"})
+	if err == nil || !strings.Contains(err.Error(), `webstack:network.availabilityZones[1] = "us-east-1e": is not an available zone`) {
+		t.Errorf("unavailable zone: %v", err)
+	}
+	s.Network.AvailabilityZones = nil
+	if err := s.ResolveZones([]string{"us-east-1a"}); err == nil {
+		t.Error("a region with one zone was accepted")
+	}
+}
+
+func TestMaintenanceMayNotOverlapBackups(t *testing.T) {
+	for _, tc := range []struct {
+		backup, maint string
+		ok            bool
+	}{
+		{"03:00-04:00", "sun:04:30-sun:05:30", true},
+		{"03:00-04:00", "sun:03:30-sun:04:30", false},
+		{"23:30-00:30", "mon:00:00-mon:01:00", false}, // backup crosses midnight
+		{"23:30-00:30", "sun:23:45-mon:00:15", false}, // maintenance crosses the week
+		{"05:00-06:00", "sat:22:00-sun:02:00", true},
+	} {
+		s := stacks.Defaults()
+		s.Project, s.Stack, s.Region, s.Environment = "webstack", "dev", "us-east-1", stacks.Dev
+		s.Database.BackupWindow, s.Database.MaintenanceWindow = tc.backup, tc.maint
+		problems := s.Validate()
+		if ok := len(problems) == 0; ok != tc.ok {
+			t.Errorf("backup %s, maintenance %s: ok = %v, want %v (%v)", tc.backup, tc.maint, ok, tc.ok, problems)
+		}
+	}
+}

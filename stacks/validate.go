@@ -1,0 +1,454 @@
+package stacks
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Limits webstack and AWS put on settings.
+const (
+	MinVPCPrefix = 16 // AWS's largest VPC
+	MaxVPCPrefix = 22 // smallest VPC that leaves room for every tier (docs/NETWORK.md)
+	MaxHosts     = 20 // hosts per tier
+	maxUserTags  = 46 // AWS allows 50 tags; webstack sets Name, Project, Environment, ManagedBy
+)
+
+// FlowLogRetentionValues are the retention periods CloudWatch Logs accepts
+// (0 keeps logs forever).
+var FlowLogRetentionValues = []int{0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// RequiredEndpoints are the interface endpoints the stack cannot work
+// without: the load balancers have no public IP of their own, so the backup
+// node reaches the EC2 API (to take over the Elastic IP) and both reach
+// Secrets Manager (for their passwords) through them.
+var RequiredEndpoints = []string{"ec2", "secretsmanager"}
+
+// EngineVersions are the major versions webstack knows the parameter group
+// family of.
+var EngineVersions = map[string][]string{
+	Postgres: {"13", "14", "15", "16", "17"},
+	MySQL:    {"8.0", "8.4"},
+}
+
+// Rules per environment; docs/SETTINGS.md explains each.
+const (
+	ProdMinBackupDays    = 14
+	StagingMinBackupDays = 7
+)
+
+var (
+	instanceTypeRe  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	amiRe           = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	dbClassRe       = regexp.MustCompile(`^db\.[a-z0-9-]+\.[a-z0-9]+$`)
+	engineVersionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
+	endpointRe      = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)*$`)
+	dbNameRe        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	snapshotRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	zoneIDRe        = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
+	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	secretNameRe    = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
+	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	gravitonRe      = regexp.MustCompile(`^[a-z]+[0-9]+g`)
+	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	dayTimeRe       = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)
+	timeRe          = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
+)
+
+// reservedTags are set by webstack on every resource.
+var reservedTags = []string{"Name", "Project", "Environment", "ManagedBy"}
+
+// validator collects problems under the project's namespace.
+type validator struct {
+	ns       string
+	problems Problems
+}
+
+func (v *validator) add(key string, value any, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Key: v.ns + ":" + key, Value: value, Message: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks every setting and returns all problems found, each naming
+// the key, the bad value and what is allowed.
+func (s *Settings) Validate() Problems {
+	v := &validator{ns: s.Project}
+	if s.Region == "" {
+		v.problems = append(v.problems, Problem{Key: "aws:region", Value: nil, Message: "must be set, e.g. pulumi config set aws:region us-east-1"})
+	} else if !regionRe.MatchString(s.Region) {
+		v.problems = append(v.problems, Problem{Key: "aws:region", Value: s.Region, Message: "must be an AWS region name such as us-east-1"})
+	}
+	if !slices.Contains(Environments, s.Environment) {
+		v.add("environment", string(s.Environment), "must be one of dev, staging, prod (default: the stack name)")
+	}
+	s.validateNetwork(v)
+	s.validateLoadBalancer(v)
+	validateHost(v, "web", s.Web.Host)
+	validateCount(v, "web.count", s.Web.Count)
+	validatePort(v, "web.port", s.Web.Port)
+	validateHost(v, "app", s.App.Host)
+	validateCount(v, "app.count", s.App.Count)
+	validatePort(v, "app.port", s.App.Port)
+	if s.App.Artifact != "" {
+		if st, err := os.Stat(s.App.Artifact); err != nil || !st.Mode().IsRegular() {
+			v.add("app.artifact", s.App.Artifact, "must be the path of an existing executable file (relative to the project directory)")
+		}
+	}
+	s.validateDatabase(v)
+	s.validateDNS(v)
+	s.validateTags(v)
+	s.validateEnvironmentRules(v)
+	return v.problems
+}
+
+func (s *Settings) validateNetwork(v *validator) {
+	n := s.Network
+	if p, err := netip.ParsePrefix(n.CIDR); err != nil || !p.Addr().Is4() {
+		v.add("network.cidr", n.CIDR, "must be an IPv4 CIDR block such as 10.0.0.0/16")
+	} else if p != p.Masked() {
+		v.add("network.cidr", n.CIDR, "has host bits set; did you mean %s?", p.Masked())
+	} else if p.Bits() < MinVPCPrefix || p.Bits() > MaxVPCPrefix {
+		v.add("network.cidr", n.CIDR, "must be between /%d and /%d (smaller VPCs leave no room for every tier in every AZ)", MinVPCPrefix, MaxVPCPrefix)
+	} else if !isPrivate(p) {
+		v.add("network.cidr", n.CIDR, "must be a private range: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10")
+	}
+
+	azs := n.AvailabilityZones
+	if len(azs) > 0 && len(azs) < 2 {
+		v.add("network.availabilityZones", azs, "must list at least 2 zones (or none, for the region's first three)")
+	}
+	seen := map[string]bool{}
+	for i, az := range azs {
+		key := fmt.Sprintf("network.availabilityZones[%d]", i)
+		if seen[az] {
+			v.add(key, az, "is listed twice; each zone may appear once")
+		}
+		seen[az] = true
+		if _, err := ZoneSlot(s.Region, az); err != nil {
+			v.add(key, az, "%v", err)
+		}
+	}
+
+	if !slices.Contains([]string{NATNone, NATSingle, NATPerAZ}, n.NATGateways) {
+		v.add("network.natGateways", n.NATGateways, "must be one of none, single, perAz")
+	}
+	if !slices.Contains(FlowLogRetentionValues, n.FlowLogRetentionDays) {
+		v.add("network.flowLogRetentionDays", n.FlowLogRetentionDays, "must be a retention CloudWatch Logs accepts: %s", joinInts(FlowLogRetentionValues))
+	}
+	seenEP := map[string]bool{}
+	for i, ep := range n.InterfaceEndpoints {
+		key := fmt.Sprintf("network.interfaceEndpoints[%d]", i)
+		if !endpointRe.MatchString(ep) {
+			v.add(key, ep, "must be a service's short name such as ec2 or ssm (the part after com.amazonaws.<region>.)")
+		}
+		if seenEP[ep] {
+			v.add(key, ep, "is listed twice")
+		}
+		seenEP[ep] = true
+	}
+	for _, req := range RequiredEndpoints {
+		if !seenEP[req] {
+			v.add("network.interfaceEndpoints", n.InterfaceEndpoints, "must include %q: the load balancers have no public IP of their own and reach it through the endpoint", req)
+		}
+	}
+}
+
+// ZoneSlot returns the position of an availability zone in the subnet layout:
+// its letter (a=0 … h=7). Keying subnets by the zone's own letter, not by
+// its position in a list, keeps every subnet's address when zones are added
+// or removed.
+func ZoneSlot(region, az string) (int, error) {
+	if region != "" && !strings.HasPrefix(az, region) {
+		return 0, fmt.Errorf("must be a zone of region %s, such as %sa", region, region)
+	}
+	if len(az) < 2 {
+		return 0, fmt.Errorf("must be a zone name such as us-east-1a")
+	}
+	c := az[len(az)-1]
+	if c < 'a' || c > 'h' {
+		return 0, fmt.Errorf("must end in a zone letter a to h")
+	}
+	return int(c - 'a'), nil
+}
+
+func isPrivate(p netip.Prefix) bool {
+	for _, r := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"} {
+		rp := netip.MustParsePrefix(r)
+		if rp.Bits() <= p.Bits() && rp.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Settings) validateLoadBalancer(v *validator) {
+	lb := s.LoadBalancer
+	validateHost(v, "loadBalancer", lb.Host)
+	for i, c := range lb.AllowedCIDRs {
+		if p, err := netip.ParsePrefix(c); err != nil || !p.Addr().Is4() || p != p.Masked() {
+			v.add(fmt.Sprintf("loadBalancer.allowedCidrs[%d]", i), c, "must be an IPv4 CIDR block with no host bits set, such as 0.0.0.0/0 or 203.0.113.0/24")
+		}
+	}
+	for i, c := range lb.AllowedIPv6CIDRs {
+		if p, err := netip.ParsePrefix(c); err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p != p.Masked() {
+			v.add(fmt.Sprintf("loadBalancer.allowedIpv6Cidrs[%d]", i), c, "must be an IPv6 CIDR block with no host bits set, such as ::/0")
+		}
+	}
+	if len(lb.AllowedCIDRs)+len(lb.AllowedIPv6CIDRs) == 0 {
+		v.add("loadBalancer.allowedCidrs", lb.AllowedCIDRs, "no client could reach the site: allow at least one CIDR block (IPv4 or IPv6)")
+	}
+	if lb.CertificateSecret != "" && !secretNameRe.MatchString(lb.CertificateSecret) {
+		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "must be a Secrets Manager secret name or ARN")
+	}
+}
+
+func validateHost(v *validator, tier string, h Host) {
+	if _, err := Architecture(h.InstanceType); err != nil {
+		v.add(tier+".instanceType", h.InstanceType, "%v", err)
+	}
+	if h.AMI != "" && !amiRe.MatchString(h.AMI) {
+		v.add(tier+".ami", h.AMI, "must be an image id such as ami-0123456789abcdef0, or empty for the latest Amazon Linux 2023")
+	}
+	if h.RootVolumeGiB < 8 || h.RootVolumeGiB > 16384 {
+		v.add(tier+".rootVolumeGiB", h.RootVolumeGiB, "must be between 8 (the Amazon Linux 2023 image) and 16384")
+	}
+}
+
+// Architecture returns the CPU architecture of an EC2 instance type, as the
+// image name spells it: arm64 for Graviton (a1 and families with a g after
+// the generation, such as t4g, m7g, c7gn) and x86_64 for the rest.
+func Architecture(instanceType string) (string, error) {
+	if !instanceTypeRe.MatchString(instanceType) {
+		return "", fmt.Errorf("must be an EC2 instance type such as t4g.small or m7i.large")
+	}
+	family, _, _ := strings.Cut(instanceType, ".")
+	if family == "a1" || gravitonRe.MatchString(family) {
+		return "arm64", nil
+	}
+	return "x86_64", nil
+}
+
+func validateCount(v *validator, key string, n int) {
+	if n < 1 || n > MaxHosts {
+		v.add(key, n, "must be between 1 and %d", MaxHosts)
+	}
+}
+
+func validatePort(v *validator, key string, p int) {
+	if p < 1 || p > 65535 {
+		v.add(key, p, "must be a TCP port between 1 and 65535")
+	}
+}
+
+func (s *Settings) validateDatabase(v *validator) {
+	d := s.Database
+	versions, knownEngine := EngineVersions[d.Engine]
+	if !knownEngine {
+		v.add("database.engine", d.Engine, "must be postgres or mysql")
+	} else if !engineVersionRe.MatchString(d.EngineVersion) || !slices.Contains(versions, MajorVersion(d.Engine, d.EngineVersion)) {
+		v.add("database.engineVersion", d.EngineVersion, "must be a %s version of major %s (e.g. %s or a full version)", d.Engine, strings.Join(versions, ", "), versions[len(versions)-1])
+	}
+	if !dbClassRe.MatchString(d.InstanceClass) {
+		v.add("database.instanceClass", d.InstanceClass, "must be an RDS instance class of the form db.<family>.<size>, such as db.t4g.medium")
+	}
+	const minStorage, maxStorage = 20, 65536 // gp3, PostgreSQL and MySQL
+	if d.AllocatedStorageGiB < minStorage || d.AllocatedStorageGiB > maxStorage {
+		v.add("database.allocatedStorageGiB", d.AllocatedStorageGiB, "must be between %d and %d GiB (gp3 storage for %s)", minStorage, maxStorage, d.Engine)
+	}
+	if m := d.MaxAllocatedStorageGiB; m != 0 {
+		least := int(math.Ceil(float64(d.AllocatedStorageGiB) * 1.1))
+		if m < least || m > maxStorage {
+			v.add("database.maxAllocatedStorageGiB", m, "must be 0 (no autoscaling) or between %d (10%% above allocatedStorageGiB) and %d", least, maxStorage)
+		}
+	}
+	if d.BackupRetentionDays < 0 || d.BackupRetentionDays > 35 {
+		v.add("database.backupRetentionDays", d.BackupRetentionDays, "must be between 0 (no backups) and 35")
+	}
+	backup, okB := parseWindow(d.BackupWindow, false)
+	if !okB {
+		v.add("database.backupWindow", d.BackupWindow, "must be hh24:mi-hh24:mi in UTC, at least 30 minutes long, such as 03:00-04:00")
+	}
+	maint, okM := parseWindow(d.MaintenanceWindow, true)
+	if !okM {
+		v.add("database.maintenanceWindow", d.MaintenanceWindow, "must be ddd:hh24:mi-ddd:hh24:mi in UTC, at least 30 minutes long, such as sun:04:30-sun:05:30")
+	}
+	if okB && okM && backupOverlaps(backup, maint) {
+		v.add("database.maintenanceWindow", d.MaintenanceWindow, "must not overlap the daily backup window %s", d.BackupWindow)
+	}
+	if !d.SkipFinalSnapshot {
+		p := d.FinalSnapshotPrefix
+		if len(p) < 1 || len(p) > 246 || !snapshotRe.MatchString(p) || strings.Contains(p, "--") || strings.HasSuffix(p, "-") {
+			v.add("database.finalSnapshotPrefix", p, "must be 1 to 246 letters, digits or hyphens, start with a letter, with no two hyphens in a row and no hyphen at the end (RDS snapshot identifier rules; webstack appends -<random>)")
+		}
+	}
+	maxName := 63
+	if d.Engine == MySQL {
+		maxName = 64
+	}
+	if !dbNameRe.MatchString(d.Name) || len(d.Name) > maxName || slices.Contains([]string{"template0", "template1", "rdsadmin"}, d.Name) {
+		v.add("database.name", d.Name, "must be 1 to %d letters, digits or underscores, start with a letter, and not be a reserved name", maxName)
+	}
+	maxUser := 63
+	if d.Engine == MySQL {
+		maxUser = 32
+	}
+	if !dbNameRe.MatchString(d.Username) || len(d.Username) > maxUser || strings.HasPrefix(strings.ToLower(d.Username), "rds") {
+		v.add("database.username", d.Username, "must be 1 to %d letters, digits or underscores, start with a letter, and not start with rds", maxUser)
+	}
+	if d.Port != 0 && (d.Port < 1150 || d.Port > 65535) {
+		v.add("database.port", d.Port, "must be 0 (the engine's default) or between 1150 and 65535")
+	}
+}
+
+// MajorVersion is the part of an engine version that names the parameter
+// group family: 16 for PostgreSQL 16.4, 8.0 for MySQL 8.0.39.
+func MajorVersion(engine, version string) string {
+	parts := strings.Split(version, ".")
+	if engine == MySQL && len(parts) >= 2 {
+		return parts[0] + "." + parts[1]
+	}
+	return parts[0]
+}
+
+// window is a span of minutes, of the week (maintenance) or day (backup).
+type window struct{ start, end int }
+
+func parseWindow(s string, weekly bool) (window, bool) {
+	from, to, ok := strings.Cut(s, "-")
+	if !ok {
+		return window{}, false
+	}
+	a, okA := parseMoment(from, weekly)
+	b, okB := parseMoment(to, weekly)
+	if !okA || !okB {
+		return window{}, false
+	}
+	period := 24 * 60
+	if weekly {
+		period *= 7
+	}
+	if b <= a {
+		b += period
+	}
+	return window{a, b}, b-a >= 30
+}
+
+func parseMoment(s string, weekly bool) (int, bool) {
+	days := []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+	if weekly {
+		m := dayTimeRe.FindStringSubmatch(s)
+		if m == nil {
+			return 0, false
+		}
+		h, _ := strconv.Atoi(m[2])
+		mi, _ := strconv.Atoi(m[3])
+		return slices.Index(days, m[1])*24*60 + h*60 + mi, true
+	}
+	m := timeRe.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	h, _ := strconv.Atoi(m[1])
+	mi, _ := strconv.Atoi(m[2])
+	return h*60 + mi, true
+}
+
+// backupOverlaps reports whether a daily backup window overlaps a weekly
+// maintenance window.
+func backupOverlaps(backup, maint window) bool {
+	const day, week = 24 * 60, 7 * 24 * 60
+	for d := -1; d <= 7; d++ {
+		b := window{backup.start + d*day, backup.end + d*day}
+		for _, shift := range []int{0, week, -week} {
+			m := window{maint.start + shift, maint.end + shift}
+			if b.start < m.end && m.start < b.end {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Settings) validateDNS(v *validator) {
+	d := s.DNS
+	labels := strings.Split(d.Domain, ".")
+	ok := len(labels) >= 2 && len(d.Domain) <= 249
+	for _, l := range labels {
+		ok = ok && labelRe.MatchString(l)
+	}
+	if !ok {
+		v.add("dns.domain", d.Domain, "must be a lower-case domain name such as foobar.com (the site is www.<domain>)")
+	}
+	if d.HostedZoneID != "" && !zoneIDRe.MatchString(d.HostedZoneID) {
+		v.add("dns.hostedZoneId", d.HostedZoneID, "must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ, or empty for no DNS record")
+	}
+}
+
+func (s *Settings) validateTags(v *validator) {
+	if len(s.Tags) > maxUserTags {
+		v.add("tags", len(s.Tags), "at most %d tags (AWS allows 50; webstack sets %s)", maxUserTags, strings.Join(reservedTags, ", "))
+	}
+	for _, k := range sortedKeys(s.Tags) {
+		val := s.Tags[k]
+		key := "tags." + k
+		switch {
+		case slices.Contains(reservedTags, k):
+			v.add(key, val, "is set by webstack on every resource; choose another key")
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			v.add(key, val, "keys starting with aws: are reserved by AWS")
+		case len(k) < 1 || len(k) > 128 || !tagRe.MatchString(k):
+			v.add(key, val, "tag keys must be 1 to 128 letters, digits, spaces or _ . : / = + - @")
+		case len(val) > 256 || !tagRe.MatchString(val):
+			v.add(key, val, "tag values must be at most 256 letters, digits, spaces or _ . : / = + - @")
+		}
+	}
+}
+
+// validateEnvironmentRules applies the rules that depend on the kind of
+// environment (docs/SETTINGS.md, "Rules per environment").
+func (s *Settings) validateEnvironmentRules(v *validator) {
+	d := s.Database
+	switch s.Environment {
+	case Prod:
+		if s.Network.NATGateways == NATSingle {
+			v.add("network.natGateways", s.Network.NATGateways, "prod must not depend on one AZ's NAT gateway: use perAz (or none, with VPC endpoints only)")
+		}
+		if s.Web.Count < 2 {
+			v.add("web.count", s.Web.Count, "prod needs at least 2 web servers, in different AZs")
+		}
+		if s.App.Count < 2 {
+			v.add("app.count", s.App.Count, "prod needs at least 2 application servers, in different AZs")
+		}
+		if !d.MultiAZ {
+			v.add("database.multiAz", d.MultiAZ, "prod needs a Multi-AZ database")
+		}
+		if !d.DeletionProtection {
+			v.add("database.deletionProtection", d.DeletionProtection, "prod needs deletion protection")
+		}
+		if d.SkipFinalSnapshot {
+			v.add("database.skipFinalSnapshot", d.SkipFinalSnapshot, "prod needs a final snapshot on delete")
+		}
+		if !d.Protect {
+			v.add("database.protect", d.Protect, "prod needs Pulumi's protect on the database")
+		}
+		if d.BackupRetentionDays < ProdMinBackupDays {
+			v.add("database.backupRetentionDays", d.BackupRetentionDays, "prod keeps backups at least %d days", ProdMinBackupDays)
+		}
+	case Staging:
+		if d.BackupRetentionDays < StagingMinBackupDays {
+			v.add("database.backupRetentionDays", d.BackupRetentionDays, "staging keeps backups at least %d days", StagingMinBackupDays)
+		}
+	}
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
+}
