@@ -1,0 +1,52 @@
+// Package iampolicy writes IAM policy documents from Go values, so that
+// policies are checked by the compiler and rendered deterministically.
+package iampolicy
+
+import (
+	"encoding/json"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Statement is one IAM policy statement.
+type Statement struct {
+	Sid       string                    `json:"Sid,omitempty"`
+	Effect    string                    `json:"Effect"`
+	Principal map[string]any            `json:"Principal,omitempty"`
+	Action    []string                  `json:"Action"`
+	Resource  []string                  `json:"Resource,omitempty"`
+	Condition map[string]map[string]any `json:"Condition,omitempty"`
+}
+
+// Allow is an Allow statement of actions on resources.
+func Allow(sid string, actions []string, resources ...string) Statement {
+	return Statement{Sid: sid, Effect: "Allow", Action: actions, Resource: resources}
+}
+
+// AssumeRole is the trust policy letting an AWS service assume a role.
+func AssumeRole(service string) string {
+	return Document(Statement{
+		Effect:    "Allow",
+		Principal: map[string]any{"Service": service},
+		Action:    []string{"sts:AssumeRole"},
+	})
+}
+
+// Document renders a policy document.
+func Document(statements ...Statement) string {
+	b, err := json.Marshal(struct {
+		Version   string      `json:"Version"`
+		Statement []Statement `json:"Statement"`
+	}{"2012-10-17", statements})
+	if err != nil {
+		panic(err) // only strings and maps of strings: cannot fail
+	}
+	return string(b)
+}
+
+// FromARNs renders a policy document once the ARNs it names are known.
+func FromARNs(arns pulumi.StringArrayInput, statements func(arns []string) []Statement) pulumi.StringOutput {
+	return arns.ToStringArrayOutput().ApplyT(func(a []string) string {
+		return Document(statements(a)...)
+	}).(pulumi.StringOutput)
+}

@@ -1,0 +1,74 @@
+package network
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Tier is one of the three kinds of subnet.
+type Tier string
+
+// The subnet tiers, in the order the layout documents them.
+const (
+	Public   Tier = "public"   // load balancers, NAT gateways; routes to the internet gateway
+	Private  Tier = "private"  // web and application servers; routes to NAT (if any)
+	Database Tier = "database" // the database; no route out of the VPC
+)
+
+// Tiers lists the subnet tiers.
+var Tiers = []Tier{Public, Private, Database}
+
+// ZoneSubnets are the CIDR blocks of one availability zone's subnets.
+type ZoneSubnets map[Tier]netip.Prefix
+
+// MaxZones is how many zone letters (a to h) the layout has room for.
+const MaxZones = 8
+
+// Layout computes every subnet's CIDR block from the VPC's, for each zone.
+// A zone's subnets depend only on the VPC CIDR and the zone's own letter
+// (a=0 … h=7), never on the zone's position in a list, so adding, removing
+// or reordering zones leaves every other subnet where it is:
+//
+//	private  : first half,    8 slots of VPC/16  (a /16 VPC gives /20s)
+//	public   : third quarter, 8 slots of VPC/32  (/21s)
+//	database : last quarter,  8 slots of VPC/32  (/21s)
+func Layout(vpcCIDR string, zones []string) (map[string]ZoneSubnets, error) {
+	vpc, err := netip.ParsePrefix(vpcCIDR)
+	if err != nil || !vpc.Addr().Is4() || vpc != vpc.Masked() {
+		return nil, fmt.Errorf("network: VPC CIDR %q is not an IPv4 network address", vpcCIDR)
+	}
+	if vpc.Bits() > 22 {
+		return nil, fmt.Errorf("network: VPC CIDR %q is smaller than /22", vpcCIDR)
+	}
+	out := map[string]ZoneSubnets{}
+	for _, z := range zones {
+		slot, err := zoneSlot(z)
+		if err != nil {
+			return nil, err
+		}
+		out[z] = ZoneSubnets{
+			Private:  subnet(vpc, 4, slot),
+			Public:   subnet(vpc, 5, 16+slot),
+			Database: subnet(vpc, 5, 24+slot),
+		}
+	}
+	return out, nil
+}
+
+// zoneSlot is the zone's letter as a number: us-east-1a → 0.
+func zoneSlot(zone string) (int, error) {
+	if zone == "" || zone[len(zone)-1] < 'a' || zone[len(zone)-1] >= 'a'+MaxZones {
+		return 0, fmt.Errorf("network: zone %q does not end in a zone letter a to h", zone)
+	}
+	return int(zone[len(zone)-1] - 'a'), nil
+}
+
+// subnet is the index-th block of the VPC divided into 2^newBits blocks.
+func subnet(vpc netip.Prefix, newBits, index int) netip.Prefix {
+	bits := vpc.Bits() + newBits
+	base := vpc.Addr().As4()
+	n := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	n += uint32(index) << (32 - bits)
+	addr := netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	return netip.PrefixFrom(addr, bits)
+}

@@ -1,0 +1,370 @@
+// Package network provides the VPC of a webstack: per availability zone a
+// public, a private and a database subnet, an internet gateway, NAT gateways
+// (none, single or one per AZ), route tables, the default security group
+// stripped of its rules, VPC flow logs to CloudWatch Logs, an S3 gateway
+// endpoint and interface endpoints for the AWS APIs the hosts call.
+//
+// Every resource is named by its tier and zone (network-private-us-east-1a),
+// never by a list position, and subnet CIDRs come from Layout, which keys
+// them by the zone's letter: adding a zone neither renames nor re-addresses
+// the subnets of the others.
+package network
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/foobar/webstack/components/firewall"
+	"github.com/foobar/webstack/components/internal/iampolicy"
+	"github.com/foobar/webstack/components/internal/names"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// NAT gateway strategies.
+const (
+	NATNone   = "none"   // private subnets have no route to the internet
+	NATSingle = "single" // one NAT gateway, in the first zone
+	NATPerAZ  = "perAz"  // one NAT gateway per zone: no zone depends on another
+)
+
+// Args configures a Network. Zero values take the documented defaults.
+type Args struct {
+	// Region is the AWS region (for endpoint service names). Required.
+	Region string
+	// CIDR is the VPC's IPv4 block, /16 to /22 (default 10.0.0.0/16).
+	CIDR string
+	// AvailabilityZones to create subnets in, at least 2. Required.
+	AvailabilityZones []string
+	// NATGateways is none, single or perAz (default perAz).
+	NATGateways string
+	// FlowLogRetentionDays for the flow log group (default 90).
+	FlowLogRetentionDays int
+	// InterfaceEndpoints are the services (ec2, ssm, ...) to reach through
+	// interface endpoints in the private subnets, with private DNS.
+	InterfaceEndpoints []string
+}
+
+// Subnet is one subnet of the network.
+type Subnet struct {
+	ID   pulumi.StringOutput
+	Zone string
+	CIDR string
+}
+
+// Network is the VPC component. Subnet lists are in AvailabilityZones order.
+type Network struct {
+	pulumi.ResourceState
+
+	VpcID             pulumi.StringOutput
+	CIDR              string
+	AvailabilityZones []string
+	PublicSubnets     []Subnet
+	PrivateSubnets    []Subnet
+	DatabaseSubnets   []Subnet
+	// EndpointSecurityGroupID guards the interface endpoints (443 from the VPC).
+	EndpointSecurityGroupID pulumi.StringOutput
+}
+
+// SubnetIDs returns the ids of a list of subnets, in order.
+func SubnetIDs(subnets []Subnet) pulumi.StringArray {
+	ids := make(pulumi.StringArray, len(subnets))
+	for i, s := range subnets {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+func (a Args) withDefaults() Args {
+	if a.CIDR == "" {
+		a.CIDR = "10.0.0.0/16"
+	}
+	if a.NATGateways == "" {
+		a.NATGateways = NATPerAZ
+	}
+	if a.FlowLogRetentionDays == 0 {
+		a.FlowLogRetentionDays = 90
+	}
+	return a
+}
+
+func (a Args) validate() error {
+	var errs []error
+	if a.Region == "" {
+		errs = append(errs, errors.New("network: Args.Region is required"))
+	}
+	if len(a.AvailabilityZones) < 2 {
+		errs = append(errs, fmt.Errorf("network: Args.AvailabilityZones = %v: at least 2 zones are required", a.AvailabilityZones))
+	}
+	if !slices.Contains([]string{NATNone, NATSingle, NATPerAZ}, a.NATGateways) {
+		errs = append(errs, fmt.Errorf("network: Args.NATGateways = %q: must be none, single or perAz", a.NATGateways))
+	}
+	if _, err := Layout(a.CIDR, a.AvailabilityZones); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// New creates the network.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Network, error) {
+	args = args.withDefaults()
+	if err := args.validate(); err != nil {
+		return nil, err
+	}
+	layout, _ := Layout(args.CIDR, args.AvailabilityZones)
+
+	n := &Network{CIDR: args.CIDR, AvailabilityZones: args.AvailabilityZones}
+	if err := ctx.RegisterComponentResource("webstack:network:Network", name, n, opts...); err != nil {
+		return nil, err
+	}
+	b := &builder{ctx: ctx, name: name, opts: []pulumi.ResourceOption{pulumi.Parent(n)}}
+
+	vpc, err := ec2.NewVpc(ctx, name+"-vpc", &ec2.VpcArgs{
+		CidrBlock:          pulumi.String(args.CIDR),
+		EnableDnsSupport:   pulumi.Bool(true),
+		EnableDnsHostnames: pulumi.Bool(true),
+		Tags:               b.tags("vpc"),
+	}, b.opts...)
+	if err != nil {
+		return nil, err
+	}
+	n.VpcID = vpc.ID().ToStringOutput()
+
+	// AWS's default security group allows all traffic between its members
+	// and all egress; adopting it with no rules removes them.
+	if _, err := ec2.NewDefaultSecurityGroup(ctx, name+"-default-sg", &ec2.DefaultSecurityGroupArgs{
+		VpcId: n.VpcID,
+		Tags:  b.tags("default-sg-no-rules"),
+	}, b.opts...); err != nil {
+		return nil, err
+	}
+
+	for _, z := range args.AvailabilityZones {
+		for _, tier := range Tiers {
+			s, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-%s-%s", name, tier, z), &ec2.SubnetArgs{
+				VpcId:            n.VpcID,
+				AvailabilityZone: pulumi.String(z),
+				CidrBlock:        pulumi.String(layout[z][tier].String()),
+				// Nothing gets a public IP by itself: the load balancers'
+				// address is an Elastic IP.
+				MapPublicIpOnLaunch: pulumi.Bool(false),
+				Tags:                b.tags(fmt.Sprintf("%s-%s", tier, z)),
+			}, b.opts...)
+			if err != nil {
+				return nil, err
+			}
+			sub := Subnet{ID: s.ID().ToStringOutput(), Zone: z, CIDR: layout[z][tier].String()}
+			switch tier {
+			case Public:
+				n.PublicSubnets = append(n.PublicSubnets, sub)
+			case Private:
+				n.PrivateSubnets = append(n.PrivateSubnets, sub)
+			case Database:
+				n.DatabaseSubnets = append(n.DatabaseSubnets, sub)
+			}
+		}
+	}
+
+	gatewayRouteTables, err := b.routing(n, args.NATGateways)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.flowLogs(n, args.FlowLogRetentionDays); err != nil {
+		return nil, err
+	}
+	if err := b.endpoints(n, args, gatewayRouteTables); err != nil {
+		return nil, err
+	}
+
+	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{
+		"vpcId":             n.VpcID,
+		"availabilityZones": pulumi.ToStringArray(n.AvailabilityZones),
+		"publicSubnetIds":   SubnetIDs(n.PublicSubnets),
+		"privateSubnetIds":  SubnetIDs(n.PrivateSubnets),
+		"databaseSubnetIds": SubnetIDs(n.DatabaseSubnets),
+	})
+}
+
+// builder holds what every child resource of the network shares.
+type builder struct {
+	ctx  *pulumi.Context
+	name string
+	opts []pulumi.ResourceOption
+}
+
+func (b *builder) tags(suffix string) pulumi.StringMap { return names.Tags(b.ctx, b.name+"-"+suffix) }
+
+func (b *builder) child(suffix string) string { return b.name + "-" + suffix }
+
+// routing creates the internet gateway, NAT gateways and route tables, and
+// returns the route tables an S3 gateway endpoint belongs in (public and
+// private; the database subnets stay without any route out of the VPC).
+func (b *builder) routing(n *Network, nat string) (pulumi.StringArray, error) {
+	ctx := b.ctx
+	igw, err := ec2.NewInternetGateway(ctx, b.child("igw"), &ec2.InternetGatewayArgs{
+		VpcId: n.VpcID, Tags: b.tags("igw"),
+	}, b.opts...)
+	if err != nil {
+		return nil, err
+	}
+
+	public, err := ec2.NewRouteTable(ctx, b.child("public"), &ec2.RouteTableArgs{VpcId: n.VpcID, Tags: b.tags("public")}, b.opts...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ec2.NewRoute(ctx, b.child("public-default"), &ec2.RouteArgs{
+		RouteTableId: public.ID(), DestinationCidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID(),
+	}, b.opts...); err != nil {
+		return nil, err
+	}
+	for _, s := range n.PublicSubnets {
+		if err := b.associate("public-"+s.Zone, s, public); err != nil {
+			return nil, err
+		}
+	}
+	gatewayTables := pulumi.StringArray{public.ID()}
+
+	// NAT gateways live in public subnets; single uses the first zone's.
+	natByZone := map[string]*ec2.NatGateway{}
+	for i, s := range n.PublicSubnets {
+		if nat == NATNone || (nat == NATSingle && i > 0) {
+			break
+		}
+		eip, err := ec2.NewEip(ctx, b.child("nat-"+s.Zone), &ec2.EipArgs{Domain: pulumi.String("vpc"), Tags: b.tags("nat-" + s.Zone)}, b.opts...)
+		if err != nil {
+			return nil, err
+		}
+		gw, err := ec2.NewNatGateway(ctx, b.child("nat-"+s.Zone), &ec2.NatGatewayArgs{
+			AllocationId: eip.AllocationId, SubnetId: s.ID, Tags: b.tags("nat-" + s.Zone),
+		}, append(b.opts, pulumi.DependsOn([]pulumi.Resource{igw}))...)
+		if err != nil {
+			return nil, err
+		}
+		natByZone[s.Zone] = gw
+	}
+
+	// One private route table per zone, so that a zone's traffic leaves
+	// through its own NAT gateway (or the single one).
+	for _, s := range n.PrivateSubnets {
+		rt, err := ec2.NewRouteTable(ctx, b.child("private-"+s.Zone), &ec2.RouteTableArgs{VpcId: n.VpcID, Tags: b.tags("private-" + s.Zone)}, b.opts...)
+		if err != nil {
+			return nil, err
+		}
+		gw := natByZone[s.Zone]
+		if nat == NATSingle {
+			gw = natByZone[n.PublicSubnets[0].Zone]
+		}
+		if gw != nil {
+			if _, err := ec2.NewRoute(ctx, b.child("private-"+s.Zone+"-default"), &ec2.RouteArgs{
+				RouteTableId: rt.ID(), DestinationCidrBlock: pulumi.String("0.0.0.0/0"), NatGatewayId: gw.ID(),
+			}, b.opts...); err != nil {
+				return nil, err
+			}
+		}
+		if err := b.associate("private-"+s.Zone, s, rt); err != nil {
+			return nil, err
+		}
+		gatewayTables = append(gatewayTables, rt.ID())
+	}
+
+	// The database subnets share a table with only the VPC's local route.
+	db, err := ec2.NewRouteTable(ctx, b.child("database"), &ec2.RouteTableArgs{VpcId: n.VpcID, Tags: b.tags("database")}, b.opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range n.DatabaseSubnets {
+		if err := b.associate("database-"+s.Zone, s, db); err != nil {
+			return nil, err
+		}
+	}
+	return gatewayTables, nil
+}
+
+func (b *builder) associate(name string, s Subnet, rt *ec2.RouteTable) error {
+	_, err := ec2.NewRouteTableAssociation(b.ctx, b.child(name), &ec2.RouteTableAssociationArgs{
+		SubnetId: s.ID, RouteTableId: rt.ID(),
+	}, b.opts...)
+	return err
+}
+
+// flowLogs sends the VPC's flow logs (accepted and rejected) to a log group.
+func (b *builder) flowLogs(n *Network, retentionDays int) error {
+	ctx := b.ctx
+	group, err := cloudwatch.NewLogGroup(ctx, b.child("flow-logs"), &cloudwatch.LogGroupArgs{
+		RetentionInDays: pulumi.Int(retentionDays),
+		Tags:            b.tags("flow-logs"),
+	}, b.opts...)
+	if err != nil {
+		return err
+	}
+	role, err := iam.NewRole(ctx, b.child("flow-logs"), &iam.RoleArgs{
+		Description:      pulumi.String("Lets VPC Flow Logs write to the webstack flow log group"),
+		AssumeRolePolicy: pulumi.String(iampolicy.AssumeRole("vpc-flow-logs.amazonaws.com")),
+		Tags:             b.tags("flow-logs"),
+	}, b.opts...)
+	if err != nil {
+		return err
+	}
+	if _, err := iam.NewRolePolicy(ctx, b.child("flow-logs"), &iam.RolePolicyArgs{
+		Role: role.ID(),
+		Policy: iampolicy.FromARNs(pulumi.StringArray{group.Arn}, func(arns []string) []iampolicy.Statement {
+			return []iampolicy.Statement{iampolicy.Allow("WriteFlowLogs",
+				[]string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+				arns[0], arns[0]+":*")}
+		}),
+	}, b.opts...); err != nil {
+		return err
+	}
+	_, err = ec2.NewFlowLog(ctx, b.child("flow-logs"), &ec2.FlowLogArgs{
+		VpcId:                  n.VpcID,
+		TrafficType:            pulumi.String("ALL"),
+		LogDestinationType:     pulumi.String("cloud-watch-logs"),
+		LogDestination:         group.Arn,
+		IamRoleArn:             role.Arn,
+		MaxAggregationInterval: pulumi.Int(60),
+		Tags:                   b.tags("flow-logs"),
+	}, b.opts...)
+	return err
+}
+
+// endpoints creates the S3 gateway endpoint (packages, artifacts and
+// configuration come from S3 without NAT) and the interface endpoints.
+func (b *builder) endpoints(n *Network, args Args, gatewayTables pulumi.StringArray) error {
+	ctx := b.ctx
+	if _, err := ec2.NewVpcEndpoint(ctx, b.child("s3"), &ec2.VpcEndpointArgs{
+		VpcId:           n.VpcID,
+		ServiceName:     pulumi.Sprintf("com.amazonaws.%s.s3", args.Region),
+		VpcEndpointType: pulumi.String("Gateway"),
+		RouteTableIds:   gatewayTables,
+		Tags:            b.tags("s3"),
+	}, b.opts...); err != nil {
+		return err
+	}
+
+	sg, err := firewall.NewGroup(ctx, b.child("endpoints"), "endpoints", n.VpcID,
+		"webstack VPC interface endpoints: HTTPS from inside the VPC", b.opts...)
+	if err != nil {
+		return err
+	}
+	n.EndpointSecurityGroupID = sg.ID
+	if err := sg.AllowFromCIDRs([]string{n.CIDR}, firewall.TCP(443), "HTTPS to AWS APIs from hosts in the VPC"); err != nil {
+		return err
+	}
+	for _, svc := range args.InterfaceEndpoints {
+		if _, err := ec2.NewVpcEndpoint(ctx, b.child("endpoint-"+svc), &ec2.VpcEndpointArgs{
+			VpcId:             n.VpcID,
+			ServiceName:       pulumi.Sprintf("com.amazonaws.%s.%s", args.Region, svc),
+			VpcEndpointType:   pulumi.String("Interface"),
+			PrivateDnsEnabled: pulumi.Bool(true),
+			SubnetIds:         SubnetIDs(n.PrivateSubnets),
+			SecurityGroupIds:  pulumi.StringArray{sg.ID},
+			Tags:              b.tags("endpoint-" + svc),
+		}, b.opts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package network_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/foobar/webstack/components/network"
+	"github.com/foobar/webstack/internal/mocks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+const (
+	subnetT    = "aws:ec2/subnet:Subnet"
+	routeT     = "aws:ec2/route:Route"
+	rtT        = "aws:ec2/routeTable:RouteTable"
+	assocT     = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+	natT       = "aws:ec2/natGateway:NatGateway"
+	endpointT  = "aws:ec2/vpcEndpoint:VpcEndpoint"
+	defaultSGT = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+)
+
+func run(t *testing.T, args network.Args) *mocks.Recorder {
+	t.Helper()
+	if args.Region == "" {
+		args.Region = "us-east-1"
+	}
+	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
+		_, err := network.New(ctx, "network", args)
+		return err
+	}, mocks.Options{Project: "webstack", Stack: "test", Config: map[string]string{"aws:region": args.Region}})
+	if err != nil {
+		t.Fatalf("network.New: %v", err)
+	}
+	return rec
+}
+
+func twoZones() network.Args {
+	return network.Args{AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, InterfaceEndpoints: []string{"ec2", "secretsmanager"}}
+}
+
+func TestLayoutIsKeyedByZoneLetter(t *testing.T) {
+	got, err := network.Layout("10.0.0.0/16", []string{"us-east-1a", "us-east-1b", "us-east-1f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[network.Tier]string{
+		"us-east-1a": {network.Private: "10.0.0.0/20", network.Public: "10.0.128.0/21", network.Database: "10.0.192.0/21"},
+		"us-east-1b": {network.Private: "10.0.16.0/20", network.Public: "10.0.136.0/21", network.Database: "10.0.200.0/21"},
+		"us-east-1f": {network.Private: "10.0.80.0/20", network.Public: "10.0.168.0/21", network.Database: "10.0.232.0/21"},
+	}
+	for zone, tiers := range want {
+		for tier, cidr := range tiers {
+			if g := got[zone][tier].String(); g != cidr {
+				t.Errorf("%s %s = %s, want %s", zone, tier, g, cidr)
+			}
+		}
+	}
+}
+
+func TestLayoutSubnetsNeverOverlapAndStayInsideTheVPC(t *testing.T) {
+	zones := []string{"x-1a", "x-1b", "x-1c", "x-1d", "x-1e", "x-1f", "x-1g", "x-1h"}
+	for _, cidr := range []string{"10.0.0.0/16", "172.20.0.0/18", "192.168.4.0/22"} {
+		layout, err := network.Layout(cidr, zones)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vpc := netip.MustParsePrefix(cidr)
+		var all []netip.Prefix
+		for _, z := range zones {
+			for _, tier := range network.Tiers {
+				p := layout[z][tier]
+				if !vpc.Contains(p.Addr()) || p.Bits() < vpc.Bits() || p.Bits() > 28 {
+					t.Errorf("%s: %s %s = %s is not a valid subnet of the VPC", cidr, z, tier, p)
+				}
+				for _, q := range all {
+					if p.Overlaps(q) {
+						t.Errorf("%s: %s overlaps %s", cidr, p, q)
+					}
+				}
+				all = append(all, p)
+			}
+		}
+	}
+	if _, err := network.Layout("10.0.0.0/23", zones); err == nil {
+		t.Error("a /23 VPC was accepted")
+	}
+	if _, err := network.Layout("10.0.0.0/16", []string{"us-east-1z"}); err == nil {
+		t.Error("zone letter z was accepted")
+	}
+}
+
+// Adding a third zone must neither rename nor re-address any subnet of the
+// first two: the classic destructive diff of list-indexed subnets.
+func TestAddingAZoneKeepsExistingSubnets(t *testing.T) {
+	before := run(t, twoZones())
+	three := twoZones()
+	three.AvailabilityZones = []string{"us-east-1c", "us-east-1a", "us-east-1b"} // new zone listed first
+	after := run(t, three)
+
+	for _, s := range before.OfType(subnetT) {
+		a := after.Named(subnetT, s.Name)
+		if a == nil {
+			t.Errorf("subnet %s disappeared when a zone was added", s.Name)
+			continue
+		}
+		if a.Str("cidrBlock") != s.Str("cidrBlock") || a.Str("availabilityZone") != s.Str("availabilityZone") {
+			t.Errorf("subnet %s moved from %s to %s", s.Name, s.Str("cidrBlock"), a.Str("cidrBlock"))
+		}
+	}
+	if n := len(after.OfType(subnetT)); n != 9 {
+		t.Errorf("3 zones gave %d subnets, want 9", n)
+	}
+	for _, s := range after.OfType(subnetT) {
+		zone := s.Str("availabilityZone")
+		if !strings.HasSuffix(s.Name, "-"+zone) {
+			t.Errorf("subnet %s is not named after its zone %s", s.Name, zone)
+		}
+	}
+}
+
+func TestSubnetsPerZoneAndTier(t *testing.T) {
+	rec := run(t, twoZones())
+	for _, zone := range []string{"us-east-1a", "us-east-1b"} {
+		for _, tier := range network.Tiers {
+			s := rec.Named(subnetT, "network-"+string(tier)+"-"+zone)
+			if s == nil {
+				t.Fatalf("no %s subnet in %s", tier, zone)
+			}
+			if s.Bool("mapPublicIpOnLaunch") {
+				t.Errorf("%s maps public IPs on launch", s.Name)
+			}
+		}
+	}
+	vpc := rec.OfType("aws:ec2/vpc:Vpc")
+	if len(vpc) != 1 || !vpc[0].Bool("enableDnsSupport") || !vpc[0].Bool("enableDnsHostnames") {
+		t.Errorf("want one VPC with DNS support and hostnames, got %+v", vpc)
+	}
+}
+
+// routesOf returns the routes of the route table associated with a subnet.
+func routesOf(t *testing.T, rec *mocks.Recorder, subnetName string) []*mocks.Resource {
+	t.Helper()
+	subnet := rec.Named(subnetT, subnetName)
+	for _, a := range rec.OfType(assocT) {
+		if a.Str("subnetId") != subnet.ID {
+			continue
+		}
+		rtID := a.Str("routeTableId")
+		return rec.Where(routeT, func(r *mocks.Resource) bool { return r.Str("routeTableId") == rtID })
+	}
+	t.Fatalf("subnet %s has no route table", subnetName)
+	return nil
+}
+
+func TestRoutesPerTierAndNATStrategy(t *testing.T) {
+	for _, tc := range []struct {
+		nat       string
+		gateways  int
+		privateNA bool // private subnets have no default route
+	}{
+		{network.NATNone, 0, true},
+		{network.NATSingle, 1, false},
+		{network.NATPerAZ, 2, false},
+	} {
+		t.Run(tc.nat, func(t *testing.T) {
+			args := twoZones()
+			args.NATGateways = tc.nat
+			rec := run(t, args)
+			nats := rec.OfType(natT)
+			if len(nats) != tc.gateways {
+				t.Fatalf("%d NAT gateways, want %d", len(nats), tc.gateways)
+			}
+			for _, zone := range []string{"us-east-1a", "us-east-1b"} {
+				pub := routesOf(t, rec, "network-public-"+zone)
+				if len(pub) != 1 || pub[0].Str("destinationCidrBlock") != "0.0.0.0/0" || !strings.HasPrefix(pub[0].Str("gatewayId"), "igw-") {
+					t.Errorf("public %s: want one default route to the internet gateway", zone)
+				}
+				if db := routesOf(t, rec, "network-database-"+zone); len(db) != 0 {
+					t.Errorf("database subnet in %s has routes out of the VPC: %d", zone, len(db))
+				}
+				priv := routesOf(t, rec, "network-private-"+zone)
+				if tc.privateNA {
+					if len(priv) != 0 {
+						t.Errorf("private %s routes out with NAT none", zone)
+					}
+					continue
+				}
+				if len(priv) != 1 || priv[0].Str("destinationCidrBlock") != "0.0.0.0/0" {
+					t.Fatalf("private %s: want one default route, got %d", zone, len(priv))
+				}
+				natID := priv[0].Str("natGatewayId")
+				nat := rec.ByID(natID)
+				if nat == nil {
+					t.Fatalf("private %s routes to unknown NAT %q", zone, natID)
+				}
+				wantZone := zone
+				if tc.nat == network.NATSingle {
+					wantZone = "us-east-1a"
+				}
+				if nat.Name != "network-nat-"+wantZone {
+					t.Errorf("private %s routes through %s, want the NAT of %s", zone, nat.Name, wantZone)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultSecurityGroupHasNoRules(t *testing.T) {
+	rec := run(t, twoZones())
+	sgs := rec.OfType(defaultSGT)
+	if len(sgs) != 1 {
+		t.Fatalf("%d default security groups adopted, want 1", len(sgs))
+	}
+	for _, k := range []string{"ingress", "egress"} {
+		if v := sgs[0].In(k); v != nil && len(v.([]any)) != 0 {
+			t.Errorf("default security group has %s rules: %v", k, v)
+		}
+	}
+}
+
+func TestFlowLogsGoToARetainedLogGroup(t *testing.T) {
+	args := twoZones()
+	args.FlowLogRetentionDays = 30
+	rec := run(t, args)
+	logs := rec.OfType("aws:ec2/flowLog:FlowLog")
+	if len(logs) != 1 {
+		t.Fatalf("%d flow logs, want 1", len(logs))
+	}
+	fl := logs[0]
+	if fl.Str("trafficType") != "ALL" || fl.Str("logDestinationType") != "cloud-watch-logs" || !strings.HasPrefix(fl.Str("vpcId"), "vpc-") {
+		t.Errorf("flow log = %v", fl.Inputs)
+	}
+	group := rec.OfType("aws:cloudwatch/logGroup:LogGroup")
+	if len(group) != 1 || group[0].Int("retentionInDays") != 30 || fl.Str("logDestination") != group[0].Outputs["arn"] {
+		t.Errorf("flow log group = %+v", group)
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	rec := run(t, twoZones())
+	s3 := rec.Named(endpointT, "network-s3")
+	if s3 == nil || s3.Str("vpcEndpointType") != "Gateway" || s3.Str("serviceName") != "com.amazonaws.us-east-1.s3" {
+		t.Fatalf("S3 gateway endpoint = %+v", s3)
+	}
+	// In the public and private route tables (packages and bundles come
+	// from S3), never in the database one.
+	tables := s3.Strings("routeTableIds")
+	db := rec.Named(rtT, "network-database")
+	if len(tables) != 3 {
+		t.Errorf("S3 endpoint in %d route tables, want 3 (public + 2 private)", len(tables))
+	}
+	for _, id := range tables {
+		if id == db.ID {
+			t.Error("S3 endpoint routes from the database subnets")
+		}
+	}
+	for _, svc := range []string{"ec2", "secretsmanager"} {
+		ep := rec.Named(endpointT, "network-endpoint-"+svc)
+		if ep == nil || ep.Str("vpcEndpointType") != "Interface" || !ep.Bool("privateDnsEnabled") || len(ep.Strings("subnetIds")) != 2 {
+			t.Errorf("%s interface endpoint = %+v", svc, ep)
+		}
+	}
+}
+
+func TestInvalidArgsRegisterNothing(t *testing.T) {
+	for name, args := range map[string]network.Args{
+		"one zone":    {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a"}},
+		"bad NAT":     {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, NATGateways: "two"},
+		"small VPC":   {Region: "us-east-1", CIDR: "10.0.0.0/24", AvailabilityZones: []string{"us-east-1a", "us-east-1b"}},
+		"no region":   {AvailabilityZones: []string{"us-east-1a", "us-east-1b"}},
+		"zone letter": {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a", "us-east-1-x"}},
+	} {
+		rec, err := mocks.Run(func(ctx *pulumi.Context) error {
+			_, err := network.New(ctx, "network", args)
+			return err
+		}, mocks.Options{Project: "webstack", Stack: "test"})
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if rec.Count() != 0 {
+			t.Errorf("%s: %d resources registered before the error", name, rec.Count())
+		}
+	}
+}
