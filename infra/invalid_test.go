@@ -1,0 +1,108 @@
+package infra_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every bad setting is refused with an error naming the key, the value and
+// what is allowed, before anything is registered.
+func TestInvalidSettingsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		stack    string
+		override map[string]string
+		want     []string // substrings of the error, each naming a key
+	}{
+		{"malformed VPC CIDR", "dev", map[string]string{"webstack:network": `{"cidr": "10.0.0.0/33"}`},
+			[]string{`webstack:network.cidr = "10.0.0.0/33": must be an IPv4 CIDR block`}},
+		{"VPC too small", "dev", map[string]string{"webstack:network": `{"cidr": "10.0.0.0/24"}`},
+			[]string{`webstack:network.cidr = "10.0.0.0/24": must be between /16 and /22`}},
+		{"VPC CIDR with host bits", "dev", map[string]string{"webstack:network": `{"cidr": "10.0.3.0/16"}`},
+			[]string{`webstack:network.cidr = "10.0.3.0/16": has host bits set; did you mean 10.0.0.0/16?`}},
+		{"public VPC range", "dev", map[string]string{"webstack:network": `{"cidr": "8.8.0.0/16"}`},
+			[]string{`webstack:network.cidr = "8.8.0.0/16": must be a private range`}},
+		{"one zone", "dev", map[string]string{"webstack:network": `{"availabilityZones": ["us-east-1a"]}`},
+			[]string{`webstack:network.availabilityZones = ["us-east-1a"]: must list at least 2 zones`}},
+		{"duplicate zones", "dev", map[string]string{"webstack:network": `{"availabilityZones": ["us-east-1a", "us-east-1a"]}`},
+			[]string{`webstack:network.availabilityZones[1] = "us-east-1a": is listed twice`}},
+		{"zone of another region", "dev", map[string]string{"webstack:network": `{"availabilityZones": ["us-east-1a", "eu-west-1b"]}`},
+			[]string{`webstack:network.availabilityZones[1] = "eu-west-1b": must be a zone of region us-east-1`}},
+		{"zone the region lacks", "dev", map[string]string{"webstack:network": `{"availabilityZones": ["us-east-1a", "us-east-1f"]}`},
+			[]string{`webstack:network.availabilityZones[1] = "us-east-1f": is not an available zone of us-east-1`}},
+		{"unknown NAT strategy", "dev", map[string]string{"webstack:network": `{"natGateways": "double"}`},
+			[]string{`webstack:network.natGateways = "double": must be one of none, single, perAz`}},
+		{"log retention CloudWatch refuses", "dev", map[string]string{"webstack:network": `{"flowLogRetentionDays": 10}`},
+			[]string{`webstack:network.flowLogRetentionDays = 10: must be a retention CloudWatch Logs accepts: 0, 1, 3, 5, 7, 14`}},
+		{"required endpoint removed", "dev", map[string]string{"webstack:network": `{"interfaceEndpoints": ["ssm"]}`},
+			[]string{`webstack:network.interfaceEndpoints = ["ssm"]: must include "ec2"`, `must include "secretsmanager"`}},
+		{"no web server", "dev", map[string]string{"webstack:web": `{"count": 0}`},
+			[]string{`webstack:web.count = 0: must be between 1 and 20`}},
+		{"negative app servers", "dev", map[string]string{"webstack:app": `{"count": -1}`},
+			[]string{`webstack:app.count = -1: must be between 1 and 20`}},
+		{"web port out of range", "dev", map[string]string{"webstack:web": `{"port": 0}`},
+			[]string{`webstack:web.port = 0: must be a TCP port between 1 and 65535`}},
+		{"app port out of range", "dev", map[string]string{"webstack:app": `{"port": 70000}`},
+			[]string{`webstack:app.port = 70000: must be a TCP port between 1 and 65535`}},
+		{"malformed instance type", "dev", map[string]string{"webstack:loadBalancer": `{"instanceType": "t4g"}`},
+			[]string{`webstack:loadBalancer.instanceType = "t4g": must be an EC2 instance type`}},
+		{"image of the wrong architecture", "dev", map[string]string{"webstack:web": `{"ami": "ami-0aaaaaaaaaaaaaaa1"}`},
+			[]string{`webstack:web.ami = "ami-0aaaaaaaaaaaaaaa1": the image is x86_64 but instance type t4g.small is arm64`}},
+		{"image that does not exist", "dev", map[string]string{"webstack:app": `{"ami": "ami-0ccccccccccccccc3"}`},
+			[]string{`webstack:app.ami = "ami-0ccccccccccccccc3": image not found`}},
+		{"malformed AMI id", "dev", map[string]string{"webstack:app": `{"ami": "ubuntu"}`},
+			[]string{`webstack:app.ami = "ubuntu": must be an image id`}},
+		{"client CIDR with host bits", "dev", map[string]string{"webstack:loadBalancer": `{"allowedCidrs": ["203.0.113.7/24"]}`},
+			[]string{`webstack:loadBalancer.allowedCidrs[0] = "203.0.113.7/24": must be an IPv4 CIDR block`}},
+		{"nobody may reach the site", "dev", map[string]string{"webstack:loadBalancer": `{"allowedCidrs": [], "allowedIpv6Cidrs": []}`},
+			[]string{`webstack:loadBalancer.allowedCidrs = []: no client could reach the site`}},
+		{"unknown environment", "dev", map[string]string{"webstack:environment": "qa"},
+			[]string{`webstack:environment = "qa": must be one of dev, staging, prod`}},
+		{"typo in a setting", "dev", map[string]string{"webstack:web": `{"cout": 2}`},
+			[]string{`webstack:web.cout = 2: unknown setting; allowed: ami, count, instanceType, port, rootVolumeGiB`}},
+		{"wrong type", "dev", map[string]string{"webstack:database": `{"multiAz": "yes"}`},
+			[]string{`webstack:database.multiAz = "yes": must be true or false`}},
+		{"reserved tag", "dev", map[string]string{"webstack:tags": `{"aws:team": "x", "Environment": "test"}`},
+			[]string{`webstack:tags.aws:team = "x": keys starting with aws: are reserved by AWS`, `webstack:tags.Environment = "test": is set by webstack`}},
+		{"no region", "dev", map[string]string{"aws:region": ""},
+			[]string{`aws:region = (not set): must be set`}},
+		{"prod on one NAT gateway", "prod", map[string]string{"webstack:network": `{"natGateways": "single"}`},
+			[]string{`webstack:network.natGateways = "single": prod must not depend on one AZ's NAT gateway`}},
+		{"prod with one web server", "prod", map[string]string{"webstack:web": `{"count": 1}`},
+			[]string{`webstack:web.count = 1: prod needs at least 2 web servers`}},
+		{"prod database without Multi-AZ or protection", "prod", map[string]string{"webstack:database": `{"multiAz": false, "deletionProtection": false, "skipFinalSnapshot": true, "protect": false, "backupRetentionDays": 7}`},
+			[]string{
+				`webstack:database.multiAz = false: prod needs a Multi-AZ database`,
+				`webstack:database.deletionProtection = false: prod needs deletion protection`,
+				`webstack:database.skipFinalSnapshot = true: prod needs a final snapshot`,
+				`webstack:database.protect = false: prod needs Pulumi's protect`,
+				`webstack:database.backupRetentionDays = 7: prod keeps backups at least 14 days`,
+			}},
+		{"staging with one day of backups", "staging", map[string]string{"webstack:database": `{"backupRetentionDays": 1}`},
+			[]string{`webstack:database.backupRetentionDays = 1: staging keeps backups at least 7 days`}},
+		{"every problem at once", "dev", map[string]string{
+			"webstack:network": `{"cidr": "10.0.0.0/8", "natGateways": "many"}`,
+			"webstack:web":     `{"count": 0, "port": 99999}`,
+			"webstack:app":     `{"instanceType": "huge"}`,
+		}, []string{
+			`webstack:network.cidr = "10.0.0.0/8"`, `webstack:network.natGateways = "many"`,
+			`webstack:web.count = 0`, `webstack:web.port = 99999`, `webstack:app.instanceType = "huge"`,
+			"(5 problems, nothing was created)",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := runStack(t, tc.stack, tc.override)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q; got:\n%v", want, err)
+				}
+			}
+			if n := rec.Count(); n != 0 {
+				t.Errorf("%d resources registered before the error", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,32 @@
+// Package infra is the diagram of www.foobar.com as a Pulumi program:
+//
+//	user ─► internet ─► [ lb1 + lb2: HAProxy, keepalived, one Elastic IP ]
+//	                     ─► web servers (nginx) ─► app servers ─► database (RDS)
+//
+// Program loads the stack's settings (package stacks), looks up what AWS
+// must tell us (zones, images) and then builds each box of the diagram with
+// a component from package components, wiring tier to tier. Nothing is
+// registered until every setting and lookup has been checked.
+package infra
+
+import (
+	"github.com/foobar/webstack/stacks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Program is the webstack Pulumi program: main.go runs it with pulumi.Run,
+// tests run it under mocks.
+func Program(ctx *pulumi.Context) error {
+	settings, err := stacks.Load(ctx)
+	if err != nil {
+		return err
+	}
+	site, err := Build(ctx, settings)
+	if err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(site.Outputs) {
+		ctx.Export(name, site.Outputs[name])
+	}
+	return nil
+}

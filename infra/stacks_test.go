@@ -1,0 +1,126 @@
+package infra_test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/foobar/webstack/internal/mocks"
+)
+
+// What each environment's network looks like, from its stack file.
+func TestNetworkPerEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		stack        string
+		zones        []string
+		natGateways  int
+		privateTable int
+	}{
+		{"dev", []string{"us-east-1a", "us-east-1b"}, 1, 2},
+		{"staging", []string{"us-east-1a", "us-east-1b", "us-east-1c"}, 1, 3},
+		{"prod", []string{"us-east-1a", "us-east-1b", "us-east-1c"}, 3, 3},
+	} {
+		t.Run(tc.stack, func(t *testing.T) {
+			rec := mustRunStack(t, tc.stack)
+			var subnets []string
+			for _, s := range rec.OfType(subnetT) {
+				subnets = append(subnets, s.Str("availabilityZone")+" "+strings.Split(s.Name, "-")[1]+" "+s.Str("cidrBlock"))
+			}
+			sort.Strings(subnets)
+			var want []string
+			for _, z := range tc.zones {
+				slot := int(z[len(z)-1] - 'a')
+				want = append(want,
+					fmt.Sprintf("%s database 10.0.%d.0/21", z, 192+8*slot),
+					fmt.Sprintf("%s private 10.0.%d.0/20", z, 16*slot),
+					fmt.Sprintf("%s public 10.0.%d.0/21", z, 128+8*slot))
+			}
+			if strings.Join(subnets, "\n") != strings.Join(want, "\n") {
+				t.Errorf("subnets:\n%s\nwant:\n%s", strings.Join(subnets, "\n"), strings.Join(want, "\n"))
+			}
+			if n := len(rec.OfType(natT)); n != tc.natGateways {
+				t.Errorf("%d NAT gateways, want %d", n, tc.natGateways)
+			}
+			private := rec.Where(rtT, func(r *mocks.Resource) bool { return strings.HasPrefix(r.Name, "network-private-") })
+			if len(private) != tc.privateTable {
+				t.Errorf("%d private route tables, want %d", len(private), tc.privateTable)
+			}
+			if n := len(rec.OfType(vpcT)); n != 1 {
+				t.Errorf("%d VPCs", n)
+			}
+		})
+	}
+}
+
+// The firewall graph is the same in every environment: clients reach only
+// the load balancers, each tier only the next.
+func TestFirewallGraphPerEnvironment(t *testing.T) {
+	for _, stack := range stackNames {
+		t.Run(stack, func(t *testing.T) {
+			rec := mustRunStack(t, stack)
+			name := func(id string) string {
+				if r := rec.ByID(id); r != nil {
+					return strings.TrimPrefix(strings.TrimPrefix(r.Name, "firewall-"), "network-")
+				}
+				return id
+			}
+			var flows []string
+			for _, r := range rec.OfType(ingressT) {
+				src := r.Str("cidrIpv4") + r.Str("cidrIpv6")
+				if id := r.Str("referencedSecurityGroupId"); id != "" {
+					src = name(id)
+				}
+				flows = append(flows, fmt.Sprintf("%s -> %s %s/%d", src, name(r.Str("securityGroupId")), r.Str("ipProtocol"), r.Int("fromPort")))
+			}
+			sort.Strings(flows)
+			want := []string{
+				"0.0.0.0/0 -> lb tcp/443", "0.0.0.0/0 -> lb tcp/80",
+				"10.0.0.0/16 -> endpoints tcp/443",
+				"::/0 -> lb tcp/443", "::/0 -> lb tcp/80",
+				"app -> db tcp/5432",
+				"lb -> lb 112/0",
+				"lb -> web tcp/80",
+				"web -> app tcp/8080",
+			}
+			if strings.Join(flows, "\n") != strings.Join(want, "\n") {
+				t.Errorf("ingress flows:\n%s\nwant:\n%s", strings.Join(flows, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// Tags are set once, on the provider, and every AWS resource uses it.
+func TestCommonTagsOnEveryResource(t *testing.T) {
+	for _, stack := range stackNames {
+		rec := mustRunStack(t, stack)
+		providers := rec.OfType(providerT)
+		if len(providers) != 1 {
+			t.Fatalf("%s: %d aws providers, want 1", stack, len(providers))
+		}
+		p := providers[0]
+		for k, want := range map[string]string{"Project": "webstack", "Environment": stack, "ManagedBy": "pulumi"} {
+			if got := p.Str("defaultTags.tags." + k); got != want {
+				t.Errorf("%s: provider default tag %s = %q, want %q", stack, k, got, want)
+			}
+		}
+		for _, r := range rec.Resources() {
+			if !r.Custom || !strings.HasPrefix(r.Type, "aws:") {
+				continue
+			}
+			if !strings.HasPrefix(r.Provider, p.URN+"::") {
+				t.Errorf("%s: %s %s does not use the tagged provider (%q)", stack, r.Type, r.Name, r.Provider)
+			}
+		}
+	}
+}
+
+func TestUserTagsReachTheProvider(t *testing.T) {
+	rec, err := runStack(t, "dev", map[string]string{"webstack:tags": `{"CostCenter": "web-42"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.OfType(providerT)[0].Str("defaultTags.tags.CostCenter"); got != "web-42" {
+		t.Errorf("CostCenter tag = %q", got)
+	}
+}

@@ -1,0 +1,105 @@
+package mocks
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Project is the part of Pulumi.yaml a mocked run needs.
+type Project struct {
+	Name   string                   `yaml:"name"`
+	Config map[string]ConfigDeclare `yaml:"config"`
+}
+
+// ConfigDeclare is one typed config declaration of Pulumi.yaml.
+type ConfigDeclare struct {
+	Type        string `yaml:"type"`
+	Description string `yaml:"description"`
+	Default     any    `yaml:"default"`
+	Secret      bool   `yaml:"secret"`
+}
+
+// ReadProject reads Pulumi.yaml from a project directory.
+func ReadProject(dir string) (*Project, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "Pulumi.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var p Project
+	if err := yaml.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("Pulumi.yaml: %w", err)
+	}
+	return &p, nil
+}
+
+// StackOptions reads a stack the way the Pulumi CLI does: Pulumi.yaml's
+// declared defaults, overridden by Pulumi.<stack>.yaml, with structured
+// values passed as JSON. It returns mock options for that stack.
+func StackOptions(dir, stack string) (Options, error) {
+	p, err := ReadProject(dir)
+	if err != nil {
+		return Options{}, err
+	}
+	cfg := map[string]string{}
+	for key, decl := range p.Config {
+		if decl.Default == nil {
+			continue
+		}
+		v, err := configString(decl.Default)
+		if err != nil {
+			return Options{}, fmt.Errorf("Pulumi.yaml: config %s: %w", key, err)
+		}
+		cfg[qualify(p.Name, key)] = v
+	}
+
+	file := filepath.Join(dir, "Pulumi."+stack+".yaml")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return Options{}, err
+	}
+	var st struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(b, &st); err != nil {
+		return Options{}, fmt.Errorf("%s: %w", file, err)
+	}
+	var secrets []string
+	for key, val := range st.Config {
+		if m, ok := val.(map[string]any); ok && len(m) == 1 && m["secure"] != nil {
+			// Encrypted values cannot be read offline; pass a placeholder.
+			secrets = append(secrets, qualify(p.Name, key))
+			cfg[qualify(p.Name, key)] = "mock-secret"
+			continue
+		}
+		v, err := configString(val)
+		if err != nil {
+			return Options{}, fmt.Errorf("%s: config %s: %w", file, key, err)
+		}
+		cfg[qualify(p.Name, key)] = v
+	}
+	sort.Strings(secrets)
+	return Options{Project: p.Name, Stack: stack, Config: cfg, Secrets: secrets}, nil
+}
+
+func qualify(project, key string) string {
+	if strings.Contains(key, ":") {
+		return key
+	}
+	return project + ":" + key
+}
+
+// configString encodes a YAML value as the CLI passes it to a program:
+// strings as they are, everything else as JSON.
+func configString(v any) (string, error) {
+	if s, ok := v.(string); ok {
+		return s, nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
