@@ -1,0 +1,68 @@
+// Package testtools lets tests use real programs (haproxy, nginx,
+// keepalived, cloud-init, PostgreSQL) where they are installed.
+//
+// On a laptop a missing program skips the test, saying why. CI sets
+// WEBSTACK_REQUIRE_TOOLS=1 (see .ci/run): there a missing program or missing
+// root fails the test instead, so the real checks can never be skipped
+// silently.
+package testtools
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// RequireEnv is the switch that makes real-program tests mandatory.
+const RequireEnv = "WEBSTACK_REQUIRE_TOOLS"
+
+// Required reports whether missing tools must fail tests.
+func Required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// unavailable skips or fails the test, depending on Required.
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Required() {
+		t.Fatalf(format+" ("+RequireEnv+"=1: required)", args...)
+	}
+	t.Skipf(format+" (set "+RequireEnv+"=1 to make this a failure)", args...)
+}
+
+// Need returns the path of a program, or skips/fails the test if it is not
+// installed. Sbin directories are searched too. Package names the Debian
+// package that provides it.
+func Need(t testing.TB, program, pkg string) string {
+	t.Helper()
+	if p, err := exec.LookPath(program); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, program)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	unavailable(t, "%s is not installed (Debian package %s)", program, pkg)
+	return ""
+}
+
+// NeedGlob returns the first file matching a glob (for versioned paths such
+// as /usr/lib/postgresql/*/bin/initdb), or skips/fails the test.
+func NeedGlob(t testing.TB, pattern, pkg string) string {
+	t.Helper()
+	matches, _ := filepath.Glob(pattern)
+	if len(matches) == 0 {
+		unavailable(t, "nothing matches %s (Debian package %s)", pattern, pkg)
+		return ""
+	}
+	return matches[len(matches)-1]
+}
+
+// NeedRoot skips/fails the test unless it runs as root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		unavailable(t, "this test needs root")
+	}
+}
