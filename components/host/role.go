@@ -1,0 +1,75 @@
+package host
+
+import (
+	"github.com/foobar/webstack/components/internal/iampolicy"
+	"github.com/foobar/webstack/components/internal/names"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// SSMManagedInstanceCore lets Session Manager reach the host (no SSH).
+const SSMManagedInstanceCore = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+// RoleArgs configures a tier's role.
+type RoleArgs struct {
+	// Description of what the tier's hosts do.
+	Description string
+	// Policy is the tier's own inline policy document (JSON), granting only
+	// what its hosts call. Optional.
+	Policy pulumi.StringInput
+}
+
+// Role is the IAM role and instance profile the hosts of one tier share.
+type Role struct {
+	pulumi.ResourceState
+
+	Role    *iam.Role
+	Profile *iam.InstanceProfile
+	// ProfileName is what host.Args.InstanceProfile takes.
+	ProfileName pulumi.StringOutput
+	// RoleArn identifies the role in resource policies.
+	RoleArn pulumi.StringOutput
+}
+
+// NewRole creates a role EC2 may assume, with Session Manager access and the
+// tier's policy, and its instance profile.
+func NewRole(ctx *pulumi.Context, name string, args RoleArgs, opts ...pulumi.ResourceOption) (*Role, error) {
+	r := &Role{}
+	if err := ctx.RegisterComponentResource("webstack:host:Role", name, r, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(r)
+	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
+		Description:      pulumi.String(args.Description),
+		AssumeRolePolicy: pulumi.String(iampolicy.AssumeRole("ec2.amazonaws.com")),
+		Tags:             names.Tags(ctx, name),
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm", &iam.RolePolicyAttachmentArgs{
+		Role: role.Name, PolicyArn: pulumi.String(SSMManagedInstanceCore),
+	}, child); err != nil {
+		return nil, err
+	}
+	if args.Policy != nil {
+		if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{Role: role.ID(), Policy: args.Policy}, child); err != nil {
+			return nil, err
+		}
+	}
+	profile, err := iam.NewInstanceProfile(ctx, name, &iam.InstanceProfileArgs{
+		Role: role.Name, Tags: names.Tags(ctx, name),
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	r.Role, r.Profile, r.ProfileName, r.RoleArn = role, profile, profile.Name, role.Arn
+	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"roleArn": role.Arn, "instanceProfile": profile.Name})
+}
+
+// AddPolicy attaches another inline policy to the role, for permissions that
+// name resources created after the role, such as the tier's own instances.
+func (r *Role) AddPolicy(ctx *pulumi.Context, name string, policy pulumi.StringInput) error {
+	_, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{Role: r.Role.ID(), Policy: policy}, pulumi.Parent(r))
+	return err
+}
