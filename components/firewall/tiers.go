@@ -73,11 +73,17 @@ func NewTiers(ctx *pulumi.Context, name string, args TiersArgs, opts ...pulumi.R
 			return lb.AllowFromCIDRs(args.ClientIPv6CIDRs, TCP(args.HTTPPort), "HTTP from clients (redirected to HTTPS when TLS is on)")
 		},
 		func() error { return lb.AllowFromCIDRs(args.ClientCIDRs, TCP(args.HTTPSPort), "HTTPS from clients") },
-		func() error { return lb.AllowFromCIDRs(args.ClientIPv6CIDRs, TCP(args.HTTPSPort), "HTTPS from clients") },
+		func() error {
+			return lb.AllowFromCIDRs(args.ClientIPv6CIDRs, TCP(args.HTTPSPort), "HTTPS from clients")
+		},
 		func() error { return lb.AllowFrom(lb, VRRP, "keepalived VRRP between the two load balancers") },
-		func() error { return web.AllowFrom(lb, TCP(args.WebPort), "HTTP and health checks from the load balancers") },
+		func() error {
+			return web.AllowFrom(lb, TCP(args.WebPort), "HTTP and health checks from the load balancers")
+		},
 		func() error { return app.AllowFrom(web, TCP(args.AppPort), "HTTP from the web servers") },
-		func() error { return db.AllowFrom(app, TCP(args.DatabasePort), "database connections from the application servers") },
+		func() error {
+			return db.AllowFrom(app, TCP(args.DatabasePort), "database connections from the application servers")
+		},
 	}
 	for _, g := range []*Group{lb, web, app} {
 		steps = append(steps, func() error {

@@ -72,7 +72,9 @@ type Endpoint struct {
 }
 
 // Endpoint returns the host's name and address.
-func (h *Host) Endpoint() Endpoint { return Endpoint{Name: h.Name, Zone: h.Zone, PrivateIP: h.PrivateIP} }
+func (h *Host) Endpoint() Endpoint {
+	return Endpoint{Name: h.Name, Zone: h.Zone, PrivateIP: h.PrivateIP}
+}
 
 func (a Args) validate(name string) error {
 	var errs []error
