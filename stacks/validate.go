@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/foobar/webstack/components/instancetype"
 )
 
 // Limits webstack and AWS put on settings.
@@ -43,7 +45,6 @@ const (
 )
 
 var (
-	instanceTypeRe  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 	amiRe           = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	dbClassRe       = regexp.MustCompile(`^db\.[a-z0-9-]+\.[a-z0-9]+$`)
 	engineVersionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
@@ -54,7 +55,6 @@ var (
 	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	secretNameRe    = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
 	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-	gravitonRe      = regexp.MustCompile(`^[a-z]+[0-9]+g`)
 	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	dayTimeRe       = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)
 	timeRe          = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
@@ -218,18 +218,10 @@ func validateHost(v *validator, tier string, h Host) {
 	}
 }
 
-// Architecture returns the CPU architecture of an EC2 instance type, as the
-// image name spells it: arm64 for Graviton (a1 and families with a g after
-// the generation, such as t4g, m7g, c7gn) and x86_64 for the rest.
+// Architecture returns the CPU architecture of an EC2 instance type
+// (arm64 or x86_64), or why the name is not an instance type.
 func Architecture(instanceType string) (string, error) {
-	if !instanceTypeRe.MatchString(instanceType) {
-		return "", fmt.Errorf("must be an EC2 instance type such as t4g.small or m7i.large")
-	}
-	family, _, _ := strings.Cut(instanceType, ".")
-	if family == "a1" || gravitonRe.MatchString(family) {
-		return "arm64", nil
-	}
-	return "x86_64", nil
+	return instancetype.Architecture(instanceType)
 }
 
 func validateCount(v *validator, key string, n int) {

@@ -3,7 +3,7 @@ package host
 import (
 	"fmt"
 
-	"github.com/foobar/webstack/stacks"
+	"github.com/foobar/webstack/components/instancetype"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -33,7 +33,7 @@ func LatestParameter(arch string) string {
 // reads (no resource is registered), so programs can call it before
 // creating anything.
 func ResolveImage(ctx *pulumi.Context, instanceType, pinnedAMI string, opts ...pulumi.InvokeOption) (Image, error) {
-	arch, err := stacks.Architecture(instanceType)
+	arch, err := instancetype.Architecture(instanceType)
 	if err != nil {
 		return Image{}, err
 	}
