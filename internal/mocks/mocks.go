@@ -285,6 +285,10 @@ func (r *Recorder) fillOutputs(res *Resource, state resource.PropertyMap) string
 		if _, ok := state["arn"]; !ok {
 			set("arn", arn)
 		}
+		// The provider auto-names resources whose name is not given.
+		if _, ok := state["name"]; !ok {
+			set("name", res.Name+"-"+h[:7])
+		}
 	}
 	return id
 }

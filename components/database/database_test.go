@@ -1,0 +1,166 @@
+package database_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/foobar/webstack/components/database"
+	"github.com/foobar/webstack/internal/mocks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+const (
+	instanceT = "aws:rds/instance:Instance"
+	paramsT   = "aws:rds/parameterGroup:ParameterGroup"
+	versionT  = "aws:secretsmanager/secretVersion:SecretVersion"
+	passwordT = "random:index/randomPassword:RandomPassword"
+)
+
+func prodArgs() database.Args {
+	return database.Args{
+		Engine: "postgres", EngineVersion: "16", InstanceClass: "db.t4g.medium",
+		AllocatedStorageGiB: 20, MaxAllocatedStorageGiB: 100, MultiAZ: true,
+		BackupRetentionDays: 14, BackupWindow: "03:00-04:00", MaintenanceWindow: "sun:04:30-sun:05:30",
+		DeletionProtection: true, FinalSnapshotPrefix: "webstack-final", Protect: true,
+		PerformanceInsights: true,
+		SubnetIDs:           pulumi.ToStringArray([]string{"subnet-a", "subnet-b"}),
+		SecurityGroupID:     pulumi.String("sg-db"),
+	}
+}
+
+func run(t *testing.T, args database.Args) *mocks.Recorder {
+	t.Helper()
+	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
+		_, err := database.New(ctx, "db", args)
+		return err
+	}, mocks.Options{Project: "webstack", Stack: "test", Config: map[string]string{"aws:region": "us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestProductionDatabase(t *testing.T) {
+	rec := run(t, prodArgs())
+	db := rec.OfType(instanceT)[0]
+	for path, want := range map[string]any{
+		"storageEncrypted": true, "publiclyAccessible": false, "storageType": "gp3",
+		"multiAz": true, "deletionProtection": true, "skipFinalSnapshot": false,
+		"backupRetentionPeriod": 14.0, "autoMinorVersionUpgrade": true, "maxAllocatedStorage": 100.0,
+		"performanceInsightsEnabled": true, "port": 5432.0, "engine": "postgres", "copyTagsToSnapshot": true,
+	} {
+		if got := mocks.Reveal(db.In(path)); got != want {
+			t.Errorf("%s = %v, want %v", path, got, want)
+		}
+	}
+	if !db.Protect {
+		t.Error("protect is off")
+	}
+	if !regexp.MustCompile(`^webstack-final-[0-9a-f]{8}$`).MatchString(db.Str("finalSnapshotIdentifier")) {
+		t.Errorf("final snapshot = %q", db.Str("finalSnapshotIdentifier"))
+	}
+	if got := db.Strings("enabledCloudwatchLogsExports"); strings.Join(got, ",") != "postgresql,upgrade" {
+		t.Errorf("log exports = %v", got)
+	}
+	pg := rec.OfType(paramsT)[0]
+	if pg.Str("family") != "postgres16" || pg.Str("parameters.0.name") != "rds.force_ssl" || pg.Str("parameters.0.value") != "1" {
+		t.Errorf("parameter group = %v", pg.Inputs)
+	}
+	if pg.DeleteBeforeReplace || pg.Str("name") != "" {
+		t.Error("the parameter group must be auto-named and created before the old one is deleted")
+	}
+	if db.Str("parameterGroupName") != pg.Outputs["name"] && db.Str("parameterGroupName") != pg.ID {
+		t.Errorf("instance uses parameter group %q", db.Str("parameterGroupName"))
+	}
+}
+
+func TestDevDatabaseSkipsProtection(t *testing.T) {
+	args := prodArgs()
+	args.InstanceClass, args.MultiAZ, args.DeletionProtection, args.SkipFinalSnapshot, args.Protect = "db.t4g.micro", false, false, true, false
+	args.BackupRetentionDays, args.MaxAllocatedStorageGiB = 1, 0
+	rec := run(t, args)
+	db := rec.OfType(instanceT)[0]
+	if db.Bool("multiAz") || db.Bool("deletionProtection") || !db.Bool("skipFinalSnapshot") || db.Protect {
+		t.Errorf("dev database = %v (protect %v)", db.Inputs, db.Protect)
+	}
+	if db.In("finalSnapshotIdentifier") != nil || db.In("maxAllocatedStorage") != nil {
+		t.Errorf("unexpected final snapshot or autoscaling: %v", db.Inputs)
+	}
+	if db.Bool("performanceInsightsEnabled") {
+		t.Error("Performance Insights on a class without it")
+	}
+	if !db.Bool("storageEncrypted") || db.Bool("publiclyAccessible") {
+		t.Error("every database is encrypted and private")
+	}
+}
+
+func TestMySQL(t *testing.T) {
+	args := prodArgs()
+	args.Engine, args.EngineVersion = "mysql", "8.0.39"
+	rec := run(t, args)
+	db := rec.OfType(instanceT)[0]
+	pg := rec.OfType(paramsT)[0]
+	if db.Int("port") != 3306 || pg.Str("family") != "mysql8.0" || pg.Str("parameters.0.name") != "require_secure_transport" {
+		t.Errorf("mysql: port %d, family %s, %s", db.Int("port"), pg.Str("family"), pg.Str("parameters.0.name"))
+	}
+}
+
+func TestCredentialsSecret(t *testing.T) {
+	rec := run(t, prodArgs())
+	pw := rec.OfType(passwordT)[0]
+	password, _ := mocks.Reveal(pw.Outputs["result"]).(string)
+	if password == "" || !pw.Bool("special") || pw.Str("overrideSpecial") != database.PasswordSpecials {
+		t.Fatalf("password generator = %v", pw.Inputs)
+	}
+	if strings.ContainsAny(database.PasswordSpecials, `/@" `) {
+		t.Error("password may contain characters RDS refuses")
+	}
+	db := rec.OfType(instanceT)[0]
+	if !db.IsSecret("password") {
+		t.Error("the instance's password input is not secret")
+	}
+	v := rec.OfType(versionT)[0]
+	if !v.IsSecret("secretString") {
+		t.Fatal("the secret's value is not a Pulumi secret")
+	}
+	var got database.Secret
+	if err := json.Unmarshal([]byte(v.Str("secretString")), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := database.Secret{Engine: "postgres", Host: db.Outputs["address"].(string), Port: 5432, DBName: "webstack", Username: "webstack", Password: password, TLS: "require"}
+	if got != want {
+		t.Errorf("secret = %+v, want %+v", got, want)
+	}
+}
+
+func TestPerformanceInsightsSupport(t *testing.T) {
+	for class, want := range map[string]bool{
+		"db.t4g.micro": false, "db.t4g.small": false, "db.t3.small": false, "db.t2.large": false,
+		"db.t4g.medium": true, "db.m7g.large": true, "db.r6i.xlarge": true,
+	} {
+		if got := database.SupportsPerformanceInsights(class); got != want {
+			t.Errorf("%s: %v, want %v", class, got, want)
+		}
+	}
+}
+
+func TestInvalidArgsRegisterNothing(t *testing.T) {
+	for name, mutate := range map[string]func(*database.Args){
+		"engine":    func(a *database.Args) { a.Engine = "oracle" },
+		"class":     func(a *database.Args) { a.InstanceClass = "t3.micro" },
+		"retention": func(a *database.Args) { a.BackupRetentionDays = 36 },
+		"subnets":   func(a *database.Args) { a.SubnetIDs = nil },
+	} {
+		args := prodArgs()
+		mutate(&args)
+		rec, err := mocks.Run(func(ctx *pulumi.Context) error {
+			_, err := database.New(ctx, "db", args)
+			return err
+		}, mocks.Options{Project: "webstack", Stack: "test"})
+		if err == nil || rec.Count() != 0 {
+			t.Errorf("%s: err=%v, %d resources", name, err, rec.Count())
+		}
+	}
+}
