@@ -1,0 +1,91 @@
+package lbconf
+
+import "strings"
+
+// curl is the path of curl on Debian and Amazon Linux 2023.
+const curl = "/usr/bin/curl"
+
+// CheckScript renders keepalived's track script: it exits 0 iff this node's
+// HAProxy answers its monitor URI (HAProxy.MonitorAddr and MonitorPath)
+// within one second. It ignores proxy settings, so a proxy configured on
+// the host cannot answer for HAProxy.
+func CheckScript(monitorAddr, monitorPath string) string {
+	return `#!/bin/sh
+# keepalived track script, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
+# Exits 0 iff this node's HAProxy answers its monitor URI.
+exec ` + curl + ` -fsS -m 1 --noproxy '*' -o /dev/null ` + shQuote("http://"+monitorAddr+monitorPath) + "\n"
+}
+
+// TakeoverScript renders the AWS notify_master script: it moves the Elastic
+// IP to this instance with
+//
+//	aws ec2 associate-address --region R --allocation-id A --instance-id I --allow-reassociation
+//
+// where I comes from the instance metadata service (IMDSv2: a token PUT,
+// then GET meta-data/instance-id), and R and A from envFile, read as
+// KEY=value lines (the systemd EnvironmentFile format; the file is parsed,
+// never executed) holding AWS_REGION and WEBSTACK_EIP_ALLOCATION_ID. The
+// association is retried 5 times with backoff (1, 2, 4, 8 s between
+// tries). It logs to syslog with tag webstack-lb and exits non-zero when it
+// gives up. It is idempotent, so it is also safe as
+// notify_master_rx_lower_pri. The instance role needs ec2:AssociateAddress.
+func TakeoverScript(envFile string) string {
+	return strings.Replace(takeover, "@ENV_FILE@", shQuote(envFile), 1)
+}
+
+const takeover = `#!/bin/bash
+# keepalived notify_master script, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
+# Moves the Elastic IP to this instance. Also run as notify_master_rx_lower_pri:
+# associating an address that is already ours changes nothing.
+set -euo pipefail
+
+env_file=@ENV_FILE@
+export PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export AWS_PAGER=""
+
+log() { logger -t webstack-lb -- "$*"; }
+fail() {
+    log "takeover failed: $*"
+    exit 1
+}
+
+# KEY=value lines, as in a systemd EnvironmentFile: read, never executed.
+[[ -r $env_file ]] || fail "cannot read $env_file"
+region="" allocation_id=""
+while IFS="=" read -r key value || [[ -n $key ]]; do
+    value=${value%[\"\']}
+    value=${value#[\"\']}
+    case $key in
+    AWS_REGION) region=$value ;;
+    WEBSTACK_EIP_ALLOCATION_ID) allocation_id=$value ;;
+    esac
+done <"$env_file"
+[[ -n $region ]] || fail "AWS_REGION is not set in $env_file"
+[[ -n $allocation_id ]] || fail "WEBSTACK_EIP_ALLOCATION_ID is not set in $env_file"
+
+# This instance's id, from IMDSv2.
+imds=http://169.254.169.254/latest
+token=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 -X PUT \
+    -H "X-aws-ec2-metadata-token-ttl-seconds: 60" "$imds/api/token") ||
+    fail "no IMDSv2 token"
+instance_id=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 \
+    -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/instance-id") ||
+    fail "no instance id from IMDS"
+
+delay=1
+for attempt in 1 2 3 4 5; do
+    if out=$(aws ec2 associate-address --region "$region" \
+        --allocation-id "$allocation_id" --instance-id "$instance_id" \
+        --allow-reassociation --cli-connect-timeout 2 --cli-read-timeout 5 \
+        --output text 2>&1); then
+        log "MASTER: associated $allocation_id with $instance_id (attempt $attempt): $out"
+        exit 0
+    fi
+    log "associate-address attempt $attempt of 5 failed: $out"
+    if ((attempt < 5)); then
+        sleep "$delay"
+        delay=$((delay * 2))
+    fi
+done
+fail "could not associate $allocation_id with $instance_id after 5 attempts"
+`

@@ -1,0 +1,110 @@
+package lbconf_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/foobar/webstack/components/loadbalancer/lbconf"
+	"github.com/foobar/webstack/internal/testtools"
+)
+
+// Stand-ins for the programs the takeover script runs. Each records its
+// arguments in $STUBS/<name>.log.
+const (
+	// curl plays IMDSv2: a token for the PUT, the instance id for a GET
+	// that presents it. IMDS_DOWN=1 makes it fail like a missing IMDS.
+	stubCurl = `#!/bin/bash
+echo "$*" >>"$STUBS/curl.log"
+[[ ${IMDS_DOWN:-} == 1 ]] && exit 7
+case "$*" in
+*"-X PUT"*"X-aws-ec2-metadata-token-ttl-seconds: "*"/latest/api/token") echo -n TOKEN123 ;;
+*"X-aws-ec2-metadata-token: TOKEN123"*"/latest/meta-data/instance-id") echo -n i-0abc123 ;;
+*) exit 22 ;;
+esac
+`
+	// aws fails its first $AWS_FAILURES calls.
+	stubAWS = `#!/bin/bash
+echo "$*" >>"$STUBS/aws.log"
+if (($(wc -l <"$STUBS/aws.log") <= ${AWS_FAILURES:-0})); then
+	echo "An error occurred (RequestLimitExceeded)" >&2
+	exit 254
+fi
+echo eipassoc-0123
+`
+	stubRecord = `#!/bin/bash
+echo "$*" >>"$STUBS/$(basename "$0").log"
+`
+)
+
+func TestTakeoverScript(t *testing.T) {
+	bash := testtools.Need(t, "bash", "bash")
+	const envOK = "# written at boot\nAWS_REGION=\"eu-west-1\"\nWEBSTACK_EIP_ALLOCATION_ID='eipalloc-0123'" // no final newline
+	const associate = "ec2 associate-address --region eu-west-1 --allocation-id eipalloc-0123 --instance-id i-0abc123 --allow-reassociation --cli-connect-timeout 2 --cli-read-timeout 5 --output text\n"
+	for _, tc := range []struct {
+		name      string
+		envFile   string // "" = no file
+		env       []string
+		wantExit  int
+		wantAWS   string // aws.log
+		wantSleep string // sleep.log
+		wantLog   string // in logger.log
+	}{
+		{"first try", envOK, nil, 0, associate, "",
+			"-t webstack-lb -- MASTER: associated eipalloc-0123 with i-0abc123 (attempt 1): eipassoc-0123"},
+		{"third try", envOK, []string{"AWS_FAILURES=2"}, 0, strings.Repeat(associate, 3), "1\n2\n",
+			"associate-address attempt 2 of 5 failed: An error occurred (RequestLimitExceeded)"},
+		{"gives up", envOK, []string{"AWS_FAILURES=99"}, 1, strings.Repeat(associate, 5), "1\n2\n4\n8\n",
+			"takeover failed: could not associate eipalloc-0123 with i-0abc123 after 5 attempts"},
+		{"no env file", "", nil, 1, "", "", "takeover failed: cannot read "},
+		{"no allocation id", "AWS_REGION=eu-west-1\n", nil, 1, "", "", "takeover failed: WEBSTACK_EIP_ALLOCATION_ID is not set in "},
+		{"no region", "WEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", nil, 1, "", "", "takeover failed: AWS_REGION is not set in "},
+		{"no IMDS", envOK, []string{"IMDS_DOWN=1"}, 1, "", "", "takeover failed: no IMDSv2 token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stubs := t.TempDir()
+			writeFile(t, stubs, "curl", stubCurl, 0o755)
+			writeFile(t, stubs, "aws", stubAWS, 0o755)
+			writeFile(t, stubs, "logger", stubRecord, 0o755)
+			writeFile(t, stubs, "sleep", stubRecord, 0o755)
+			// A directory name that needs quoting in the script.
+			dir := filepath.Join(t.TempDir(), "it's a dir")
+			check(t, os.Mkdir(dir, 0o755))
+			envFile := filepath.Join(dir, "lb.env")
+			if tc.envFile != "" {
+				writeFile(t, dir, "lb.env", tc.envFile, 0o600)
+			}
+			script := writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(envFile), 0o755)
+			env := append([]string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs}, tc.env...)
+			out, code := run(t, env, bash, script)
+			read := func(name string) string {
+				b, _ := os.ReadFile(filepath.Join(stubs, name+".log"))
+				return string(b)
+			}
+			if code != tc.wantExit {
+				t.Errorf("exit %d, want %d; output:\n%s", code, tc.wantExit, out)
+			}
+			if got := read("aws"); got != tc.wantAWS {
+				t.Errorf("aws calls:\n%s\nwant:\n%s", got, tc.wantAWS)
+			}
+			if got := read("sleep"); got != tc.wantSleep {
+				t.Errorf("sleeps %q, want %q", got, tc.wantSleep)
+			}
+			if got := read("logger"); !strings.Contains(got, tc.wantLog) {
+				t.Errorf("syslog:\n%s\nwant a line with %q", got, tc.wantLog)
+			}
+			if tc.wantAWS != "" && !strings.Contains(read("curl"), "-X PUT") {
+				t.Error("the instance id was not read through IMDSv2")
+			}
+		})
+	}
+}
+
+func TestCheckScriptFailsWithoutHAProxy(t *testing.T) {
+	testtools.Need(t, "curl", "curl")
+	script := writeFile(t, t.TempDir(), "lb-check", lbconf.CheckScript("127.0.0.1:1", "/lbhealth"), 0o755)
+	if out, code := run(t, os.Environ(), script); code == 0 {
+		t.Errorf("check script passed with nothing listening:\n%s", out)
+	}
+}
