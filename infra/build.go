@@ -3,8 +3,14 @@ package infra
 import (
 	"sort"
 
+	"github.com/foobar/webstack/components/apptier"
+	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/components/firewall"
+	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/loadbalancer"
 	"github.com/foobar/webstack/components/network"
+	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/components/webtier"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -12,9 +18,15 @@ import (
 
 // Site is everything Build created, for callers and tests.
 type Site struct {
-	Settings *stacks.Settings
-	Network  *network.Network
-	Firewall *firewall.Tiers
+	Settings     *stacks.Settings
+	Facts        Facts
+	Network      *network.Network
+	Firewall     *firewall.Tiers
+	Bucket       *store.Bucket
+	LoadBalancer *loadbalancer.Cluster
+	Web          *webtier.Tier
+	App          *apptier.Tier
+	Database     *database.Database
 	// Outputs are the stack outputs Program exports.
 	Outputs pulumi.Map
 }
@@ -23,11 +35,10 @@ type Site struct {
 func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	// Lookups first: a zone or image that does not exist must stop the
 	// program before anything is registered.
-	images, err := lookups(ctx, s)
+	facts, err := lookups(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	_ = images
 
 	// One provider carries the common tags of every resource.
 	provider, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{
@@ -38,7 +49,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		return nil, err
 	}
 	withAWS := pulumi.Providers(provider)
-	site := &Site{Settings: s}
+	site := &Site{Settings: s, Facts: facts}
+	volumeTags := CommonTags(s)
 
 	// The network the diagram lives in.
 	site.Network, err = network.New(ctx, "network", network.Args{
@@ -66,14 +78,115 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		return nil, err
 	}
 
-	site.Outputs = pulumi.Map{
-		"vpcId":             site.Network.VpcID,
-		"availabilityZones": pulumi.ToStringArray(site.Network.AvailabilityZones),
-		"publicSubnetIds":   network.SubnetIDs(site.Network.PublicSubnets),
-		"privateSubnetIds":  network.SubnetIDs(site.Network.PrivateSubnets),
-		"databaseSubnetIds": network.SubnetIDs(site.Network.DatabaseSubnets),
+	// The stack's bucket: the hosts' bundles and the application's releases.
+	site.Bucket, err = store.New(ctx, "store", store.Args{
+		Name:         store.BucketName(s.Project, s.Stack, facts.AccountID, s.Region),
+		ForceDestroy: s.Environment == stacks.Dev,
+	}, withAWS)
+	if err != nil {
+		return nil, err
 	}
+
+	// The boxes, built from the back of the diagram to the front: each
+	// tier is told the addresses of the one behind it.
+	d := s.Database
+	site.Database, err = database.New(ctx, "database", database.Args{
+		Engine: d.Engine, EngineVersion: d.EngineVersion, InstanceClass: d.InstanceClass,
+		AllocatedStorageGiB: d.AllocatedStorageGiB, MaxAllocatedStorageGiB: d.MaxAllocatedStorageGiB,
+		MultiAZ: d.MultiAZ, BackupRetentionDays: d.BackupRetentionDays,
+		BackupWindow: d.BackupWindow, MaintenanceWindow: d.MaintenanceWindow,
+		DeletionProtection: d.DeletionProtection, SkipFinalSnapshot: d.SkipFinalSnapshot,
+		FinalSnapshotPrefix: d.FinalSnapshotPrefix, Protect: d.Protect,
+		Name: d.Name, Username: d.Username, Port: d.DatabasePort(),
+		PerformanceInsights: d.PerformanceInsights,
+		SubnetIDs:           network.SubnetIDs(site.Network.DatabaseSubnets),
+		SecurityGroupID:     site.Firewall.Database.ID,
+	}, withAWS)
+	if err != nil {
+		return nil, err
+	}
+
+	site.App, err = apptier.New(ctx, "app", apptier.Args{
+		Count: s.App.Count, Placements: placements(site.Network.PrivateSubnets), Port: s.App.Port,
+		Release: facts.Release, DatabaseSecretArn: site.Database.SecretArn,
+		Image: facts.App, InstanceType: s.App.InstanceType, RootVolumeGiB: s.App.RootVolumeGiB, VolumeTags: volumeTags,
+		SecurityGroupID: site.Firewall.App.ID, Bucket: site.Bucket, Region: s.Region,
+	}, withAWS)
+	if err != nil {
+		return nil, err
+	}
+
+	site.Web, err = webtier.New(ctx, "web", webtier.Args{
+		Count: s.Web.Count, Placements: placements(site.Network.PrivateSubnets), Port: s.Web.Port,
+		SiteName: s.SiteName(), AppServers: site.App.Endpoints(), AppPort: s.App.Port,
+		Image: facts.Web, InstanceType: s.Web.InstanceType, RootVolumeGiB: s.Web.RootVolumeGiB, VolumeTags: volumeTags,
+		SecurityGroupID: site.Firewall.Web.ID, Bucket: site.Bucket, Region: s.Region,
+	}, withAWS)
+	if err != nil {
+		return nil, err
+	}
+
+	site.LoadBalancer, err = loadbalancer.New(ctx, "lb", loadbalancer.Args{
+		Subnets: site.Network.PublicSubnets, SecurityGroupID: site.Firewall.LoadBalancer.ID,
+		Image: facts.LoadBalancer, InstanceType: s.LoadBalancer.InstanceType,
+		RootVolumeGiB: s.LoadBalancer.RootVolumeGiB, VolumeTags: volumeTags,
+		Bucket: site.Bucket, Region: s.Region, AccountID: facts.AccountID,
+		WebServers: site.Web.Endpoints(), WebPort: s.Web.Port,
+		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
+		HostedZoneID: s.DNS.HostedZoneID,
+	}, withAWS)
+	if err != nil {
+		return nil, err
+	}
+
+	site.Outputs = outputs(site)
 	return site, nil
+}
+
+// outputs are the stack's exports: everything an operator or another
+// stack needs, never a password.
+func outputs(site *Site) pulumi.Map {
+	lb := site.LoadBalancer
+	out := pulumi.Map{
+		"url":                 lb.URL,
+		"publicIp":            lb.PublicIP,
+		"vpcId":               site.Network.VpcID,
+		"availabilityZones":   pulumi.ToStringArray(site.Network.AvailabilityZones),
+		"publicSubnetIds":     network.SubnetIDs(site.Network.PublicSubnets),
+		"privateSubnetIds":    network.SubnetIDs(site.Network.PrivateSubnets),
+		"databaseSubnetIds":   network.SubnetIDs(site.Network.DatabaseSubnets),
+		"bucket":              pulumi.String(site.Bucket.Name),
+		"databaseEndpoint":    site.Database.Endpoint,
+		"databasePort":        site.Database.Port,
+		"databaseName":        pulumi.String(site.Database.Name),
+		"databaseSecretArn":   site.Database.SecretArn,
+		"loadBalancerNodeIds": hostIDs(lb.Nodes),
+		"loadBalancerNodeIps": hostIPs(lb.Nodes),
+		"webServerIps":        hostIPs(site.Web.Hosts),
+		"appServerIps":        hostIPs(site.App.Hosts),
+		"appRelease":          pulumi.String(site.Facts.Release.SHA256),
+	}
+	return out
+}
+
+func placements(subnets []network.Subnet) []host.Placement {
+	out := make([]host.Placement, len(subnets))
+	for i, s := range subnets {
+		out[i] = host.Placement{Zone: s.Zone, SubnetID: s.ID}
+	}
+	return out
+}
+
+func hostIDs(hosts []*host.Host) pulumi.StringArray {
+	out := make(pulumi.StringArray, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.ID
+	}
+	return out
+}
+
+func hostIPs(hosts []*host.Host) pulumi.StringArrayOutput {
+	return host.PrivateIPs(host.Endpoints(hosts))
 }
 
 // CommonTags are the tags every taggable resource carries: the user's tags

@@ -1,21 +1,25 @@
 package infra
 
 import (
+	"github.com/foobar/webstack/components/apptier"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Images are the resolved machine images of the three host tiers.
-type Images struct {
+// Facts are what the program learns before creating anything: the
+// account, the hosts' images and the application release.
+type Facts struct {
+	AccountID              string
 	LoadBalancer, Web, App host.Image
+	Release                apptier.Artifact
 }
 
 // lookups asks AWS what the settings depend on (the region's zones, the
 // hosts' images) and reports every problem at once, before anything is
 // registered.
-func lookups(ctx *pulumi.Context, s *stacks.Settings) (Images, error) {
+func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	var problems stacks.Problems
 	state := "available"
 	zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
@@ -25,13 +29,17 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Images, error) {
 		},
 	})
 	if err != nil {
-		return Images{}, err
+		return Facts{}, err
 	}
 	if err := s.ResolveZones(zones.Names); err != nil {
 		problems = append(problems, err.(stacks.Problems)...)
 	}
 
-	var images Images
+	caller, err := aws.GetCallerIdentity(ctx, &aws.GetCallerIdentityArgs{})
+	if err != nil {
+		return Facts{}, err
+	}
+	images := Facts{AccountID: caller.AccountId}
 	latest := map[string]host.Image{} // one lookup per architecture
 	for _, tier := range []struct {
 		key  string
@@ -57,8 +65,27 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Images, error) {
 		}
 		*tier.dst = img
 	}
+	if len(problems) == 0 {
+		images.Release, err = release(s, images.App.Architecture)
+		if err != nil {
+			problems = append(problems, stacks.Problem{Key: s.Project + ":app.artifact", Value: s.App.Artifact, Message: err.Error()})
+		}
+	}
 	if len(problems) > 0 {
-		return Images{}, problems
+		return Facts{}, problems
 	}
 	return images, nil
+}
+
+// release is the application the hosts run: the user's executable, or the
+// default application built from app/ for the hosts' architecture.
+func release(s *stacks.Settings, arch string) (apptier.Artifact, error) {
+	if s.App.Artifact != "" {
+		return apptier.FileArtifact(s.App.Artifact)
+	}
+	root, err := apptier.ModuleRoot()
+	if err != nil {
+		return apptier.Artifact{}, err
+	}
+	return apptier.Build(apptier.BuildArgs{ModuleDir: root, Package: "./app", Arch: arch})
 }

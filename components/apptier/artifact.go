@@ -1,0 +1,139 @@
+package apptier
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// Artifact is a release of the application: a Linux executable.
+type Artifact struct {
+	// Path of the file, SHA256 of its bytes (hex), Size in bytes.
+	Path   string
+	SHA256 string
+	Size   int64
+}
+
+// Key is where the artifact lives in the bucket: content-addressed, so a
+// release never overwrites another.
+func (a Artifact) Key() string { return "releases/app/" + a.SHA256 }
+
+// FileArtifact describes an executable you built yourself.
+func FileArtifact(path string) (Artifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("apptier: artifact: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("apptier: artifact %s: %w", path, err)
+	}
+	return Artifact{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// BuildArgs locates the Go program to build.
+type BuildArgs struct {
+	// ModuleDir is the Go module's root; Package the program in it (./app).
+	ModuleDir, Package string
+	// Arch is the hosts' architecture: arm64 or x86_64.
+	Arch string
+	// OutDir caches builds (default ModuleDir/.build).
+	OutDir string
+}
+
+// Build compiles the program for Linux on the hosts' architecture,
+// reproducibly (-trimpath, no VCS stamp, no build id, no cgo): the same
+// sources and Go version give the same bytes, so a preview shows no change
+// when nothing changed. Builds are cached by a hash of the sources.
+func Build(a BuildArgs) (Artifact, error) {
+	goarch := map[string]string{"arm64": "arm64", "x86_64": "amd64"}[a.Arch]
+	if goarch == "" {
+		return Artifact{}, fmt.Errorf("apptier: cannot build for architecture %q", a.Arch)
+	}
+	if a.OutDir == "" {
+		a.OutDir = filepath.Join(a.ModuleDir, ".build")
+	}
+	key, err := sourceHash(a.ModuleDir, a.Package, goarch)
+	if err != nil {
+		return Artifact{}, err
+	}
+	out := filepath.Join(a.OutDir, fmt.Sprintf("%s-linux-%s-%s", filepath.Base(a.Package), goarch, key[:16]))
+	if _, err := os.Stat(out); err == nil {
+		return FileArtifact(out)
+	}
+	if err := os.MkdirAll(a.OutDir, 0o755); err != nil {
+		return Artifact{}, err
+	}
+	tmp := out + ".tmp"
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", tmp, a.Package)
+	cmd.Dir = a.ModuleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=-mod=readonly")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return Artifact{}, fmt.Errorf("apptier: building %s for linux/%s: %v\n%s", a.Package, goarch, err, b)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return Artifact{}, err
+	}
+	return FileArtifact(out)
+}
+
+// sourceHash covers everything the build reads from the module: go.mod,
+// go.sum and the program's directory, plus the Go version and target.
+func sourceHash(moduleDir, pkg, goarch string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s linux/%s\n", runtime.Version(), goarch)
+	files := []string{"go.mod", "go.sum"}
+	root := filepath.Join(moduleDir, pkg)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !strings.HasSuffix(p, "_test.go") {
+			rel, _ := filepath.Rel(moduleDir, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("apptier: reading %s: %w", root, err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(moduleDir, f))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ModuleRoot finds the Go module's root from the working directory (Pulumi
+// runs the program in the project directory; tests run in a package's).
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("apptier: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

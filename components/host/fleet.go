@@ -1,0 +1,101 @@
+package host
+
+import (
+	"fmt"
+
+	"github.com/foobar/webstack/components/cloudinit"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Placement is a subnet a host may go to.
+type Placement struct {
+	Zone     string
+	SubnetID pulumi.StringInput
+}
+
+// FleetArgs describes the identical hosts of one tier.
+type FleetArgs struct {
+	// Tier names the hosts: <tier>1 … <tier>N.
+	Tier  string
+	Count int
+	// Placements are the tier's subnets in zone order; host i goes to
+	// placement i mod len(Placements), so hosts spread over the zones.
+	Placements []Placement
+	// Image, InstanceType, RootVolumeGiB and VolumeTags of every host.
+	Image         Image
+	InstanceType  string
+	RootVolumeGiB int
+	VolumeTags    map[string]string
+	// SecurityGroupID of the tier and Role its hosts share.
+	SecurityGroupID pulumi.StringInput
+	Role            *Role
+	// Region, Bucket and BundleKey locate the tier's bundle; Packages are
+	// installed on first boot.
+	Region, Bucket, BundleKey string
+	Packages                  []string
+	// ReplaceOnUserDataChange: see Args.
+	ReplaceOnUserDataChange bool
+}
+
+// HostName is the name of the tier's i-th host (0-based): web1, web2.
+func HostName(tier string, i int) string { return fmt.Sprintf("%s%d", tier, i+1) }
+
+// UserData renders the user data of the fleet's i-th host.
+func (a FleetArgs) UserData(i int) (cloudinit.UserData, error) {
+	doc, err := Bootstrap(BootstrapArgs{
+		Host: HostName(a.Tier, i), Tier: a.Tier, Index: i,
+		Region: a.Region, Bucket: a.Bucket, BundleKey: a.BundleKey, Packages: a.Packages,
+	}).Render()
+	if err != nil {
+		return cloudinit.UserData{}, err
+	}
+	return cloudinit.Encode(doc)
+}
+
+// NewFleet creates the tier's hosts, spread over its placements.
+func NewFleet(ctx *pulumi.Context, args FleetArgs, opts ...pulumi.ResourceOption) ([]*Host, error) {
+	if args.Count < 1 || len(args.Placements) == 0 || args.Role == nil {
+		return nil, fmt.Errorf("host: fleet %s needs a count ≥ 1 (got %d), placements and a role", args.Tier, args.Count)
+	}
+	var hosts []*Host
+	for i := 0; i < args.Count; i++ {
+		ud, err := args.UserData(i)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", HostName(args.Tier, i), err)
+		}
+		p := args.Placements[i%len(args.Placements)]
+		h, err := New(ctx, HostName(args.Tier, i), Args{
+			Image: args.Image, InstanceType: args.InstanceType,
+			Zone: p.Zone, SubnetID: p.SubnetID,
+			SecurityGroupIDs:        pulumi.StringArray{args.SecurityGroupID},
+			InstanceProfile:         args.Role.ProfileName,
+			UserData:                ud,
+			ReplaceOnUserDataChange: args.ReplaceOnUserDataChange,
+			RootVolumeGiB:           args.RootVolumeGiB,
+			VolumeTags:              args.VolumeTags,
+		}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+// Endpoints returns the hosts' names and addresses.
+func Endpoints(hosts []*Host) []Endpoint {
+	out := make([]Endpoint, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.Endpoint()
+	}
+	return out
+}
+
+// PrivateIPs collects endpoints' private addresses, in order.
+func PrivateIPs(eps []Endpoint) pulumi.StringArrayOutput {
+	ips := make(pulumi.StringArray, len(eps))
+	for i, e := range eps {
+		ips[i] = e.PrivateIP
+	}
+	return ips.ToStringArrayOutput()
+}

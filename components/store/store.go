@@ -1,0 +1,169 @@
+// Package store provides the stack's own S3 bucket: private (public access
+// blocked, bucket-owner-enforced ownership, TLS-only policy), encrypted,
+// versioned (so a bad release or bundle can be rolled back), with old
+// versions expiring. The hosts read their bundles and releases from it
+// through the VPC's S3 gateway endpoint; each tier's role may read only its
+// own keys.
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/foobar/webstack/components/internal/iampolicy"
+	"github.com/foobar/webstack/components/internal/names"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// BucketName is the stack's bucket name: known before anything is created
+// (so hosts' user data can name it) and unique per account and region.
+func BucketName(project, stack, accountID, region string) string {
+	name := strings.ToLower(fmt.Sprintf("%s-%s-%s-%s", project, stack, accountID, region))
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return strings.TrimRight(name[:54], "-.") + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// Args configures the bucket.
+type Args struct {
+	// Name of the bucket (BucketName). Required.
+	Name string
+	// NoncurrentDays keeps replaced object versions this long (default 30).
+	NoncurrentDays int
+	// ForceDestroy lets pulumi destroy delete a bucket that still has
+	// objects (for short-lived stacks).
+	ForceDestroy bool
+}
+
+// Bucket is the stack's bucket.
+type Bucket struct {
+	pulumi.ResourceState
+
+	// Name is the bucket's name; Arn its ARN.
+	Name string
+	Arn  string
+	// ready is the bucket's configuration: objects depend on it.
+	ready []pulumi.Resource
+	ctx   *pulumi.Context
+}
+
+// New creates the bucket.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Bucket, error) {
+	if args.Name == "" {
+		return nil, fmt.Errorf("store: Args.Name is required")
+	}
+	if args.NoncurrentDays == 0 {
+		args.NoncurrentDays = 30
+	}
+	b := &Bucket{Name: args.Name, Arn: "arn:aws:s3:::" + args.Name, ctx: ctx}
+	if err := ctx.RegisterComponentResource("webstack:store:Bucket", name, b, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(b)
+	bucket, err := s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
+		Bucket:       pulumi.String(args.Name),
+		ForceDestroy: pulumi.Bool(args.ForceDestroy),
+		Tags:         names.Tags(ctx, name),
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	on := pulumi.Parent(b)
+	pab, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
+		Bucket:                bucket.ID(),
+		BlockPublicAcls:       pulumi.Bool(true),
+		BlockPublicPolicy:     pulumi.Bool(true),
+		IgnorePublicAcls:      pulumi.Bool(true),
+		RestrictPublicBuckets: pulumi.Bool(true),
+	}, on)
+	if err != nil {
+		return nil, err
+	}
+	own, err := s3.NewBucketOwnershipControls(ctx, name, &s3.BucketOwnershipControlsArgs{
+		Bucket: bucket.ID(),
+		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
+	}, on)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, &s3.BucketServerSideEncryptionConfigurationV2Args{
+		Bucket: bucket.ID(),
+		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
+			ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
+				SseAlgorithm: pulumi.String("AES256"),
+			},
+		}},
+	}, on)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := s3.NewBucketVersioningV2(ctx, name, &s3.BucketVersioningV2Args{
+		Bucket:                  bucket.ID(),
+		VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")},
+	}, on)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name, &s3.BucketLifecycleConfigurationV2Args{
+		Bucket: bucket.ID(),
+		Rules: s3.BucketLifecycleConfigurationV2RuleArray{&s3.BucketLifecycleConfigurationV2RuleArgs{
+			Id:                          pulumi.String("expire-old-versions"),
+			Status:                      pulumi.String("Enabled"),
+			Filter:                      &s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String("")},
+			NoncurrentVersionExpiration: &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(args.NoncurrentDays)},
+			AbortIncompleteMultipartUpload: &s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{
+				DaysAfterInitiation: pulumi.Int(1),
+			},
+		}},
+	}, pulumi.Parent(b), pulumi.DependsOn([]pulumi.Resource{ver})); err != nil {
+		return nil, err
+	}
+	policy, err := s3.NewBucketPolicy(ctx, name, &s3.BucketPolicyArgs{
+		Bucket: bucket.ID(),
+		Policy: pulumi.String(iampolicy.Document(iampolicy.Statement{
+			Sid:       "DenyInsecureTransport",
+			Effect:    "Deny",
+			Principal: map[string]any{"AWS": "*"},
+			Action:    []string{"s3:*"},
+			Resource:  []string{b.Arn, b.Arn + "/*"},
+			Condition: map[string]map[string]any{"Bool": {"aws:SecureTransport": "false"}},
+		})),
+	}, pulumi.Parent(b), pulumi.DependsOn([]pulumi.Resource{pab}))
+	if err != nil {
+		return nil, err
+	}
+	b.ready = []pulumi.Resource{bucket, pab, own, enc, ver, policy}
+	return b, ctx.RegisterResourceOutputs(b, pulumi.Map{"bucket": pulumi.String(b.Name)})
+}
+
+// ObjectArn is the ARN of a key (or a key pattern such as bundles/lb*).
+func (b *Bucket) ObjectArn(key string) string { return b.Arn + "/" + key }
+
+// PutText stores a text object (a bundle) at key.
+func (b *Bucket) PutText(name, key string, content pulumi.StringInput, opts ...pulumi.ResourceOption) (*s3.BucketObjectv2, error) {
+	return s3.NewBucketObjectv2(b.ctx, name, &s3.BucketObjectv2Args{
+		Bucket:            pulumi.String(b.Name),
+		Key:               pulumi.String(key),
+		Content:           content,
+		ContentType:       pulumi.String("text/plain; charset=utf-8"),
+		ChecksumAlgorithm: pulumi.String("SHA256"),
+		Tags:              names.Tags(b.ctx, name),
+	}, append([]pulumi.ResourceOption{pulumi.Parent(b), pulumi.DependsOn(b.ready)}, opts...)...)
+}
+
+// PutFile stores a local file (a release) at key.
+func (b *Bucket) PutFile(name, key, path string, opts ...pulumi.ResourceOption) (*s3.BucketObjectv2, error) {
+	return s3.NewBucketObjectv2(b.ctx, name, &s3.BucketObjectv2Args{
+		Bucket:            pulumi.String(b.Name),
+		Key:               pulumi.String(key),
+		Source:            pulumi.NewFileAsset(path),
+		ContentType:       pulumi.String("application/octet-stream"),
+		ChecksumAlgorithm: pulumi.String("SHA256"),
+		Tags:              names.Tags(b.ctx, name),
+	}, append([]pulumi.ResourceOption{pulumi.Parent(b), pulumi.DependsOn(b.ready)}, opts...)...)
+}
