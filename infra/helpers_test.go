@@ -1,10 +1,15 @@
 package infra_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/infra"
 	"github.com/foobar/webstack/internal/mocks"
+	"github.com/foobar/webstack/stacks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 )
 
 // Types the tests ask about.
@@ -60,4 +65,79 @@ func mustRunStack(t testing.TB, stack string) *mocks.Recorder {
 		t.Fatalf("stack %s: %v", stack, err)
 	}
 	return rec
+}
+
+// More types the tests ask about.
+const (
+	instanceT  = "aws:ec2/instance:Instance"
+	eipT       = "aws:ec2/eip:Eip"
+	objectT    = "aws:s3/bucketObjectv2:BucketObjectv2"
+	rolePolT   = "aws:iam/rolePolicy:RolePolicy"
+	roleT      = "aws:iam/role:Role"
+	profileT   = "aws:iam/instanceProfile:InstanceProfile"
+	rdsT       = "aws:rds/instance:Instance"
+	passwordT  = "random:index/randomPassword:RandomPassword"
+	secretT    = "aws:secretsmanager/secret:Secret"
+	attachT    = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+	recordT    = "aws:route53/record:Record"
+	subnetType = "aws:ec2/subnet:Subnet"
+)
+
+// bundle reads the files of a bundle the program uploaded.
+func bundle(t testing.TB, rec *mocks.Recorder, object string) host.Bundle {
+	t.Helper()
+	obj := rec.Named(objectT, object)
+	if obj == nil {
+		t.Fatalf("no bucket object %s", object)
+	}
+	b, err := host.ParseBundle(obj.Str("content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// file returns one file of a bundle.
+func file(t testing.TB, b host.Bundle, path string) string {
+	t.Helper()
+	f, ok := b.File(path)
+	if !ok {
+		t.Fatalf("bundle has no %s; it has %v", path, b.Paths())
+	}
+	return f.Content
+}
+
+// hosts returns the instances of a tier (lb, web, app), sorted by name.
+func hosts(rec *mocks.Recorder, tier string) []*mocks.Resource {
+	return rec.Where(instanceT, func(r *mocks.Resource) bool {
+		return strings.HasPrefix(r.Name, tier) && strings.Trim(strings.TrimPrefix(r.Name, tier), "0123456789") == ""
+	})
+}
+
+// exports runs the program's Build for a stack and awaits every output.
+func exports(t testing.TB, opts mocks.Options) (map[string]any, map[string]bool) {
+	t.Helper()
+	values, secret := map[string]any{}, map[string]bool{}
+	_, err := mocks.Run(func(ctx *pulumi.Context) error {
+		s, err := stacks.Load(ctx)
+		if err != nil {
+			return err
+		}
+		site, err := infra.Build(ctx, s)
+		if err != nil {
+			return err
+		}
+		for name, v := range site.Outputs {
+			r, err := internals.UnsafeAwaitOutput(ctx.Context(), pulumi.ToOutput(v))
+			if err != nil {
+				return err
+			}
+			values[name], secret[name] = r.Value, r.Secret
+		}
+		return nil
+	}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return values, secret
 }

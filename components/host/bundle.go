@@ -139,3 +139,42 @@ func hash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// ParseBundle reads the files back out of a bundle script (for tests and
+// the offline plan). Modes and owners are kept; checks and activation
+// commands are not.
+func ParseBundle(script string) (Bundle, error) {
+	var b Bundle
+	lines := strings.Split(script, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if !strings.HasPrefix(line, "put ") || !strings.Contains(line, " <<'WEBSTACK_EOF_") {
+			continue
+		}
+		head, delim, _ := strings.Cut(line, " <<'")
+		delim = strings.TrimSuffix(delim, "'")
+		fields := strings.Fields(head)
+		if len(fields) != 4 {
+			return Bundle{}, fmt.Errorf("bundle: malformed line %d: %q", i+1, line)
+		}
+		f := File{Path: unquote(fields[1]), Mode: fields[2], Owner: unquote(fields[3])}
+		var content strings.Builder
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			content.WriteString(lines[i])
+			content.WriteString("\n")
+		}
+		if i == len(lines) {
+			return Bundle{}, fmt.Errorf("bundle: file %s is not terminated", f.Path)
+		}
+		f.Content = content.String()
+		b.Files = append(b.Files, f)
+	}
+	return b, nil
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+		return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'")
+	}
+	return s
+}

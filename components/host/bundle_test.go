@@ -112,3 +112,26 @@ func TestBundleRejectsBadFiles(t *testing.T) {
 		t.Error("duplicate path accepted")
 	}
 }
+
+func TestParseBundleRoundTrips(t *testing.T) {
+	want := host.Bundle{Name: "x", Files: []host.File{
+		{Path: "/etc/a.conf", Content: "a\n\nWEBSTACK_EOF\n", Mode: "0644", Owner: "root:root"},
+		{Path: "/etc/b", Content: "it's\n", Mode: "0600", Owner: ""},
+	}}
+	script, err := want.Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := host.ParseBundle(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Files) != 2 {
+		t.Fatalf("files = %+v", got.Files)
+	}
+	for i, f := range got.Files {
+		if f != want.Files[i] {
+			t.Errorf("file %d = %+v, want %+v", i, f, want.Files[i])
+		}
+	}
+}
