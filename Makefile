@@ -1,7 +1,7 @@
 # webstack: see README.md. Every target works on a fresh clone.
 GO ?= go
 
-.PHONY: all build test vet fmt fmt-check bench ci
+.PHONY: all build test test-deps vet fmt fmt-check bench ci
 
 all: build test
 
@@ -11,6 +11,10 @@ build:
 ## test: the whole test suite (README's test command; CI runs it too)
 test:
 	$(GO) test ./...
+
+## test-deps: install the programs the real-program checks use (Debian/Ubuntu)
+test-deps:
+	bash scripts/test-deps.sh
 
 vet:
 	$(GO) vet ./...
