@@ -1,7 +1,7 @@
 package infra
 
 import (
-	"github.com/foobar/webstack/components/apptier"
+	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
@@ -13,7 +13,7 @@ import (
 type Facts struct {
 	AccountID              string
 	LoadBalancer, Web, App host.Image
-	Release                apptier.Artifact
+	Release                release.Artifact
 }
 
 // lookups asks AWS what the settings depend on (the region's zones, the
@@ -66,7 +66,7 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		*tier.dst = img
 	}
 	if len(problems) == 0 {
-		images.Release, err = release(s, images.App.Architecture)
+		images.Release, err = appRelease(s, images.App.Architecture)
 		if err != nil {
 			problems = append(problems, stacks.Problem{Key: s.Project + ":app.artifact", Value: s.App.Artifact, Message: err.Error()})
 		}
@@ -77,15 +77,15 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	return images, nil
 }
 
-// release is the application the hosts run: the user's executable, or the
+// appRelease is the application the hosts run: the user's executable, or the
 // default application built from app/ for the hosts' architecture.
-func release(s *stacks.Settings, arch string) (apptier.Artifact, error) {
+func appRelease(s *stacks.Settings, arch string) (release.Artifact, error) {
 	if s.App.Artifact != "" {
-		return apptier.FileArtifact(s.App.Artifact)
+		return release.FileArtifact(s.App.Artifact)
 	}
-	root, err := apptier.ModuleRoot()
+	root, err := release.ModuleRoot()
 	if err != nil {
-		return apptier.Artifact{}, err
+		return release.Artifact{}, err
 	}
-	return apptier.Build(apptier.BuildArgs{ModuleDir: root, Package: "./app", Arch: arch})
+	return release.Build(release.BuildArgs{ModuleDir: root, Package: "./app", Arch: arch})
 }

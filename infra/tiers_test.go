@@ -3,13 +3,13 @@ package infra_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/foobar/webstack/components/apptier/release"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/foobar/webstack/components/apptier"
 	"github.com/foobar/webstack/components/cloudinit"
 	"github.com/foobar/webstack/internal/mocks"
 )
@@ -280,20 +280,20 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 // The application servers run the release the program built.
 func TestAppRunsTheBuiltRelease(t *testing.T) {
 	rec := mustRunStack(t, "dev")
-	release := rec.Named(objectT, "app-release")
-	if release == nil {
+	object := rec.Named(objectT, "app-release")
+	if object == nil {
 		t.Fatal("no release uploaded")
 	}
-	asset, ok := release.In("source").(mocks.Asset)
+	asset, ok := object.In("source").(mocks.Asset)
 	if !ok || asset.Path == "" {
-		t.Fatalf("release source = %#v", release.In("source"))
+		t.Fatalf("release source = %#v", object.In("source"))
 	}
-	art, err := apptier.FileArtifact(asset.Path)
+	art, err := release.FileArtifact(asset.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if release.Str("key") != art.Key() {
-		t.Errorf("release key %s, want %s", release.Str("key"), art.Key())
+	if object.Str("key") != art.Key() {
+		t.Errorf("release key %s, want %s", object.Str("key"), art.Key())
 	}
 	env := file(t, bundle(t, rec, "app-bundle"), "/etc/webstack/release.env")
 	if !strings.Contains(env, `WEBSTACK_RELEASE_SHA256="`+art.SHA256+`"`) {
@@ -305,11 +305,11 @@ func TestAppRunsTheBuiltRelease(t *testing.T) {
 // nothing changed.
 func TestReleaseBuildIsReproducible(t *testing.T) {
 	root := ".."
-	a, err := apptier.Build(apptier.BuildArgs{ModuleDir: root, Package: "./app", Arch: "arm64", OutDir: t.TempDir()})
+	a, err := release.Build(release.BuildArgs{ModuleDir: root, Package: "./app", Arch: "arm64", OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := apptier.Build(apptier.BuildArgs{ModuleDir: root, Package: "./app", Arch: "arm64", OutDir: t.TempDir()})
+	b, err := release.Build(release.BuildArgs{ModuleDir: root, Package: "./app", Arch: "arm64", OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

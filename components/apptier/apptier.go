@@ -17,6 +17,7 @@ import (
 	"fmt"
 
 	"github.com/foobar/webstack/components/apptier/appconf"
+	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/store"
@@ -50,8 +51,8 @@ type Args struct {
 	Placements []host.Placement
 	// Port the application listens on.
 	Port int
-	// Release is the executable to run (Build or FileArtifact). Required.
-	Release Artifact
+	// Release is the executable to run (release.Build or release.FileArtifact). Required.
+	Release release.Artifact
 	// DatabaseSecretArn is the secret with the database's connection
 	// details; the tier's role may read it and nothing else may.
 	DatabaseSecretArn pulumi.StringInput
@@ -89,7 +90,7 @@ func (a Args) validate() error {
 		errs = append(errs, fmt.Errorf("apptier: Args.Port = %d: must be a TCP port", a.Port))
 	}
 	if a.Release.SHA256 == "" || a.Release.Path == "" {
-		errs = append(errs, errors.New("apptier: Args.Release is required (Build or FileArtifact)"))
+		errs = append(errs, errors.New("apptier: Args.Release is required (release.Build or release.FileArtifact)"))
 	}
 	if a.Bucket == nil || a.SecurityGroupID == nil || a.DatabaseSecretArn == nil || a.Region == "" {
 		errs = append(errs, errors.New("apptier: Bucket, SecurityGroupID, DatabaseSecretArn and Region are required"))
@@ -100,7 +101,7 @@ func (a Args) validate() error {
 // BundleArgs is what the application servers' bundle depends on.
 type BundleArgs struct {
 	Port              int
-	Release           Artifact
+	Release           release.Artifact
 	DatabaseSecretArn string
 	Region            string
 }
@@ -157,7 +158,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	child := pulumi.Parent(t)
 
-	release, err := args.Bucket.PutFile(name+"-release", args.Release.Key(), args.Release.Path)
+	releaseObject, err := args.Bucket.PutFile(name+"-release", args.Release.Key(), args.Release.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +195,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return b.Script()
 	}).(pulumi.StringOutput)
 	// The bundle names the release: publish it only once the release is up.
-	if _, err := args.Bucket.PutText(name+"-bundle", BundleKey, t.Bundle, pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
+	if _, err := args.Bucket.PutText(name+"-bundle", BundleKey, t.Bundle, pulumi.DependsOn([]pulumi.Resource{releaseObject})); err != nil {
 		return nil, err
 	}
 

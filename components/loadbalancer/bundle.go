@@ -22,57 +22,26 @@ type BundleArgs struct {
 	CertificateSecret string
 }
 
-// HAProxyConfig is the node's haproxy.cfg.
-func HAProxyConfig(a BundleArgs) lbconf.HAProxy {
-	h := lbconf.HAProxy{
-		Servers:          a.WebServers,
-		HTTPPort:         HTTPPort,
-		HTTPSPort:        HTTPSPort,
-		HealthPath:       "/healthz",
-		HealthHost:       a.SiteName,
-		MonitorAddr:      MonitorAddr,
-		MonitorPath:      MonitorPath,
-		StatsAddr:        StatsAddr,
-		StatsUser:        StatsUser,
-		StatsPasswordEnv: StatsEnv,
-		RuntimeDir:       "/run/haproxy",
-		Log:              "/dev/log",
-		User:             "haproxy",
-		Group:            "haproxy",
-		MaxConn:          20000,
+// AWSPaths is where an AWS node keeps its files.
+func AWSPaths(tls bool) lbconf.Paths {
+	p := lbconf.Paths{
+		RuntimeDir: "/run/haproxy", Log: "/dev/log", User: "haproxy", Group: "haproxy", MaxConn: 20000,
+		LocalInclude: localInclude, CheckScript: checkScript, NotifyMaster: takeover,
 	}
-	if a.CertificateSecret != "" {
-		h.CertFile = certFile
+	if tls {
+		p.CertFile = certFile
 	}
-	return h
-}
-
-// KeepalivedConfig is the node's keepalived.conf.
-func KeepalivedConfig(a BundleArgs) lbconf.Keepalived {
-	return lbconf.Keepalived{
-		RouterID:        a.Node,
-		SourceIP:        a.SelfIP,
-		PeerIP:          a.PeerIP,
-		Priority:        a.Priority,
-		VirtualRouterID: VirtualRouterID,
-		AdvertInt:       1,
-		LocalInclude:    localInclude,
-		CheckScript:     checkScript,
-		CheckInterval:   1,
-		CheckFall:       2,
-		CheckRise:       2,
-		NotifyMaster:    takeover,
-		ScriptUser:      "root",
-	}
+	return p
 }
 
 // Bundle is everything one node runs.
 func Bundle(a BundleArgs) (host.Bundle, error) {
-	haproxy, err := lbconf.RenderHAProxy(HAProxyConfig(a))
+	paths := AWSPaths(a.CertificateSecret != "")
+	haproxy, err := lbconf.RenderHAProxy(lbconf.ClusterHAProxy(a.WebServers, a.SiteName, paths))
 	if err != nil {
 		return host.Bundle{}, fmt.Errorf("%s: %w", a.Node, err)
 	}
-	keepalived, err := lbconf.RenderKeepalived(KeepalivedConfig(a))
+	keepalived, err := lbconf.RenderKeepalived(lbconf.ClusterKeepalived(lbconf.Node{Name: a.Node, Priority: a.Priority}, a.SelfIP, a.PeerIP, paths))
 	if err != nil {
 		return host.Bundle{}, fmt.Errorf("%s: %w", a.Node, err)
 	}
@@ -83,7 +52,7 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 		Files: []host.File{
 			{Path: envFile, Content: env, Owner: "root:root"},
 			{Path: secretsScript, Content: secretsScriptText, Mode: "0755", Owner: "root:root"},
-			{Path: checkScript, Content: lbconf.CheckScript(MonitorAddr, MonitorPath), Mode: "0755", Owner: "root:root"},
+			{Path: checkScript, Content: lbconf.CheckScript(lbconf.MonitorAddr, lbconf.MonitorPath), Mode: "0755", Owner: "root:root"},
 			{Path: takeover, Content: lbconf.TakeoverScript(envFile), Mode: "0755", Owner: "root:root"},
 			{Path: haproxyConfig, Content: haproxy, Owner: "root:root"},
 			{Path: "/etc/systemd/system/haproxy.service.d/webstack.conf", Content: haproxyDropIn, Owner: "root:root"},
@@ -130,7 +99,7 @@ def write(path, text):
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-write("` + secretsEnv + `", "` + StatsEnv + `=%s\n" % secret["statsPassword"])
+write("` + secretsEnv + `", "` + lbconf.StatsPasswordEnv + `=%s\n" % secret["statsPassword"])
 write("` + localInclude + `", "$IFACE=%s\n$AUTH_PASS=%s\n" % (sys.argv[1], secret["vrrpPassword"]))
 ' "$iface"
 if [ -n "${WEBSTACK_CERT_SECRET_ID:-}" ]; then

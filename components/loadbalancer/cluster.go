@@ -62,15 +62,8 @@ type Args struct {
 	HostedZoneID string
 }
 
-// Paths and ports on the nodes.
+// Paths on the nodes.
 const (
-	HTTPPort      = 80
-	HTTPSPort     = 443
-	MonitorAddr   = "127.0.0.1:8405"
-	MonitorPath   = "/lbhealth"
-	StatsAddr     = "127.0.0.1:8404"
-	StatsUser     = "admin"
-	StatsEnv      = "WEBSTACK_STATS_PASSWORD"
 	libexec       = "/usr/local/libexec/webstack"
 	envFile       = "/etc/webstack/lb.env"
 	localInclude  = "/etc/keepalived/local.conf"
@@ -80,15 +73,7 @@ const (
 	checkScript   = libexec + "/lb-check"
 	takeover      = libexec + "/lb-takeover"
 	secretsScript = libexec + "/lb-secrets"
-	// VirtualRouterID identifies the VRRP instance between the two nodes.
-	VirtualRouterID = 51
 )
-
-// Node names and VRRP priorities: lb1 starts as MASTER.
-var nodes = []struct {
-	name     string
-	priority int
-}{{"lb1", 150}, {"lb2", 100}}
 
 // Cluster is the load-balancer pair and its Elastic IP.
 type Cluster struct {
@@ -142,9 +127,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := args.validate(); err != nil {
 		return nil, err
 	}
-	userData := make([]cloudinit.UserData, len(nodes))
-	for i, n := range nodes {
-		ud, err := UserData(n.name, i, args.Region, args.Bucket.Name)
+	userData := make([]cloudinit.UserData, len(lbconf.Nodes))
+	for i, n := range lbconf.Nodes {
+		ud, err := UserData(n.Name, i, args.Region, args.Bucket.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -186,8 +171,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// below, once the address and the nodes exist.
 	certARN := secretARN(args.Region, args.AccountID, args.CertificateSecret)
 	var bundleARNs []string
-	for _, n := range nodes {
-		bundleARNs = append(bundleARNs, args.Bucket.ObjectArn(BundleKey(n.name)))
+	for _, n := range lbconf.Nodes {
+		bundleARNs = append(bundleARNs, args.Bucket.ObjectArn(BundleKey(n.Name)))
 	}
 	c.Role, err = host.NewRole(ctx, name+"-role", host.RoleArgs{
 		Description: "webstack load balancers: read their bundles and secrets",
@@ -206,8 +191,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	for i, n := range nodes {
-		h, err := host.New(ctx, n.name, host.Args{
+	for i, n := range lbconf.Nodes {
+		h, err := host.New(ctx, n.Name, host.Args{
 			Image: args.Image, InstanceType: args.InstanceType,
 			Zone: args.Subnets[i].Zone, SubnetID: args.Subnets[i].ID,
 			SecurityGroupIDs: pulumi.StringArray{args.SecurityGroupID},
@@ -257,12 +242,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// Each node's bundle: HAProxy in front of the web servers, keepalived
 	// toward the other node.
 	webIPs := host.PrivateIPs(args.WebServers)
-	for i, n := range nodes {
+	for i, n := range lbconf.Nodes {
 		self, peer := c.Nodes[i], c.Nodes[1-i]
-		priority := n.priority
 		bundle := pulumi.All(webIPs, self.PrivateIP, peer.PrivateIP, c.EIP.AllocationId, secret.Arn).ApplyT(func(v []any) (string, error) {
 			b, err := Bundle(BundleArgs{
-				Node: n.name, Priority: priority,
+				Node: n.Name, Priority: n.Priority,
 				SelfIP: v[1].(string), PeerIP: v[2].(string),
 				WebServers: servers(args.WebServers, v[0].([]string), args.WebPort),
 				SiteName:   args.SiteName, Region: args.Region,
@@ -275,7 +259,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return b.Script()
 		}).(pulumi.StringOutput)
 		c.Bundles = append(c.Bundles, bundle)
-		if _, err := args.Bucket.PutText(name+"-"+n.name+"-bundle", BundleKey(n.name), bundle); err != nil {
+		if _, err := args.Bucket.PutText(name+"-"+n.Name+"-bundle", BundleKey(n.Name), bundle); err != nil {
 			return nil, err
 		}
 	}

@@ -23,12 +23,8 @@ import (
 // BundleKey is where the web servers' bundle lives in the bucket.
 const BundleKey = "bundles/web.sh"
 
-// Paths on the web servers.
-const (
-	WebRoot    = "/usr/share/webstack/www"
-	HealthPath = "/healthz"
-	configPath = "/etc/nginx/nginx.conf"
-)
+// configPath is nginx's configuration on the web servers.
+const configPath = "/etc/nginx/nginx.conf"
 
 // Args configures the web tier.
 type Args struct {
@@ -79,25 +75,6 @@ func (a Args) validate() error {
 		errs = append(errs, errors.New("webtier: Bucket, SecurityGroupID, Region and SiteName are required"))
 	}
 	return errors.Join(errs...)
-}
-
-// NginxConfig is the web servers' nginx configuration for these app servers.
-func NginxConfig(siteName string, port int, apps []nginxconf.Upstream) nginxconf.Config {
-	return nginxconf.Config{
-		ListenPort:      port,
-		ServerName:      siteName,
-		AppServers:      apps,
-		Keepalive:       32,
-		WebRoot:         WebRoot,
-		HealthPath:      HealthPath,
-		User:            "nginx",
-		PidFile:         "/run/nginx.pid",
-		TempDir:         "/var/lib/nginx/tmp",
-		AccessLog:       "/var/log/nginx/access.log",
-		ErrorLog:        "/var/log/nginx/error.log",
-		MimeTypes:       "/etc/nginx/mime.types",
-		WorkerProcesses: "auto",
-	}
 }
 
 // Bundle is what every web server runs.
@@ -161,7 +138,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		for i, ip := range ips {
 			apps[i] = nginxconf.Upstream{Name: args.AppServers[i].Name, Address: ip, Port: args.AppPort}
 		}
-		b, err := Bundle(NginxConfig(args.SiteName, args.Port, apps))
+		b, err := Bundle(nginxconf.WebServer(args.SiteName, args.Port, apps, nginxconf.AWSPaths))
 		if err != nil {
 			return "", err
 		}

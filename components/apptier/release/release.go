@@ -1,4 +1,7 @@
-package apptier
+// Package release builds and describes the application's releases: Linux
+// executables, named by their SHA-256. It has no Pulumi dependency, so the
+// sandbox builds the default application exactly as pulumi up does.
+package release
 
 import (
 	"crypto/sha256"
@@ -30,13 +33,13 @@ func (a Artifact) Key() string { return "releases/app/" + a.SHA256 }
 func FileArtifact(path string) (Artifact, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Artifact{}, fmt.Errorf("apptier: artifact: %w", err)
+		return Artifact{}, fmt.Errorf("release: artifact: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return Artifact{}, fmt.Errorf("apptier: artifact %s: %w", path, err)
+		return Artifact{}, fmt.Errorf("release: artifact %s: %w", path, err)
 	}
 	return Artifact{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
@@ -58,7 +61,7 @@ type BuildArgs struct {
 func Build(a BuildArgs) (Artifact, error) {
 	goarch := map[string]string{"arm64": "arm64", "x86_64": "amd64"}[a.Arch]
 	if goarch == "" {
-		return Artifact{}, fmt.Errorf("apptier: cannot build for architecture %q", a.Arch)
+		return Artifact{}, fmt.Errorf("release: cannot build for architecture %q", a.Arch)
 	}
 	if a.OutDir == "" {
 		a.OutDir = filepath.Join(a.ModuleDir, ".build")
@@ -79,7 +82,7 @@ func Build(a BuildArgs) (Artifact, error) {
 	cmd.Dir = a.ModuleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=-mod=readonly")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return Artifact{}, fmt.Errorf("apptier: building %s for linux/%s: %v\n%s", a.Package, goarch, err, b)
+		return Artifact{}, fmt.Errorf("release: building %s for linux/%s: %v\n%s", a.Package, goarch, err, b)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return Artifact{}, err
@@ -105,7 +108,7 @@ func sourceHash(moduleDir, pkg, goarch string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("apptier: reading %s: %w", root, err)
+		return "", fmt.Errorf("release: reading %s: %w", root, err)
 	}
 	sort.Strings(files)
 	for _, f := range files {
@@ -132,7 +135,7 @@ func ModuleRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("apptier: no go.mod above the working directory")
+			return "", fmt.Errorf("release: no go.mod above the working directory")
 		}
 		dir = parent
 	}
