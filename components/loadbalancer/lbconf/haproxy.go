@@ -241,10 +241,12 @@ defaults
     timeout http-keep-alive 2s
     timeout queue 10s
     timeout check 1s
-    # Retry failed requests up to 3 times, each on another server.
+    # Retry failed requests up to 3 times, each on another server. Not a
+    # 503: the application says its database is down, which another web
+    # server cannot change.
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response junk-response response-timeout 0rtt-rejected 502 503 504
+    retry-on conn-failure empty-response junk-response response-timeout 0rtt-rejected 502 504
 
 frontend fe_www
     bind :{{.HTTPPort}}

@@ -434,9 +434,9 @@ func TestNginxRetries(t *testing.T) {
 		// on it, so nginx must not send it to another server.
 		{"a POST is not retried", http.MethodPost, "/die", 1, 502, siteName + " " + friendlyText},
 		{"a GET is retried on the other server", http.MethodGet, "/die", 2, 502, siteName + " " + friendlyText},
-		// The application's own 503 is retried elsewhere, then passed on
-		// unchanged (proxy_intercept_errors off).
-		{"the application's own 503 reaches the client", http.MethodGet, "/busy", 2, 503, "app busy\n"},
+		// The application's own 503 (its database is down) is passed on
+		// unchanged (proxy_intercept_errors off), not retried elsewhere.
+		{"the application's own 503 reaches the client", http.MethodGet, "/busy", 1, 503, "app busy\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startStack(t, 2)
@@ -449,6 +449,24 @@ func TestNginxRetries(t *testing.T) {
 				t.Errorf("%s %s = %d %q, want %d with %q", tc.method, tc.path, r.status, r.body, tc.status, tc.body)
 			}
 		})
+	}
+}
+
+// An application's 503 must not mark it failed: the next requests still
+// reach the application servers and get their answers, not nginx's 502.
+func TestApplication503DoesNotMarkServersDown(t *testing.T) {
+	s := startStack(t, 2)
+	for i := 0; i < 4; i++ {
+		r, err := s.do(http.MethodGet, "/busy", "", nil)
+		must(t, err)
+		if r.status != 503 || !strings.Contains(r.body, "app busy") {
+			t.Fatalf("request %d: %d %q, want the application's 503", i, r.status, r.body)
+		}
+	}
+	r, err := s.do(http.MethodGet, "/", "", nil)
+	must(t, err)
+	if r.status != 200 {
+		t.Errorf("after four 503s, GET / = %d; the servers were marked down", r.status)
 	}
 }
 

@@ -84,7 +84,7 @@ func TestRenderEssentials(t *testing.T) {
 		"keepalive 32;",
 		"proxy_http_version 1.1;",
 		`proxy_set_header Connection "";`,
-		"proxy_next_upstream error timeout http_502 http_503 http_504;",
+		"proxy_next_upstream error timeout http_502 http_504;",
 		"access_log off;",
 		"error_log stderr warn;",
 		"proxy_intercept_errors off;",
