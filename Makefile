@@ -1,7 +1,12 @@
 # webstack: see README.md. Every target works on a fresh clone.
-GO ?= go
+GO      ?= go
+STACK   ?= dev
+SANDBOX := .build/sandbox
+# Network namespaces need root: use sudo unless we are root already.
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test test-deps vet fmt fmt-check bench ci
+.PHONY: all build test test-deps vet fmt fmt-check bench ci \
+	sandbox sandbox-deps sandbox-down e2e $(SANDBOX)
 
 all: build test
 
@@ -12,9 +17,9 @@ build:
 test:
 	$(GO) test ./...
 
-## test-deps: install the programs the real-program checks use (Debian/Ubuntu)
+## test-deps: install the programs the real-program checks and the sandbox use
 test-deps:
-	bash scripts/test-deps.sh
+	bash scripts/deps.sh test
 
 vet:
 	$(GO) vet ./...
@@ -28,6 +33,29 @@ fmt-check:
 ## bench: the program's time and memory per stack under mocks
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./infra/
+
+## sandbox-deps: install what the sandbox runs (Debian/Ubuntu) and build it
+sandbox-deps: $(SANDBOX)
+	bash scripts/deps.sh sandbox
+	$(SANDBOX) prepare
+
+## sandbox: the whole diagram on this machine, until Ctrl-C
+sandbox: $(SANDBOX)
+	$(SANDBOX) prepare
+	$(SUDO) $(SANDBOX) up
+
+## sandbox-down: remove everything a sandbox left (also after a crash)
+sandbox-down: $(SANDBOX)
+	$(SUDO) $(SANDBOX) down
+
+## e2e: the end-to-end scenarios in a sandbox of their own (root)
+e2e: $(SANDBOX)
+	$(GO) test -c -o .build/sandbox.test ./internal/sandbox/
+	$(SANDBOX) prepare
+	$(SUDO) env WEBSTACK_E2E=1 WEBSTACK_REQUIRE_TOOLS=1 .build/sandbox.test -test.v -test.count=1
+
+$(SANDBOX):
+	$(GO) build -o $(SANDBOX) ./scripts/sandbox
 
 ## ci: what .ci/run runs
 ci:

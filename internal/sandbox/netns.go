@@ -1,0 +1,211 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// run runs a command and returns its error with the command's output.
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// inNS runs a command inside a host's namespace.
+func inNS(ns string, args ...string) error {
+	return run("ip", append([]string{"netns", "exec", ns}, args...)...)
+}
+
+// network creates the bridge, the namespaces and their links.
+func network(t Topology) error {
+	bridge := t.Bridge
+	if err := run("ip", "link", "add", bridge, "type", "bridge"); err != nil {
+		return err
+	}
+	// Bridged frames must not go through the host's iptables (a host with
+	// Docker drops forwarded traffic by default); older kernels lack the
+	// per-bridge switch, which is fine when nothing filters.
+	_ = run("ip", "link", "set", bridge, "type", "bridge", "nf_call_iptables", "0")
+	if err := run("ip", "addr", "add", fmt.Sprintf("%s/%d", t.Gateway, t.PrefixLen), "dev", bridge); err != nil {
+		return err
+	}
+	if err := run("ip", "link", "set", bridge, "up"); err != nil {
+		return err
+	}
+	for _, h := range t.Hosts {
+		steps := [][]string{
+			{"ip", "netns", "add", h.NS()},
+			{"ip", "link", "add", h.link(), "type", "veth", "peer", "name", "eth0", "netns", h.NS()},
+			{"ip", "link", "set", h.link(), "master", bridge, "up"},
+			{"ip", "-n", h.NS(), "link", "set", "lo", "up"},
+			{"ip", "-n", h.NS(), "addr", "add", fmt.Sprintf("%s/%d", h.IP, t.PrefixLen), "dev", "eth0"},
+			{"ip", "-n", h.NS(), "link", "set", "eth0", "up"},
+		}
+		for _, s := range steps {
+			if err := run(s[0], s[1:]...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Leftovers lists what a sandbox (running or crashed) left on the machine:
+// namespaces, links and the state directory.
+func Leftovers(cfg Config) []string {
+	cfg = cfg.withDefaults()
+	nsPrefix, linkPrefix, bridge, stateDir := cfg.nsPrefix(), cfg.linkPrefix(), cfg.bridge(), cfg.StateDir
+	var out []string
+	if b, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) {
+				out = append(out, "namespace "+f[0])
+			}
+		}
+	}
+	if b, err := exec.Command("ip", "-o", "link", "show").Output(); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			if name == bridge || strings.HasPrefix(name, linkPrefix) {
+				out = append(out, "link "+name)
+			}
+		}
+	}
+	if _, err := os.Stat(stateDir); err == nil {
+		out = append(out, "directory "+stateDir)
+	}
+	return out
+}
+
+// teardown removes everything a sandbox created, whether or not it is
+// still running: it stops every process in the sandbox's namespaces
+// (TERM, then KILL), deletes the namespaces and links, and the state
+// directory.
+func teardown(cfg Config) error {
+	nsPrefix, stateDir, logf := cfg.nsPrefix(), cfg.StateDir, cfg.Logf
+	var namespaces []string
+	if b, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) {
+				namespaces = append(namespaces, f[0])
+			}
+		}
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			pids := nsPIDs(namespaces)
+			if len(pids) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				break
+			}
+			for _, pid := range pids {
+				syscall.Kill(pid, sig)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if left := nsPIDs(namespaces); len(left) > 0 {
+		return fmt.Errorf("sandbox: processes %v survived SIGKILL", left)
+	}
+	var errs []string
+	for _, ns := range namespaces {
+		if err := run("ip", "netns", "del", ns); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, l := range Leftovers(cfg) {
+		if name, ok := strings.CutPrefix(l, "link "); ok {
+			if err := run("ip", "link", "del", name); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+				errs = append(errs, err.Error())
+			}
+		}
+	}
+	if err := os.RemoveAll(stateDir); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sandbox: teardown: %s", strings.Join(errs, "; "))
+	}
+	if len(namespaces) > 0 {
+		logf("removed %d namespaces, the bridge and %s", len(namespaces), stateDir)
+	}
+	return nil
+}
+
+// nsPIDs lists the processes running in the namespaces.
+func nsPIDs(namespaces []string) []int {
+	var pids []int
+	for _, ns := range namespaces {
+		b, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, f := range strings.Fields(string(b)) {
+			// Never this process: a thread of it may be visiting a
+			// namespace to dial (DialContext).
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// DialContext dials from inside a namespace: the socket is created on an
+// OS thread that has entered the namespace, and keeps belonging to it.
+func DialContext(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread()
+			// Come back to this thread's own namespace before unlocking;
+			// if that fails, the thread stays locked and dies with this
+			// goroutine, so no other goroutine ever runs in the namespace.
+			self, err := os.Open("/proc/thread-self/ns/net")
+			if err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			defer self.Close()
+			target, err := os.Open("/run/netns/" + ns)
+			if err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			defer target.Close()
+			if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+				ch <- result{nil, fmt.Errorf("setns %s: %w", ns, err)}
+				return
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+			ch <- result{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages webstack's local tools use, with apt
+# (sudo when not root). It installs only what is missing.
+#
+#   scripts/deps.sh sandbox   what make sandbox runs: HAProxy, keepalived,
+#                             nginx, PostgreSQL, iproute2, arping, curl
+#   scripts/deps.sh test      the sandbox's, plus what the test suite's
+#                             real-program checks use: cloud-init, systemd
+#                             (systemd-analyze), shellcheck (actionlint)
+set -euo pipefail
+sandbox=(haproxy keepalived nginx-light postgresql iproute2 util-linux curl iputils-arping procps)
+test=("${sandbox[@]}" cloud-init systemd shellcheck)
+case "${1:-test}" in
+sandbox) packages=("${sandbox[@]}") ;;
+test) packages=("${test[@]}") ;;
+*)
+	echo "usage: $0 [sandbox|test]" >&2
+	exit 2
+	;;
+esac
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all installed (${packages[*]})"
+	exit 0
+fi
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+echo "deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
