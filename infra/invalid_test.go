@@ -33,7 +33,7 @@ func TestInvalidSettingsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 		{"unknown NAT strategy", "dev", map[string]string{"webstack:network": `{"natGateways": "double"}`},
 			[]string{`webstack:network.natGateways = "double": must be one of none, single, perAz`}},
 		{"log retention CloudWatch refuses", "dev", map[string]string{"webstack:network": `{"flowLogRetentionDays": 10}`},
-			[]string{`webstack:network.flowLogRetentionDays = 10: must be a retention CloudWatch Logs accepts: 0, 1, 3, 5, 7, 14`}},
+			[]string{`webstack:network.flowLogRetentionDays = 10: must be a retention CloudWatch Logs accepts: 1, 3, 5, 7, 14`}},
 		{"required endpoint removed", "dev", map[string]string{"webstack:network": `{"interfaceEndpoints": ["ssm"]}`},
 			[]string{`webstack:network.interfaceEndpoints = ["ssm"]: must include "ec2"`, `must include "secretsmanager"`}},
 		{"no web server", "dev", map[string]string{"webstack:web": `{"count": 0}`},

@@ -22,8 +22,8 @@ const (
 )
 
 // FlowLogRetentionValues are the retention periods CloudWatch Logs accepts
-// (0 keeps logs forever).
-var FlowLogRetentionValues = []int{0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+// (its "never expire" is deliberately not offered: logs need a retention).
+var FlowLogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 // RequiredEndpoints are the interface endpoints the stack cannot work
 // without: the load balancers have no public IP of their own, so the backup

@@ -182,7 +182,7 @@ var idPrefixes = map[string]string{
 // resource's id. Called with r.mu held.
 func (r *Recorder) fillOutputs(res *Resource, state resource.PropertyMap) string {
 	region, h := r.region(), fake(res.Type, res.Name)
-	id := res.Name + "-id"
+	id := res.Name + "-" + h[:8]
 	if p, ok := idPrefixes[res.Type]; ok {
 		id = p + h[:17]
 	}
@@ -244,7 +244,10 @@ func (r *Recorder) fillOutputs(res *Resource, state resource.PropertyMap) string
 		set("arn", fmt.Sprintf("arn:aws:iam::%s:%s/%s", AccountID, kind, name))
 		return name
 	case "aws:s3/bucketV2:BucketV2":
-		name := res.Name + "-" + h[:7]
+		name := str("bucket")
+		if name == "" {
+			name = res.Name + "-" + h[:7]
+		}
 		set("bucket", name)
 		set("arn", "arn:aws:s3:::"+name)
 		set("bucketRegionalDomainName", name+".s3."+region+".amazonaws.com")
