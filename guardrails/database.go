@@ -1,0 +1,219 @@
+package guardrails
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/foobar/webstack/internal/mocks"
+	"github.com/foobar/webstack/stacks"
+)
+
+// WS019: every VPC has flow logs of all its traffic.
+func checkFlowLogs(g *Graph) []Finding {
+	var out []Finding
+	for _, v := range g.OfType(vpcT) {
+		var traffic []string
+		for _, f := range g.OfType(flowLogT) {
+			if f.Str("vpcId") == v.ID {
+				traffic = append(traffic, f.Str("trafficType"))
+			}
+		}
+		switch {
+		case len(traffic) == 0:
+			out = append(out, flag(v, "has no flow logs"))
+		case !contains(traffic, "ALL"):
+			out = append(out, flag(v, "flow logs record %v traffic only, not ALL (accepted and rejected)", traffic))
+		}
+	}
+	return out
+}
+
+// WS020: log groups keep logs for a set time.
+func checkLogRetention(g *Graph) []Finding {
+	var out []Finding
+	for _, l := range g.OfType(logGroupT) {
+		if l.Int("retentionInDays") < 1 {
+			out = append(out, flag(l, "retentionInDays is %d: logs are kept forever (and paid for forever); set a retention", l.Int("retentionInDays")))
+		}
+	}
+	return out
+}
+
+// engineFamily is postgres or mysql (mariadb counts as mysql).
+func engineFamily(engine string) string {
+	switch {
+	case strings.Contains(engine, "postgres"):
+		return "postgres"
+	case strings.Contains(engine, "mysql"), strings.Contains(engine, "mariadb"):
+		return "mysql"
+	}
+	return engine
+}
+
+// WS021: database storage is encrypted.
+func checkDBEncrypted(g *Graph) []Finding {
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		if !db.Bool("storageEncrypted") {
+			out = append(out, flag(db, "storageEncrypted is not true"))
+		}
+	}
+	return out
+}
+
+// WS022: the database is never publicly accessible.
+func checkDBPrivate(g *Graph) []Finding {
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		if db.Bool("publiclyAccessible") {
+			out = append(out, flag(db, "publiclyAccessible is true: it would get a public DNS name and address"))
+		}
+	}
+	return out
+}
+
+// WS023: the database refuses connections without TLS.
+func checkDBTLS(g *Graph) []Finding {
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		name := db.Str("parameterGroupName")
+		pg := g.Ref(name, paramGroupT)
+		if pg == nil {
+			for _, p := range g.OfType(paramGroupT) {
+				if p.Str("name") == name && name != "" {
+					pg = p
+				}
+			}
+		}
+		if pg == nil {
+			out = append(out, flag(db, "parameter group %q is not one of this stack's: AWS's default groups accept plain connections", name))
+			continue
+		}
+		params := map[string]string{}
+		list, _ := mocks.Reveal(pg.In("parameters")).([]any)
+		for i := range list {
+			params[pg.Str(fmt.Sprintf("parameters.%d.name", i))] = strings.ToLower(pg.Str(fmt.Sprintf("parameters.%d.value", i)))
+		}
+		on := func(v string) bool { return v == "1" || v == "on" || v == "true" }
+		ok := false
+		switch engineFamily(db.Str("engine")) {
+		case "postgres":
+			ok = on(params["rds.force_ssl"])
+		case "mysql":
+			ok = on(params["require_secure_transport"])
+		default:
+			ok = on(params["rds.force_ssl"]) || on(params["require_secure_transport"])
+		}
+		if !ok {
+			out = append(out, flag(db, "parameter group %s does not force TLS (rds.force_ssl=1 for PostgreSQL, require_secure_transport=1 for MySQL)", pg.Name))
+		}
+	}
+	return out
+}
+
+// minBackupDays is how many days of backups an environment keeps at least
+// (stacks/validate.go, docs/SETTINGS.md).
+func (g *Graph) minBackupDays() int {
+	switch g.Environment {
+	case stacks.Dev:
+		return 1
+	case stacks.Staging:
+		return stacks.StagingMinBackupDays
+	}
+	return stacks.ProdMinBackupDays
+}
+
+// WS024: backups are on, and kept long enough for the environment.
+func checkDBBackups(g *Graph) []Finding {
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		if days, want := db.Int("backupRetentionPeriod"), g.minBackupDays(); days < want {
+			out = append(out, flag(db, "backupRetentionPeriod is %d days; %s keeps at least %d", days, g.envName(), want))
+		}
+	}
+	return out
+}
+
+func (g *Graph) envName() string {
+	if g.Environment == "" {
+		return "an unknown environment (production's rules)"
+	}
+	return string(g.Environment)
+}
+
+// WS025: in production, neither AWS nor Pulumi deletes the database.
+func checkDBDeletionProtection(g *Graph) []Finding {
+	if !g.prodRules() {
+		return nil
+	}
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		var problems []string
+		if !db.Bool("deletionProtection") {
+			problems = append(problems, "deletionProtection is off")
+		}
+		if !db.Protect {
+			problems = append(problems, "Pulumi's protect is off")
+		}
+		if len(problems) > 0 {
+			out = append(out, flag(db, "%s: %s's database must never be deleted or replaced silently", strings.Join(problems, " and "), g.envName()))
+		}
+	}
+	return out
+}
+
+// WS026: in production, deleting the database leaves a final snapshot.
+func checkDBFinalSnapshot(g *Graph) []Finding {
+	if !g.prodRules() {
+		return nil
+	}
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		if db.Bool("skipFinalSnapshot") || db.Str("finalSnapshotIdentifier") == "" {
+			out = append(out, flag(db, "no final snapshot on delete (skipFinalSnapshot %v, finalSnapshotIdentifier %q)", db.Bool("skipFinalSnapshot"), db.Str("finalSnapshotIdentifier")))
+		}
+	}
+	return out
+}
+
+// WS027: in production, the database has a standby in another zone.
+func checkDBMultiAZ(g *Graph) []Finding {
+	if !g.prodRules() {
+		return nil
+	}
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		if !db.Bool("multiAz") {
+			out = append(out, flag(db, "multiAz is off: one zone's failure stops %s's database", g.envName()))
+		}
+	}
+	return out
+}
+
+// WS028: minor engine upgrades are applied automatically.
+func checkDBMinorUpgrades(g *Graph) []Finding {
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		if v, ok := mocks.Reveal(db.In("autoMinorVersionUpgrade")).(bool); ok && !v {
+			out = append(out, flag(db, "autoMinorVersionUpgrade is false: security fixes of the engine wait for someone"))
+		}
+	}
+	return out
+}
+
+// WS029: the engine's logs go to CloudWatch Logs.
+func checkDBLogExports(g *Graph) []Finding {
+	want := map[string]string{"postgres": "postgresql", "mysql": "error"}
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		logs := db.Strings("enabledCloudwatchLogsExports")
+		main := want[engineFamily(db.Str("engine"))]
+		switch {
+		case len(logs) == 0:
+			out = append(out, flag(db, "exports no logs to CloudWatch Logs"))
+		case main != "" && !contains(logs, main):
+			out = append(out, flag(db, "exports %v but not the engine's main log %q", logs, main))
+		}
+	}
+	return out
+}
