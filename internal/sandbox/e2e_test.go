@@ -2,15 +2,11 @@ package sandbox_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,107 +70,15 @@ func startSandbox(t *testing.T) *sandbox.Sandbox {
 	return s
 }
 
-// get fetches a path of the site through the VIP, as a client would.
-func get(c *http.Client, s *sandbox.Sandbox, path string) (int, http.Header, string, error) {
-	req, _ := http.NewRequest(http.MethodGet, s.URL()+strings.TrimPrefix(path, "/"), nil)
-	req.Host = s.Config.SiteName
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b), err
-}
-
-// load sends GETs of path from several workers until stop is closed and
-// returns every result.
-type result struct {
-	at      time.Time
-	latency time.Duration
-	status  int
-	err     error
-}
-
-func load(s *sandbox.Sandbox, path string, workers int, stop <-chan struct{}) []result {
-	c := s.Client(false, 5*time.Second)
-	var mu sync.Mutex
-	var out []result
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				status, _, _, err := get(c, s, path)
-				mu.Lock()
-				out = append(out, result{start, time.Since(start), status, err})
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-// summary counts failures and the latency of a run.
-func summary(rs []result) (ok, failed int, p50, p99, max time.Duration, firstErr string) {
-	var lat []time.Duration
-	for _, r := range rs {
-		if r.err == nil && r.status == http.StatusOK {
-			ok++
-		} else {
-			failed++
-			if firstErr == "" {
-				firstErr = fmt.Sprintf("status %d, %v", r.status, r.err)
-			}
-		}
-		lat = append(lat, r.latency)
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if n := len(lat); n > 0 {
-		p50, p99, max = lat[n/2], lat[n*99/100], lat[n-1]
-	}
-	return
-}
-
-// nodeLoss runs a steady load, kills one daemon in the middle and returns
-// the results, restarting the daemon afterwards.
+// nodeLoss kills one daemon under load and asserts that no GET failed.
 func nodeLoss(t *testing.T, s *sandbox.Sandbox, id string) {
-	stop := make(chan struct{})
-	done := make(chan []result)
-	go func() { done <- load(s, "/", 8, stop) }()
-	time.Sleep(2 * time.Second)
-	if err := s.Kill(id); err != nil {
+	r, err := s.MeasureNodeLoss(context.Background(), id, 8)
+	if err != nil {
 		t.Fatal(err)
 	}
-	killed := time.Now()
-	time.Sleep(4 * time.Second)
-	close(stop)
-	rs := <-done
-	var before, after []result
-	for _, r := range rs {
-		if r.at.Before(killed) {
-			before = append(before, r)
-		} else {
-			after = append(after, r)
-		}
-	}
-	_, _, b50, b99, _, _ := summary(before)
-	ok, failed, a50, a99, amax, firstErr := summary(after)
-	report(t, "%s killed during %d GETs from 8 clients: %d failed; latency before p50 %v p99 %v, after p50 %v p99 %v max %v",
-		id, len(rs), failed, b50.Round(time.Millisecond), b99.Round(time.Millisecond), a50.Round(time.Millisecond), a99.Round(time.Millisecond), amax.Round(time.Millisecond))
-	if failed > 0 || ok == 0 {
-		t.Errorf("%d GETs failed after %s died (first: %s); want none", failed, id, firstErr)
-	}
-	if err := s.Start(context.Background(), id); err != nil {
-		t.Fatal(err)
+	report(t, "%s killed under 8 clients: before: %v; after: %v", id, r.Before, r.After)
+	if r.After.Failed > 0 || r.After.Requests == 0 {
+		t.Errorf("%d GETs failed after %s died (first: %s); want none", r.After.Failed, id, r.After.FirstError)
 	}
 }
 
@@ -187,7 +91,7 @@ func TestE2E(t *testing.T) {
 		seen := map[string]bool{}
 		var last int
 		for i := 0; i < 6; i++ {
-			status, h, body, err := get(c, s, "/")
+			status, h, body, err := s.Get(c, "/")
 			if err != nil || status != http.StatusOK {
 				t.Fatalf("GET / = %d, %v", status, err)
 			}
@@ -213,11 +117,11 @@ func TestE2E(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		status, h, body, err := get(c, s, "/static/style.css")
+		status, h, body, err := s.Get(c, "/static/style.css")
 		if err != nil || status != http.StatusOK || h.Get("X-Webstack-App") != "" || !strings.Contains(h.Get("Cache-Control"), "max-age") || len(body) == 0 {
 			t.Errorf("with every app server down, /static/style.css = %d %v (app %q, cache %q)", status, err, h.Get("X-Webstack-App"), h.Get("Cache-Control"))
 		}
-		status, _, body, _ = get(c, s, "/")
+		status, _, body, _ = s.Get(c, "/")
 		if status < 500 || !strings.Contains(body, "short break") {
 			t.Errorf("with every app server down, / = %d; want the friendly error page", status)
 		}
@@ -235,53 +139,23 @@ func TestE2E(t *testing.T) {
 	t.Run("app server loss costs no GET", func(t *testing.T) { nodeLoss(t, s, "app1/app") })
 
 	t.Run("database restart", func(t *testing.T) {
-		// Writes acknowledged before the restart.
-		var acked []int
-		for i := 0; i < 20; i++ {
-			status, _, body, err := get(c, s, "/api/visit")
-			var v struct{ ID int }
-			if err != nil || status != http.StatusOK || json.Unmarshal([]byte(body), &v) != nil {
-				t.Fatalf("GET /api/visit = %d %v %s", status, err, body)
-			}
-			acked = append(acked, v.ID)
-		}
-		if err := s.Stop("db/postgres"); err != nil {
+		r, err := s.MeasureDBRestart(context.Background())
+		if err != nil {
 			t.Fatal(err)
 		}
-		down := time.Now()
-		var got503 bool
-		for time.Since(down) < 10*time.Second && !got503 {
-			status, _, _, _ := get(c, s, "/")
-			got503 = status == http.StatusServiceUnavailable
-		}
-		if !got503 {
+		report(t, "database stopped: first 503 after %v; started: first 200 after %v; %d of %d acknowledged writes lost",
+			r.First503.Round(time.Millisecond), r.Recovered.Round(time.Millisecond), r.Lost, r.Acked)
+		if r.First503 == 0 {
 			t.Error("the site did not answer 503 while the database was down")
 		}
-		report(t, "database down: the site answers 503 after %v", time.Since(down).Round(time.Millisecond))
-		if !s.Running("app1/app") || !s.Running("app2/app") {
-			t.Error("an app server died with the database")
+		if !r.AppsSurvived {
+			t.Error("an application server died with the database")
 		}
-		if err := s.Start(context.Background(), "db/postgres"); err != nil {
-			t.Fatal(err)
+		if r.Recovered == 0 || r.Recovered > 5*time.Second {
+			t.Errorf("recovered after %v; want within 5 s", r.Recovered)
 		}
-		back := time.Now()
-		recovered := false
-		for time.Since(back) < 10*time.Second {
-			if status, _, _, _ := get(c, s, "/"); status == http.StatusOK {
-				recovered = true
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		took := time.Since(back)
-		report(t, "database back: the site answers 200 again after %v", took.Round(time.Millisecond))
-		if !recovered || took > 5*time.Second {
-			t.Errorf("recovered %v after %v; want within 5 s", recovered, took)
-		}
-		for _, id := range acked {
-			if status, _, body, err := get(c, s, fmt.Sprintf("/api/visits/%d", id)); err != nil || status != http.StatusOK {
-				t.Errorf("acknowledged visit %d lost: %d %v %s", id, status, err, body)
-			}
+		if r.Lost > 0 {
+			t.Errorf("%d acknowledged writes lost", r.Lost)
 		}
 	})
 
@@ -289,41 +163,18 @@ func TestE2E(t *testing.T) {
 		if m := s.Master(); m != "lb1" {
 			t.Fatalf("VIP on %q at start, want lb1", m)
 		}
-		stop := make(chan struct{})
-		done := make(chan []result)
-		go func() { done <- load(s, "/healthz", 1, stop) }()
-		time.Sleep(time.Second)
-		if err := s.Stop("lb1/haproxy"); err != nil {
+		f, err := s.MeasureFailover(context.Background())
+		if err != nil {
 			t.Fatal(err)
 		}
-		stopped := time.Now()
-		var gap time.Duration
-		for time.Since(stopped) < 15*time.Second {
-			if s.Master() == "lb2" {
-				if status, _, _, err := get(c, s, "/healthz"); err == nil && status == http.StatusOK {
-					gap = time.Since(stopped)
-					break
-				}
-			}
-			time.Sleep(20 * time.Millisecond)
+		report(t, "%s's HAProxy stopped: VIP on %s and requests succeed again after %v (one client meanwhile: %v)", f.From, f.To, f.Gap.Round(time.Millisecond), f.During)
+		if f.To != "lb2" || f.Gap > 5*time.Second {
+			t.Errorf("failover to %q after %v; want lb2 within 5 s", f.To, f.Gap)
 		}
-		time.Sleep(500 * time.Millisecond)
-		close(stop)
-		rs := <-done
-		_, failed, _, _, _, _ := summary(rs)
-		report(t, "lb1's HAProxy stopped: VIP on lb2 and requests succeed again after %v (%d of %d requests failed meanwhile)", gap.Round(time.Millisecond), failed, len(rs))
-		if gap == 0 || gap > 5*time.Second {
-			t.Errorf("failover gap %v; want at most 5 s (master now %q)", gap, s.Master())
+		if !f.StayedAfterRecovery {
+			t.Errorf("after lb1 recovered the VIP is on %q; nopreempt should keep it on lb2", s.Master())
 		}
-		// lb1 recovers as BACKUP: nopreempt keeps the VIP where it is.
-		if err := s.Start(context.Background(), "lb1/haproxy"); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(4 * time.Second)
-		if m := s.Master(); m != "lb2" {
-			t.Errorf("after lb1 recovered the VIP is on %q; nopreempt should keep it on lb2", m)
-		}
-		if status, _, _, err := get(c, s, "/"); err != nil || status != http.StatusOK {
+		if status, _, _, err := s.Get(c, "/"); err != nil || status != http.StatusOK {
 			t.Errorf("after failover GET / = %d %v", status, err)
 		}
 	})
