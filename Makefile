@@ -6,7 +6,7 @@ SANDBOX := .build/sandbox
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build test test-deps vet fmt fmt-check bench ci \
-	sandbox sandbox-deps sandbox-down e2e $(SANDBOX)
+	plan plan-update sandbox sandbox-deps sandbox-down e2e $(SANDBOX)
 
 all: build test
 
@@ -33,6 +33,14 @@ fmt-check:
 ## bench: the program's time and memory per stack under mocks
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./infra/
+
+## plan: the offline plan of a stack and its guardrail findings (STACK=dev|staging|prod)
+plan:
+	$(GO) run ./scripts/plan -stack $(STACK)
+
+## plan-update: refresh the committed plan snapshots (testdata/plans)
+plan-update:
+	$(GO) test ./internal/plan/ -update
 
 ## sandbox-deps: install what the sandbox runs (Debian/Ubuntu) and build it
 sandbox-deps: $(SANDBOX)

@@ -2,7 +2,9 @@ package guardrails_test
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -723,5 +725,36 @@ func TestFindingsAreSortedAndSecretFree(t *testing.T) {
 	}
 	if b := guardrails.Blocking(fs); len(b) == 0 || len(b) == len(fs) {
 		t.Errorf("%d of %d findings are blocking: want the critical ones, not the medium ones", len(b), len(fs))
+	}
+}
+
+var updateDocs = flag.Bool("update-docs", false, "rewrite the rule table in docs/GUARDRAILS.md")
+
+// docs/GUARDRAILS.md lists every rule as the code defines it.
+func TestDocsListEveryRule(t *testing.T) {
+	const path, begin, end = "../docs/GUARDRAILS.md", "<!-- rules:begin -->\n", "<!-- rules:end -->"
+	var table strings.Builder
+	table.WriteString("| ID | severity | rule | what it checks |\n|---|---|---|---|\n")
+	for _, r := range guardrails.Rules() {
+		fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", r.ID, r.Severity, r.Title, strings.ReplaceAll(r.Description, "|", "\\|"))
+	}
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, rest, ok1 := strings.Cut(string(doc), begin)
+	_, after, ok2 := strings.Cut(rest, end)
+	if !ok1 || !ok2 {
+		t.Fatalf("%s lacks the %q and %q markers", path, begin, end)
+	}
+	want := before + begin + table.String() + end + after
+	if *updateDocs {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if string(doc) != want {
+		t.Errorf("%s is out of date with guardrails.Rules(): go test ./guardrails/ -update-docs", path)
 	}
 }
