@@ -30,9 +30,13 @@ fmt:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## bench: the program's time and memory per stack under mocks
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./infra/
+## bench: the program under mocks per stack, the test suite's wall time, and
+## (as root) the data plane, failover and recovery in a sandbox: docs/BENCHMARKS.md
+bench: $(SANDBOX)
+	$(GO) run ./scripts/bench program
+	$(GO) build -o .build/bench ./scripts/bench
+	$(SANDBOX) prepare
+	$(SUDO) .build/bench dataplane
 
 ## plan: the offline plan of a stack and its guardrail findings (STACK=dev|staging|prod)
 plan:

@@ -71,8 +71,8 @@ func Build(a BuildArgs) (Artifact, error) {
 		return Artifact{}, err
 	}
 	out := filepath.Join(a.OutDir, fmt.Sprintf("%s-linux-%s-%s", filepath.Base(a.Package), goarch, key[:16]))
-	if _, err := os.Stat(out); err == nil {
-		return FileArtifact(out)
+	if art, ok := cached(out); ok {
+		return art, nil
 	}
 	if err := os.MkdirAll(a.OutDir, 0o755); err != nil {
 		return Artifact{}, err
@@ -87,7 +87,31 @@ func Build(a BuildArgs) (Artifact, error) {
 	if err := os.Rename(tmp, out); err != nil {
 		return Artifact{}, err
 	}
-	return FileArtifact(out)
+	art, err := FileArtifact(out)
+	if err == nil {
+		// A build never changes once made: remember its checksum, so that
+		// every later run (each preview, each test) skips hashing it.
+		err = os.WriteFile(out+".sha256", []byte(art.SHA256+"\n"), 0o644)
+	}
+	return art, err
+}
+
+// cached returns a build made earlier and its remembered checksum.
+func cached(out string) (Artifact, bool) {
+	st, err := os.Stat(out)
+	if err != nil {
+		return Artifact{}, false
+	}
+	sum, err := os.ReadFile(out + ".sha256")
+	if err != nil || len(strings.TrimSpace(string(sum))) != 64 {
+		art, err := FileArtifact(out)
+		if err != nil {
+			return Artifact{}, false
+		}
+		os.WriteFile(out+".sha256", []byte(art.SHA256+"\n"), 0o644)
+		return art, true
+	}
+	return Artifact{Path: out, SHA256: strings.TrimSpace(string(sum)), Size: st.Size()}, true
 }
 
 // sourceHash covers everything the build reads from the module: go.mod,
