@@ -5,6 +5,8 @@
 # Safe to run again: it creates only what is missing and re-applies the
 # bucket's settings. docs/OPERATIONS.md explains each step.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(cd "$(dirname "$0")" && pwd)/lib/run.sh"
 
 usage() {
 	cat <<'EOF'
@@ -110,53 +112,10 @@ done
 [ -f "$project_dir/Pulumi.yaml" ] || bad_usage "--project-dir $project_dir: no Pulumi.yaml there"
 cd "$project_dir"
 
-case "$region" in
-cn-*) partition=aws-cn ;;
-us-gov-*) partition=aws-us-gov ;;
-*) partition=aws ;;
-esac
+partition="$(partition_of "$region")"
 backend_url="s3://$bucket?region=$region"
 secrets_provider="awskms://$alias_name?region=$region"
 
-# quote prints its arguments so that a shell reads them back unchanged.
-quote() {
-	local out="" a
-	for a in "$@"; do
-		if [[ "$a" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
-			out+="$a "
-		else
-			out+="'${a//\'/\'\\\'\'}' "
-		fi
-	done
-	printf '%s\n' "${out% }"
-}
-
-# Standard output, also from inside $(...): where --dry-run prints.
-exec 3>&1
-
-# run runs a command that changes something; with --dry-run it prints it.
-run() {
-	if $dry_run; then
-		echo "+ $(quote "$@")" >&3
-	else
-		echo "+ $(quote "$@")" >&2
-		"$@"
-	fi
-}
-
-# query runs a read-only command and prints its standard output; its
-# standard error goes to the file $query_err. With --dry-run it prints the
-# command (as a comment) and fails, as if what it looks for were missing.
-query_err="$(mktemp)"
-trap 'rm -f "$query_err"' EXIT
-query() {
-	if $dry_run; then
-		echo "# check: $(quote "$@")  (dry run: taken as missing)" >&3
-		echo "dry run" >"$query_err"
-		return 1
-	fi
-	"$@" 2>"$query_err"
-}
 
 if ! $dry_run; then
 	command -v aws >/dev/null || die "the AWS CLI (aws) is not on PATH"

@@ -13,6 +13,8 @@
 # again: it creates what is missing and re-applies trust and policies.
 # docs/OPERATIONS.md explains the roles.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(cd "$(dirname "$0")" && pwd)/lib/run.sh"
 
 usage() {
 	cat <<'EOF'
@@ -103,45 +105,11 @@ for e in "${env_list[@]}"; do
 	[[ "$e" =~ ^[A-Za-z0-9_.-]+$ ]] || bad_usage "--environments: $e is not an environment name"
 done
 
-case "$region" in
-cn-*) partition=aws-cn ;;
-us-gov-*) partition=aws-us-gov ;;
-*) partition=aws ;;
-esac
+partition="$(partition_of "$region")"
 issuer="token.actions.githubusercontent.com"
 preview_role="$prefix-preview"
 deploy_role="$prefix-deploy"
 
-quote() {
-	local out="" a
-	for a in "$@"; do
-		if [[ "$a" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
-			out+="$a "
-		else
-			out+="'${a//\'/\'\\\'\'}' "
-		fi
-	done
-	printf '%s\n' "${out% }"
-}
-exec 3>&1
-run() {
-	if $dry_run; then
-		echo "+ $(quote "$@")" >&3
-	else
-		echo "+ $(quote "$@")" >&2
-		"$@"
-	fi
-}
-query_err="$(mktemp)"
-trap 'rm -f "$query_err"' EXIT
-query() {
-	if $dry_run; then
-		echo "# check: $(quote "$@")  (dry run: taken as missing)" >&3
-		echo "dry run" >"$query_err"
-		return 1
-	fi
-	"$@" 2>"$query_err"
-}
 # missing_or_die: after a failed query, true if the error says "not found";
 # any other error stops the script.
 missing_or_die() {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -574,12 +573,10 @@ func TestScriptsLint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := regexp.MustCompile(`/(bootstrap-[a-z-]+|lint-workflows)\.sh$`)
+	lib, _ := filepath.Glob(filepath.Join(root, "scripts", "lib", "*.sh"))
 	var checked []string
-	for _, s := range scripts {
-		if mine.MatchString(filepath.ToSlash(s)) {
-			checked = append(checked, s)
-		}
+	for _, s := range append(scripts, lib...) {
+		checked = append(checked, s)
 	}
 	if len(checked) == 0 {
 		t.Fatal("no scripts found")
@@ -595,7 +592,7 @@ func TestScriptsLint(t *testing.T) {
 		return
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(sc, checked...)
+	cmd := exec.Command(sc, append([]string{"-x"}, checked...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out.String())
