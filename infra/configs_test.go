@@ -1,7 +1,6 @@
 package infra_test
 
 import (
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/foobar/webstack/internal/testtools"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // The files each environment's hosts run, as golden files: a change to a
 // renderer or a setting shows up as a reviewable diff of these files.
@@ -26,21 +23,7 @@ func TestRenderedConfigsPerEnvironment(t *testing.T) {
 			"app-webstack-app.service": {"app-bundle", "/etc/systemd/system/webstack-app.service"},
 		} {
 			got := file(t, bundle(t, rec, src[0]), src[1])
-			golden := filepath.Join("testdata", "configs", stack, name)
-			if *update {
-				os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./infra/ -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s/%s differs from %s (go test ./infra/ -update rewrites it); got:\n%s", stack, name, golden, got)
-			}
+			testtools.Golden(t, filepath.Join("testdata", "configs", stack, name), got)
 		}
 	}
 }

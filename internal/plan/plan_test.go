@@ -1,8 +1,7 @@
 package plan_test
 
 import (
-	"flag"
-	"os"
+	"github.com/foobar/webstack/internal/testtools"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,8 +9,6 @@ import (
 	"github.com/foobar/webstack/internal/mocks"
 	"github.com/foobar/webstack/internal/plan"
 )
-
-var update = flag.Bool("update", false, "rewrite the plan snapshots under testdata/plans/")
 
 // root is the project directory, from this package's.
 const root = "../.."
@@ -34,22 +31,7 @@ func TestPlanSnapshots(t *testing.T) {
 		t.Run(stack, func(t *testing.T) {
 			p := render(t, stack)
 			snapshot := filepath.Join(root, "testdata", "plans", stack+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(snapshot), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(snapshot, []byte(p.Text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(snapshot)
-			if err != nil {
-				t.Fatalf("%v (go test ./internal/plan/ -update creates it)", err)
-			}
-			if p.Text != string(want) {
-				t.Errorf("the plan of %s differs from %s (go test ./internal/plan/ -update rewrites it):\n%s", stack, snapshot, firstDifference(string(want), p.Text))
-			}
+			testtools.Golden(t, snapshot, p.Text)
 			if len(p.Findings) > 0 || len(p.Blocking()) > 0 {
 				t.Errorf("%d guardrail findings", len(p.Findings))
 			}
@@ -58,34 +40,12 @@ func TestPlanSnapshots(t *testing.T) {
 }
 
 // firstDifference shows where two texts part, with some context.
-func firstDifference(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		if i < len(w) && i < len(g) && w[i] == g[i] {
-			continue
-		}
-		lo := max(0, i-3)
-		var b strings.Builder
-		for j := lo; j < i+4; j++ {
-			if j < len(w) {
-				b.WriteString("  want " + w[j] + "\n")
-			}
-		}
-		for j := lo; j < i+4; j++ {
-			if j < len(g) {
-				b.WriteString("  got  " + g[j] + "\n")
-			}
-		}
-		return b.String()
-	}
-	return ""
-}
 
 // Two renders are byte-identical.
 func TestPlanIsDeterministic(t *testing.T) {
 	a, b := render(t, "prod"), render(t, "prod")
 	if a.Text != b.Text {
-		t.Errorf("two renders of prod differ:\n%s", firstDifference(a.Text, b.Text))
+		t.Errorf("two renders of prod differ:\n%s", testtools.FirstDifference(a.Text, b.Text))
 	}
 }
 

@@ -1,7 +1,6 @@
 package appconf
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,8 +10,6 @@ import (
 
 	"github.com/foobar/webstack/internal/testtools"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var exampleService = Service{
 	Name:        "webstack-app",
@@ -46,23 +43,7 @@ func mustRender(t *testing.T) func(string, error) string {
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the rendered output (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testtools.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestGolden(t *testing.T) {

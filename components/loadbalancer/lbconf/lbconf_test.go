@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"flag"
 	"math/big"
 	"os"
 	"os/exec"
@@ -20,8 +19,6 @@ import (
 	"github.com/foobar/webstack/components/loadbalancer/lbconf"
 	"github.com/foobar/webstack/internal/testtools"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 
 // statsEnv is the stats password variable of the fixtures.
 const statsEnv = "HAPROXY_STATS_PASSWORD"
@@ -88,20 +85,7 @@ func lb2() lbconf.Keepalived {
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the rendered file (go test -update rewrites it); got:\n%s", path, got)
-	}
+	testtools.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestGolden(t *testing.T) {

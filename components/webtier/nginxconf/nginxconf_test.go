@@ -1,9 +1,8 @@
 package nginxconf_test
 
 import (
-	"flag"
+	"github.com/foobar/webstack/internal/testtools"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,8 +10,6 @@ import (
 
 	"github.com/foobar/webstack/components/webtier/nginxconf"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // production is a web server on Amazon Linux with the given application
 // servers.
@@ -51,19 +48,7 @@ func TestRenderGolden(t *testing.T) {
 			if again, _ := nginxconf.Render(c); again != got {
 				t.Fatal("Render is not deterministic")
 			}
-			golden := filepath.Join("testdata", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("Render differs from %s (go test -update rewrites it); got:\n%s", golden, got)
-			}
+			testtools.Golden(t, filepath.Join("testdata", name+".golden"), got)
 		})
 	}
 }
