@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/foobar/webstack/internal/mocks"
@@ -279,36 +278,6 @@ func checkSecretsOnHosts(g *Graph) []Finding {
 	return out
 }
 
-// findPlain lists where needle appears in v outside a Secret.
-func findPlain(v any, needle, path string) []string {
-	switch c := v.(type) {
-	case mocks.Secret:
-		return nil
-	case string:
-		if strings.Contains(c, needle) {
-			return []string{path}
-		}
-	case []any:
-		var out []string
-		for i, e := range c {
-			out = append(out, findPlain(e, needle, fmt.Sprintf("%s.%d", path, i))...)
-		}
-		return out
-	case map[string]any:
-		keys := make([]string, 0, len(c))
-		for k := range c {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var out []string
-		for _, k := range keys {
-			out = append(out, findPlain(c[k], needle, path+"."+k)...)
-		}
-		return out
-	}
-	return nil
-}
-
 // WS017: generated passwords exist only as Pulumi secrets.
 func checkPlainPasswords(g *Graph) []Finding {
 	var out []Finding
@@ -324,8 +293,8 @@ func checkPlainPasswords(g *Graph) []Finding {
 			if r == pw.By {
 				continue
 			}
-			where = append(where, findPlain(r.Inputs, pw.Value, "inputs")...)
-			where = append(where, findPlain(r.Outputs, pw.Value, "outputs")...)
+			where = append(where, mocks.FindPlain(r.Inputs, pw.Value, "inputs")...)
+			where = append(where, mocks.FindPlain(r.Outputs, pw.Value, "outputs")...)
 		}
 		if len(where) > 0 {
 			out = append(out, flag(r, "holds a generated password in plain text at %s: pass it as a secret (pulumi.ToSecret)", strings.Join(where, ", ")))

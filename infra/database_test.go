@@ -71,31 +71,6 @@ func secrets(t *testing.T, rec *mocks.Recorder) []string {
 	return out
 }
 
-// findPlain reports where a value appears in v outside a Secret.
-func findPlain(v any, needle, path string) []string {
-	switch c := v.(type) {
-	case mocks.Secret:
-		return nil
-	case string:
-		if strings.Contains(c, needle) {
-			return []string{path}
-		}
-	case []any:
-		var out []string
-		for i, e := range c {
-			out = append(out, findPlain(e, needle, fmt.Sprintf("%s.%d", path, i))...)
-		}
-		return out
-	case map[string]any:
-		var out []string
-		for k, e := range c {
-			out = append(out, findPlain(e, needle, path+"."+k)...)
-		}
-		return out
-	}
-	return nil
-}
-
 // No password appears in plain text anywhere Pulumi writes: no resource's
 // inputs or outputs (user data, bundles, tags, policies included) and no
 // stack output; where a password is an input, it is a secret.
@@ -110,7 +85,7 @@ func TestPasswordsAppearNowhereInPlainText(t *testing.T) {
 			pws := secrets(t, rec)
 			for _, r := range rec.Resources() {
 				for _, pw := range pws {
-					if where := append(findPlain(r.Inputs, pw, "inputs"), findPlain(r.Outputs, pw, "outputs")...); len(where) > 0 {
+					if where := append(mocks.FindPlain(r.Inputs, pw, "inputs"), mocks.FindPlain(r.Outputs, pw, "outputs")...); len(where) > 0 {
 						// Do not print the password itself: only where it is.
 						t.Errorf("%s %s holds a password in plain text at %v", r.Type, r.Name, where)
 					}

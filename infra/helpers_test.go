@@ -7,9 +7,7 @@ import (
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/infra"
 	"github.com/foobar/webstack/internal/mocks"
-	"github.com/foobar/webstack/stacks"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"github.com/foobar/webstack/internal/plan"
 )
 
 // Types the tests ask about.
@@ -114,30 +112,12 @@ func hosts(rec *mocks.Recorder, tier string) []*mocks.Resource {
 	})
 }
 
-// exports runs the program's Build for a stack and awaits every output.
+// exports runs the program for a stack and awaits every output.
 func exports(t testing.TB, opts mocks.Options) (map[string]any, map[string]bool) {
 	t.Helper()
-	values, secret := map[string]any{}, map[string]bool{}
-	_, err := mocks.Run(func(ctx *pulumi.Context) error {
-		s, err := stacks.Load(ctx)
-		if err != nil {
-			return err
-		}
-		site, err := infra.Build(ctx, s)
-		if err != nil {
-			return err
-		}
-		for name, v := range site.Outputs {
-			r, err := internals.UnsafeAwaitOutput(ctx.Context(), pulumi.ToOutput(v))
-			if err != nil {
-				return err
-			}
-			values[name], secret[name] = r.Value, r.Secret
-		}
-		return nil
-	}, opts)
+	_, out, err := plan.Run(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return values, secret
+	return out.Values, out.Secret
 }

@@ -17,11 +17,7 @@ import (
 // Program is the webstack Pulumi program: main.go runs it with pulumi.Run,
 // tests run it under mocks.
 func Program(ctx *pulumi.Context) error {
-	settings, err := stacks.Load(ctx)
-	if err != nil {
-		return err
-	}
-	site, err := Build(ctx, settings)
+	site, err := Run(ctx)
 	if err != nil {
 		return err
 	}
@@ -29,4 +25,15 @@ func Program(ctx *pulumi.Context) error {
 		ctx.Export(name, site.Outputs[name])
 	}
 	return nil
+}
+
+// Run is the program's body: it loads the stack's settings and builds the
+// site. Program exports the site's outputs; tools that run the program under
+// mocks (the offline plan) call Run to read them.
+func Run(ctx *pulumi.Context) (*Site, error) {
+	settings, err := stacks.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Build(ctx, settings)
 }

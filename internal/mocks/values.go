@@ -2,6 +2,7 @@ package mocks
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -145,4 +146,35 @@ func (r *Resource) Strings(path string) []string {
 func (r *Resource) IsSecret(path string) bool {
 	_, ok := r.In(path).(Secret)
 	return ok
+}
+
+// FindPlain lists the paths (inputs.userData, outputs.tags.x) where needle
+// appears in v outside a Secret, in a stable order.
+func FindPlain(v any, needle, path string) []string {
+	switch c := v.(type) {
+	case Secret:
+		return nil
+	case string:
+		if strings.Contains(c, needle) {
+			return []string{path}
+		}
+	case []any:
+		var out []string
+		for i, e := range c {
+			out = append(out, FindPlain(e, needle, fmt.Sprintf("%s.%d", path, i))...)
+		}
+		return out
+	case map[string]any:
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var out []string
+		for _, k := range keys {
+			out = append(out, FindPlain(c[k], needle, path+"."+k)...)
+		}
+		return out
+	}
+	return nil
 }

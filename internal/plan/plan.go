@@ -32,6 +32,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/foobar/webstack/stacks"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,7 +45,6 @@ import (
 	"github.com/foobar/webstack/guardrails"
 	"github.com/foobar/webstack/infra"
 	"github.com/foobar/webstack/internal/mocks"
-	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 )
@@ -83,18 +83,11 @@ func Render(dir, stack string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := mocks.Run(infra.Program, opts)
+	rec, outputs, err := Run(opts)
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", stack, err)
 	}
-	outputs, secret, err := stackOutputs(opts)
-	if err != nil {
-		return nil, fmt.Errorf("stack %s: outputs: %w", stack, err)
-	}
 	resources := rec.Resources()
-	if n := len(resources); n != len(outputs.resources) {
-		return nil, fmt.Errorf("stack %s: infra.Program registered %d resources, infra.Build %d: the plan's outputs would not match its resources", stack, n, len(outputs.resources))
-	}
 	g := guardrails.NewGraph(resources, "")
 	p := &Plan{Stack: stack, Resources: resources, Findings: guardrails.Evaluate(g)}
 
@@ -108,28 +101,24 @@ func Render(dir, stack string) (*Plan, error) {
 	}
 	r.header(stack, g.Environment)
 	r.tree()
-	r.outputs(outputs.values, secret)
+	r.outputs(outputs.Values, outputs.Secret)
 	r.findings(p.Findings)
 	p.Text = r.b.String()
 	return p, nil
 }
 
-type stackOutputValues struct {
-	values    map[string]any
-	resources []*mocks.Resource
+// Outputs are a stack's outputs: their values, and which are secret.
+type Outputs struct {
+	Values map[string]any
+	Secret map[string]bool
 }
 
-// stackOutputs runs what infra.Program runs (stacks.Load, infra.Build) and
-// awaits the outputs it exports, which a mocked run does not record.
-func stackOutputs(opts mocks.Options) (stackOutputValues, map[string]bool, error) {
-	out := stackOutputValues{values: map[string]any{}}
-	secret := map[string]bool{}
+// Run runs the program's body (infra.Run) under the mocks and awaits the
+// outputs infra.Program exports, which a mocked run does not record.
+func Run(opts mocks.Options) (*mocks.Recorder, Outputs, error) {
+	out := Outputs{Values: map[string]any{}, Secret: map[string]bool{}}
 	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
-		s, err := stacks.Load(ctx)
-		if err != nil {
-			return err
-		}
-		site, err := infra.Build(ctx, s)
+		site, err := infra.Run(ctx)
 		if err != nil {
 			return err
 		}
@@ -138,15 +127,11 @@ func stackOutputs(opts mocks.Options) (stackOutputValues, map[string]bool, error
 			if err != nil {
 				return err
 			}
-			out.values[name], secret[name] = res.Value, res.Secret
+			out.Values[name], out.Secret[name] = res.Value, res.Secret
 		}
 		return nil
 	}, opts)
-	if err != nil {
-		return out, nil, err
-	}
-	out.resources = rec.Resources()
-	return out, secret, nil
+	return rec, out, err
 }
 
 // renderer writes the plan.

@@ -15,8 +15,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/foobar/webstack/components/apptier/release"
 	"os"
-	"path/filepath"
 
 	"github.com/foobar/webstack/internal/plan"
 )
@@ -52,7 +52,7 @@ func (n blockingError) Error() string {
 func run(stack, dir string) error {
 	if dir == "" {
 		var err error
-		if dir, err = moduleRoot(); err != nil {
+		if dir, err = release.ModuleRoot(); err != nil {
 			return err
 		}
 	}
@@ -72,23 +72,4 @@ func run(stack, dir string) error {
 		return blockingError(n)
 	}
 	return nil
-}
-
-// moduleRoot is the nearest directory with a go.mod, upward from the
-// working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: pass -dir")
-		}
-		dir = parent
-	}
 }
