@@ -107,20 +107,18 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	site.App, err = apptier.New(ctx, "app", apptier.Args{
-		Count: s.App.Count, Placements: placements(site.Network.PrivateSubnets), Port: s.App.Port,
-		Release: facts.Release, DatabaseSecretArn: site.Database.SecretArn,
-		Image: facts.App, InstanceType: s.App.InstanceType, RootVolumeGiB: s.App.RootVolumeGiB, VolumeTags: volumeTags,
-		SecurityGroupID: site.Firewall.App.ID, Bucket: site.Bucket, Region: s.Region,
+		Fleet: fleet(s.App.Count, s.App.Host, facts.App, site.Network.PrivateSubnets, site.Firewall.App, volumeTags),
+		Port:  s.App.Port, Release: facts.Release, DatabaseSecretArn: site.Database.SecretArn,
+		Bucket: site.Bucket, Region: s.Region,
 	}, withAWS)
 	if err != nil {
 		return nil, err
 	}
 
 	site.Web, err = webtier.New(ctx, "web", webtier.Args{
-		Count: s.Web.Count, Placements: placements(site.Network.PrivateSubnets), Port: s.Web.Port,
-		SiteName: s.SiteName(), AppServers: site.App.Endpoints(), AppPort: s.App.Port,
-		Image: facts.Web, InstanceType: s.Web.InstanceType, RootVolumeGiB: s.Web.RootVolumeGiB, VolumeTags: volumeTags,
-		SecurityGroupID: site.Firewall.Web.ID, Bucket: site.Bucket, Region: s.Region,
+		Fleet: fleet(s.Web.Count, s.Web.Host, facts.Web, site.Network.PrivateSubnets, site.Firewall.Web, volumeTags),
+		Port:  s.Web.Port, SiteName: s.SiteName(), AppServers: site.App.Endpoints(), AppPort: s.App.Port,
+		Bucket: site.Bucket, Region: s.Region,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -169,12 +167,17 @@ func outputs(site *Site) pulumi.Map {
 	return out
 }
 
-func placements(subnets []network.Subnet) []host.Placement {
-	out := make([]host.Placement, len(subnets))
+// fleet is a tier's hosts as its settings, the lookups and the network
+// describe them.
+func fleet(count int, h stacks.Host, img host.Image, subnets []network.Subnet, group *firewall.Group, volumeTags map[string]string) host.Fleet {
+	placements := make([]host.Placement, len(subnets))
 	for i, s := range subnets {
-		out[i] = host.Placement{Zone: s.Zone, SubnetID: s.ID}
+		placements[i] = host.Placement{Zone: s.Zone, SubnetID: s.ID}
 	}
-	return out
+	return host.Fleet{
+		Count: count, Placements: placements, Image: img, InstanceType: h.InstanceType,
+		RootVolumeGiB: h.RootVolumeGiB, VolumeTags: volumeTags, SecurityGroupID: group.ID,
+	}
 }
 
 func hostIDs(hosts []*host.Host) pulumi.StringArray {

@@ -46,9 +46,9 @@ const (
 
 // Args configures the application tier.
 type Args struct {
-	// Count hosts (at least 1), spread over Placements (private subnets).
-	Count      int
-	Placements []host.Placement
+	// Fleet is the application servers: how many, in which private
+	// subnets, on what image and instance type, behind which security group.
+	host.Fleet
 	// Port the application listens on.
 	Port int
 	// Release is the executable to run (release.Build or release.FileArtifact). Required.
@@ -56,13 +56,6 @@ type Args struct {
 	// DatabaseSecretArn is the secret with the database's connection
 	// details; the tier's role may read it and nothing else may.
 	DatabaseSecretArn pulumi.StringInput
-	// Image, InstanceType, RootVolumeGiB and VolumeTags of the hosts.
-	Image         host.Image
-	InstanceType  string
-	RootVolumeGiB int
-	VolumeTags    map[string]string
-	// SecurityGroupID of the application tier.
-	SecurityGroupID pulumi.StringInput
 	// Bucket holds the bundle and the release; Region is the stack's.
 	Bucket *store.Bucket
 	Region string
@@ -82,18 +75,15 @@ type Tier struct {
 func (t *Tier) Endpoints() []host.Endpoint { return host.Endpoints(t.Hosts) }
 
 func (a Args) validate() error {
-	var errs []error
-	if a.Count < 1 || len(a.Placements) == 0 {
-		errs = append(errs, fmt.Errorf("apptier: Args.Count = %d and %d placements: need at least one of each", a.Count, len(a.Placements)))
-	}
+	errs := []error{a.Fleet.Validate("apptier")}
 	if a.Port < 1 || a.Port > 65535 {
 		errs = append(errs, fmt.Errorf("apptier: Args.Port = %d: must be a TCP port", a.Port))
 	}
 	if a.Release.SHA256 == "" || a.Release.Path == "" {
 		errs = append(errs, errors.New("apptier: Args.Release is required (release.Build or release.FileArtifact)"))
 	}
-	if a.Bucket == nil || a.SecurityGroupID == nil || a.DatabaseSecretArn == nil || a.Region == "" {
-		errs = append(errs, errors.New("apptier: Bucket, SecurityGroupID, DatabaseSecretArn and Region are required"))
+	if a.Bucket == nil || a.DatabaseSecretArn == nil || a.Region == "" {
+		errs = append(errs, errors.New("apptier: Bucket, DatabaseSecretArn and Region are required"))
 	}
 	return errors.Join(errs...)
 }
@@ -176,9 +166,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	t.Hosts, err = host.NewFleet(ctx, host.FleetArgs{
-		Tier: "app", Count: args.Count, Placements: args.Placements,
-		Image: args.Image, InstanceType: args.InstanceType, RootVolumeGiB: args.RootVolumeGiB, VolumeTags: args.VolumeTags,
-		SecurityGroupID: args.SecurityGroupID, Role: t.Role,
+		Fleet: args.Fleet, Tier: "app", Role: t.Role,
 		Region: args.Region, Bucket: args.Bucket.Name, BundleKey: BundleKey,
 		// Releases arrive in the bundle; only a new bootstrap replaces a host.
 		ReplaceOnUserDataChange: true,

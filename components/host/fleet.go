@@ -13,10 +13,10 @@ type Placement struct {
 	SubnetID pulumi.StringInput
 }
 
-// FleetArgs describes the identical hosts of one tier.
-type FleetArgs struct {
-	// Tier names the hosts: <tier>1 … <tier>N.
-	Tier  string
+// Fleet is what a tier says about its hosts: how many, where, on what.
+// The web and application tiers embed it in their Args.
+type Fleet struct {
+	// Count hosts, at least 1.
 	Count int
 	// Placements are the tier's subnets in zone order; host i goes to
 	// placement i mod len(Placements), so hosts spread over the zones.
@@ -26,9 +26,25 @@ type FleetArgs struct {
 	InstanceType  string
 	RootVolumeGiB int
 	VolumeTags    map[string]string
-	// SecurityGroupID of the tier and Role its hosts share.
+	// SecurityGroupID of the tier.
 	SecurityGroupID pulumi.StringInput
-	Role            *Role
+}
+
+// Validate reports what a tier's fleet lacks, naming the tier.
+func (f Fleet) Validate(tier string) error {
+	if f.Count < 1 || len(f.Placements) == 0 || f.Image.ID == "" || f.InstanceType == "" || f.SecurityGroupID == nil {
+		return fmt.Errorf("%s: the fleet needs Count ≥ 1 (got %d), placements (%d), an image, an instance type and a security group", tier, f.Count, len(f.Placements))
+	}
+	return nil
+}
+
+// FleetArgs describes the identical hosts of one tier.
+type FleetArgs struct {
+	Fleet
+	// Tier names the hosts: <tier>1 … <tier>N.
+	Tier string
+	// Role the hosts share.
+	Role *Role
 	// Region, Bucket and BundleKey locate the tier's bundle; Packages are
 	// installed on first boot.
 	Region, Bucket, BundleKey string
@@ -54,8 +70,11 @@ func (a FleetArgs) UserData(i int) (cloudinit.UserData, error) {
 
 // NewFleet creates the tier's hosts, spread over its placements.
 func NewFleet(ctx *pulumi.Context, args FleetArgs, opts ...pulumi.ResourceOption) ([]*Host, error) {
-	if args.Count < 1 || len(args.Placements) == 0 || args.Role == nil {
-		return nil, fmt.Errorf("host: fleet %s needs a count ≥ 1 (got %d), placements and a role", args.Tier, args.Count)
+	if err := args.Validate("host: fleet " + args.Tier); err != nil {
+		return nil, err
+	}
+	if args.Role == nil {
+		return nil, fmt.Errorf("host: fleet %s needs a role", args.Tier)
 	}
 	var hosts []*Host
 	for i := 0; i < args.Count; i++ {

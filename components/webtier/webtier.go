@@ -28,9 +28,9 @@ const configPath = "/etc/nginx/nginx.conf"
 
 // Args configures the web tier.
 type Args struct {
-	// Count hosts (at least 1), spread over Placements (private subnets).
-	Count      int
-	Placements []host.Placement
+	// Fleet is the web servers: how many, in which private subnets, on
+	// what image and instance type, behind which security group.
+	host.Fleet
 	// Port nginx listens on (the load balancers' backend port).
 	Port int
 	// SiteName is the site's host name (server_name).
@@ -38,13 +38,6 @@ type Args struct {
 	// AppServers are the application servers, AppPort their port.
 	AppServers []host.Endpoint
 	AppPort    int
-	// Image, InstanceType, RootVolumeGiB and VolumeTags of the hosts.
-	Image         host.Image
-	InstanceType  string
-	RootVolumeGiB int
-	VolumeTags    map[string]string
-	// SecurityGroupID of the web tier.
-	SecurityGroupID pulumi.StringInput
 	// Bucket delivers the bundle; Region is the stack's region.
 	Bucket *store.Bucket
 	Region string
@@ -64,15 +57,12 @@ type Tier struct {
 func (t *Tier) Endpoints() []host.Endpoint { return host.Endpoints(t.Hosts) }
 
 func (a Args) validate() error {
-	var errs []error
-	if a.Count < 1 || len(a.Placements) == 0 {
-		errs = append(errs, fmt.Errorf("webtier: Args.Count = %d and %d placements: need at least one of each", a.Count, len(a.Placements)))
-	}
+	errs := []error{a.Fleet.Validate("webtier")}
 	if len(a.AppServers) == 0 || a.AppPort < 1 || a.AppPort > 65535 || a.Port < 1 || a.Port > 65535 {
 		errs = append(errs, fmt.Errorf("webtier: need application servers and valid ports (Port %d, AppPort %d)", a.Port, a.AppPort))
 	}
-	if a.Bucket == nil || a.SecurityGroupID == nil || a.Region == "" || a.SiteName == "" {
-		errs = append(errs, errors.New("webtier: Bucket, SecurityGroupID, Region and SiteName are required"))
+	if a.Bucket == nil || a.Region == "" || a.SiteName == "" {
+		errs = append(errs, errors.New("webtier: Bucket, Region and SiteName are required"))
 	}
 	return errors.Join(errs...)
 }
@@ -121,9 +111,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	t.Hosts, err = host.NewFleet(ctx, host.FleetArgs{
-		Tier: "web", Count: args.Count, Placements: args.Placements,
-		Image: args.Image, InstanceType: args.InstanceType, RootVolumeGiB: args.RootVolumeGiB, VolumeTags: args.VolumeTags,
-		SecurityGroupID: args.SecurityGroupID, Role: t.Role,
+		Fleet: args.Fleet, Tier: "web", Role: t.Role,
 		Region: args.Region, Bucket: args.Bucket.Name, BundleKey: BundleKey, Packages: []string{"nginx"},
 		// User data is only the bootstrap; configuration arrives as the
 		// bundle. A new bootstrap replaces the host.
