@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
 	"os"
 	"regexp"
@@ -252,7 +251,7 @@ func (s *Settings) validateDatabase(v *validator) {
 		v.add("database.allocatedStorageGiB", d.AllocatedStorageGiB, "must be between %d and %d GiB (gp3 storage for %s)", minStorage, maxStorage, d.Engine)
 	}
 	if m := d.MaxAllocatedStorageGiB; m != 0 {
-		least := int(math.Ceil(float64(d.AllocatedStorageGiB) * 1.1))
+		least := (d.AllocatedStorageGiB*110 + 99) / 100 // 10 % more, rounded up, in integers
 		if m < least || m > maxStorage {
 			v.add("database.maxAllocatedStorageGiB", m, "must be 0 (no autoscaling) or between %d (10%% above allocatedStorageGiB) and %d", least, maxStorage)
 		}
