@@ -154,9 +154,8 @@ func TestRulesAreWellFormed(t *testing.T) {
 
 // world is a copy of a stack's resources that a test may break.
 type world struct {
-	t   *testing.T
-	rs  []*mocks.Resource
-	env stacks.Environment
+	t  *testing.T
+	rs []*mocks.Resource
 }
 
 func newWorld(t *testing.T, stack string) *world {

@@ -33,7 +33,7 @@ func ReadProject(dir string) (*Project, error) {
 	}
 	var p Project
 	if err := yaml.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("Pulumi.yaml: %w", err)
+		return nil, fmt.Errorf("mocks: reading Pulumi.yaml: %w", err)
 	}
 	return &p, nil
 }
@@ -53,7 +53,7 @@ func StackOptions(dir, stack string) (Options, error) {
 		}
 		v, err := configString(decl.Default)
 		if err != nil {
-			return Options{}, fmt.Errorf("Pulumi.yaml: config %s: %w", key, err)
+			return Options{}, fmt.Errorf("mocks: Pulumi.yaml: config %s: %w", key, err)
 		}
 		cfg[qualify(p.Name, key)] = v
 	}

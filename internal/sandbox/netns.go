@@ -24,11 +24,6 @@ func run(name string, args ...string) error {
 	return nil
 }
 
-// inNS runs a command inside a host's namespace.
-func inNS(ns string, args ...string) error {
-	return run("ip", append([]string{"netns", "exec", ns}, args...)...)
-}
-
 // network creates the bridge, the namespaces and their links.
 func network(t Topology) error {
 	bridge := t.Bridge

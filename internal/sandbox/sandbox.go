@@ -91,9 +91,7 @@ func Up(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	var order []string
 	for _, tier := range []string{"db", "app", "web", "lb"} {
 		for _, h := range topo.Tier(tier) {
-			for _, id := range s.idsOf(h.Name) {
-				order = append(order, id)
-			}
+			order = append(order, s.idsOf(h.Name)...)
 		}
 	}
 	for _, id := range order {

@@ -574,10 +574,7 @@ func TestScriptsLint(t *testing.T) {
 		t.Fatal(err)
 	}
 	lib, _ := filepath.Glob(filepath.Join(root, "scripts", "lib", "*.sh"))
-	var checked []string
-	for _, s := range append(scripts, lib...) {
-		checked = append(checked, s)
-	}
+	checked := append(scripts, lib...)
 	if len(checked) == 0 {
 		t.Fatal("no scripts found")
 	}
