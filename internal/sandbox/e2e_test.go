@@ -130,8 +130,20 @@ func TestE2E(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.WaitPage(context.Background(), 10*time.Second); err != nil {
-			t.Fatal(err)
+		// nginx counted the dead app servers as failed (max_fails) and
+		// answers 502 for up to fail_timeout (5 s) on each web server: wait
+		// until every request succeeds again before the next scenario.
+		steady := 0
+		for deadline := time.Now().Add(15 * time.Second); steady < 40 && time.Now().Before(deadline); {
+			if status, _, _, _ := s.Get(c, "/"); status == http.StatusOK {
+				steady++
+			} else {
+				steady = 0
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		if steady < 40 {
+			t.Fatal("the site did not recover once the app servers were back")
 		}
 	})
 
