@@ -64,15 +64,8 @@ type Args struct {
 // Tier is the application servers.
 type Tier struct {
 	pulumi.ResourceState
-
-	Hosts []*host.Host
-	Role  *host.Role
-	// Bundle is the application servers' bundle script.
-	Bundle pulumi.StringOutput
+	host.Members
 }
-
-// Endpoints are the application servers as the web servers see them.
-func (t *Tier) Endpoints() []host.Endpoint { return host.Endpoints(t.Hosts) }
 
 func (a Args) validate() error {
 	errs := []error{a.Fleet.Validate("apptier")}

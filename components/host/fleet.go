@@ -101,6 +101,18 @@ func NewFleet(ctx *pulumi.Context, args FleetArgs, opts ...pulumi.ResourceOption
 	return hosts, nil
 }
 
+// Members is what a tier component holds of its hosts; the web and
+// application tiers embed it.
+type Members struct {
+	Hosts []*Host
+	Role  *Role
+	// Bundle is the script the hosts run (see Bundle).
+	Bundle pulumi.StringOutput
+}
+
+// Endpoints are the tier's hosts as the tier before it sees them.
+func (m Members) Endpoints() []Endpoint { return Endpoints(m.Hosts) }
+
 // Endpoints returns the hosts' names and addresses.
 func Endpoints(hosts []*Host) []Endpoint {
 	out := make([]Endpoint, len(hosts))

@@ -46,15 +46,8 @@ type Args struct {
 // Tier is the web servers.
 type Tier struct {
 	pulumi.ResourceState
-
-	Hosts []*host.Host
-	Role  *host.Role
-	// Bundle is the web servers' bundle script.
-	Bundle pulumi.StringOutput
+	host.Members
 }
-
-// Endpoints are the web servers as the load balancers see them.
-func (t *Tier) Endpoints() []host.Endpoint { return host.Endpoints(t.Hosts) }
 
 func (a Args) validate() error {
 	errs := []error{a.Fleet.Validate("webtier")}

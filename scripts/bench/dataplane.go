@@ -116,34 +116,31 @@ func dataplane(ctx context.Context) error {
 	fmt.Printf("app server killed (SIGKILL) under 8 clients: %d of %d GETs failed; latency before p50 %s p99 %s, after p50 %s p99 %s max %s\n",
 		app.After.Failed, app.After.Requests, ms(app.Before.P50), ms(app.Before.P99), ms(app.After.P50), ms(app.After.P99), ms(app.After.Max))
 	// What the retries buy: the same losses with them turned off.
-	if err := rewriteAndRestart(ctx, s, "lb", "haproxy.cfg", func(c string) string {
-		c = regexp.MustCompile(`(?m)^\s*retry-on .*\n`).ReplaceAllString(c, "")
-		c = regexp.MustCompile(`(?m)^\s*option redispatch.*\n`).ReplaceAllString(c, "")
-		return strings.Replace(c, "retries 3", "retries 0", 1)
-	}); err != nil {
-		return err
+	for _, a := range []struct {
+		what, tier, file, daemon string
+		change                   func(string) string
+	}{
+		{"HAProxy's retry-on/redispatch/retries", "lb", "haproxy.cfg", "web1/nginx", func(c string) string {
+			c = regexp.MustCompile(`(?m)^\s*retry-on .*\n`).ReplaceAllString(c, "")
+			c = regexp.MustCompile(`(?m)^\s*option redispatch.*\n`).ReplaceAllString(c, "")
+			return strings.Replace(c, "retries 3", "retries 0", 1)
+		}},
+		{"nginx's proxy_next_upstream", "web", "nginx.conf", "app1/app", func(c string) string {
+			return regexp.MustCompile(`proxy_next_upstream [^;]+;`).ReplaceAllString(c, "proxy_next_upstream off;")
+		}},
+	} {
+		if err := rewriteAndRestart(ctx, s, a.tier, a.file, a.change); err != nil {
+			return err
+		}
+		loss, err := s.MeasureNodeLoss(ctx, a.daemon, 8)
+		if err != nil {
+			return err
+		}
+		if err := rewriteAndRestart(ctx, s, a.tier, a.file, nil); err != nil {
+			return err
+		}
+		fmt.Printf("  %s killed without %s: %d of %d GETs failed\n", a.daemon, a.what, loss.After.Failed, loss.After.Requests)
 	}
-	webNoRetry, err := s.MeasureNodeLoss(ctx, "web1/nginx", 8)
-	if err != nil {
-		return err
-	}
-	if err := rewriteAndRestart(ctx, s, "lb", "haproxy.cfg", nil); err != nil {
-		return err
-	}
-	fmt.Printf("  the same without HAProxy's retry-on/redispatch/retries: %d of %d GETs failed\n", webNoRetry.After.Failed, webNoRetry.After.Requests)
-	if err := rewriteAndRestart(ctx, s, "web", "nginx.conf", func(c string) string {
-		return regexp.MustCompile(`proxy_next_upstream [^;]+;`).ReplaceAllString(c, "proxy_next_upstream off;")
-	}); err != nil {
-		return err
-	}
-	appNoRetry, err := s.MeasureNodeLoss(ctx, "app1/app", 8)
-	if err != nil {
-		return err
-	}
-	if err := rewriteAndRestart(ctx, s, "web", "nginx.conf", nil); err != nil {
-		return err
-	}
-	fmt.Printf("  the same without nginx's proxy_next_upstream: %d of %d GETs failed\n", appNoRetry.After.Failed, appNoRetry.After.Requests)
 
 	db, err := s.MeasureDBRestart(ctx)
 	if err != nil {
