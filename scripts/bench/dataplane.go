@@ -256,26 +256,16 @@ func idleOpens(s *sandbox.Sandbox, d time.Duration) (int, error) {
 // setUpstreamKeepalive turns nginx's upstream keep-alive on or off on every
 // web server (rewriting the rendered nginx.conf) and reloads nginx.
 func setUpstreamKeepalive(s *sandbox.Sandbox, on bool) error {
+	off := func(c string) string {
+		c = regexp.MustCompile(`(?m)^\s*keepalive(_timeout|_requests)? [^;]+;\n`).ReplaceAllString(c, "")
+		return strings.ReplaceAll(c, `proxy_set_header Connection "";`, `proxy_set_header Connection "close";`)
+	}
+	if on {
+		off = nil
+	}
 	for _, h := range s.Topology.Tier("web") {
-		path := filepath.Join(s.HostDir(h.Name), "nginx.conf")
-		orig := path + ".with-keepalive"
-		if on {
-			if err := os.Rename(orig, path); err != nil {
-				return err
-			}
-		} else {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(orig, b, 0o644); err != nil {
-				return err
-			}
-			conf := regexp.MustCompile(`(?m)^\s*keepalive(_timeout|_requests)? [^;]+;\n`).ReplaceAllString(string(b), "")
-			conf = strings.ReplaceAll(conf, `proxy_set_header Connection "";`, `proxy_set_header Connection "close";`)
-			if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-				return err
-			}
+		if err := rewrite(filepath.Join(s.HostDir(h.Name), "nginx.conf"), off); err != nil {
+			return err
 		}
 		pid, err := os.ReadFile(filepath.Join(s.HostDir(h.Name), "nginx.pid"))
 		if err != nil {
@@ -290,6 +280,23 @@ func setUpstreamKeepalive(s *sandbox.Sandbox, on bool) error {
 	return nil
 }
 
+// rewrite changes a rendered file, keeping the original beside it; with
+// change == nil it puts the original back.
+func rewrite(path string, change func(string) string) error {
+	orig := path + ".orig"
+	if change == nil {
+		return os.Rename(orig, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(orig, b, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(change(string(b))), 0o644)
+}
+
 // rewriteAndRestart changes a rendered file on every host of a tier
 // (keeping the original) and restarts its daemon; with change == nil it
 // puts the original back. Load balancers restart the backup first, so the
@@ -300,23 +307,8 @@ func rewriteAndRestart(ctx context.Context, s *sandbox.Sandbox, tier, file strin
 		hosts = []sandbox.Host{hosts[1], hosts[0]}
 	}
 	for _, h := range hosts {
-		path := filepath.Join(s.HostDir(h.Name), file)
-		orig := path + ".orig"
-		if change == nil {
-			if err := os.Rename(orig, path); err != nil {
-				return err
-			}
-		} else {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(orig, b, 0o644); err != nil {
-				return err
-			}
-			if err := os.WriteFile(path, []byte(change(string(b))), 0o644); err != nil {
-				return err
-			}
+		if err := rewrite(filepath.Join(s.HostDir(h.Name), file), change); err != nil {
+			return err
 		}
 		id := h.Name + "/haproxy"
 		if tier == "web" {
