@@ -77,23 +77,45 @@ func Build(a BuildArgs) (Artifact, error) {
 	if err := os.MkdirAll(a.OutDir, 0o755); err != nil {
 		return Artifact{}, err
 	}
-	tmp := out + ".tmp"
+	// Several processes (test binaries, a preview beside the sandbox) may
+	// build the same release at once: each builds into a file of its own
+	// and renames it into place, and the same sources give the same bytes.
+	tmpDir, err := os.MkdirTemp(a.OutDir, ".build-")
+	if err != nil {
+		return Artifact{}, err
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, filepath.Base(out))
 	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", tmp, a.Package)
 	cmd.Dir = a.ModuleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=-mod=readonly")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return Artifact{}, fmt.Errorf("release: building %s for linux/%s: %v\n%s", a.Package, goarch, err, b)
 	}
+	art, err := FileArtifact(tmp)
+	if err != nil {
+		return Artifact{}, err
+	}
+	// A build never changes once made: remember its checksum, so that
+	// every later run (each preview, each test) skips hashing it. The
+	// checksum goes first, so a reader that finds the build finds it too.
+	if err := writeAtomic(out+".sha256", []byte(art.SHA256+"\n"), tmpDir); err != nil {
+		return Artifact{}, err
+	}
 	if err := os.Rename(tmp, out); err != nil {
 		return Artifact{}, err
 	}
-	art, err := FileArtifact(out)
-	if err == nil {
-		// A build never changes once made: remember its checksum, so that
-		// every later run (each preview, each test) skips hashing it.
-		err = os.WriteFile(out+".sha256", []byte(art.SHA256+"\n"), 0o644)
+	art.Path = out
+	return art, nil
+}
+
+// writeAtomic writes a file through a temporary file in tmpDir and a rename.
+func writeAtomic(path string, data []byte, tmpDir string) error {
+	tmp := filepath.Join(tmpDir, filepath.Base(path))
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
 	}
-	return art, err
+	return os.Rename(tmp, path)
 }
 
 // cached returns a build made earlier and its remembered checksum.
