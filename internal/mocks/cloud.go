@@ -1,0 +1,302 @@
+package mocks
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// CloudOptions shapes the fabricated cloud.
+type CloudOptions struct {
+	// Region the provider is configured for (default us-east-1).
+	Region string
+	// Zones answers getAvailabilityZones (default: <region>a to <region>d).
+	Zones []string
+	// Images maps AMI ids to their architecture for getAmi; the AL2023
+	// images getParameter returns are always known.
+	Images map[string]string
+}
+
+// Cloud fabricates what AWS and the random provider answer: ids, ARNs,
+// private addresses inside their subnets, endpoints, passwords, and the
+// provider functions webstack calls. Answers are hashes of names, so they
+// are the same on every run and machine. The mock monitor (Recorder) and
+// the engine tests' fake providers (internal/engine) share it, so both see
+// the same cloud.
+type Cloud struct {
+	opts CloudOptions
+
+	mu      sync.Mutex
+	subnets map[string]netip.Prefix // subnet id → CIDR
+	usedIPs map[netip.Addr]bool
+	// imageRelease, when set, is a newer Amazon Linux release: the latest
+	// images getParameter returns change (drift, for the engine tests).
+	imageRelease string
+}
+
+// NewCloud returns an empty cloud.
+func NewCloud(opts CloudOptions) *Cloud {
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	return &Cloud{opts: opts, subnets: map[string]netip.Prefix{}, usedIPs: map[netip.Addr]bool{}}
+}
+
+// PublishImages makes AWS publish a new Amazon Linux release: from now on
+// the latest-image parameters name other images.
+func (c *Cloud) PublishImages(release string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.imageRelease = release
+}
+
+// fake returns a stable pseudo-random hex string for a name.
+func fake(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "/")))
+	return hex.EncodeToString(sum[:])
+}
+
+// idPrefixes gives resources AWS-looking ids.
+var idPrefixes = map[string]string{
+	"aws:ec2/vpc:Vpc":                                           "vpc-",
+	"aws:ec2/subnet:Subnet":                                     "subnet-",
+	"aws:ec2/securityGroup:SecurityGroup":                       "sg-",
+	"aws:ec2/defaultSecurityGroup:DefaultSecurityGroup":         "sg-",
+	"aws:ec2/instance:Instance":                                 "i-",
+	"aws:ec2/eip:Eip":                                           "eipalloc-",
+	"aws:ec2/natGateway:NatGateway":                             "nat-",
+	"aws:ec2/internetGateway:InternetGateway":                   "igw-",
+	"aws:ec2/routeTable:RouteTable":                             "rtb-",
+	"aws:ec2/vpcEndpoint:VpcEndpoint":                           "vpce-",
+	"aws:ec2/flowLog:FlowLog":                                   "fl-",
+	"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
+	"aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":   "sgr-",
+}
+
+// Create adds to state (a new resource's inputs) the outputs AWS would
+// compute and returns the resource's id.
+func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	res := struct{ Type, Name string }{typ, resName}
+	region, h := c.opts.Region, fake(res.Type, res.Name)
+	id := res.Name + "-" + h[:8]
+	if p, ok := idPrefixes[res.Type]; ok {
+		id = p + h[:17]
+	}
+	set := func(k string, v any) { state[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
+	str := func(k string) string {
+		if v, ok := state[resource.PropertyKey(k)]; ok && v.IsString() {
+			return v.StringValue()
+		}
+		return ""
+	}
+	service := strings.SplitN(strings.TrimPrefix(res.Type, "aws:"), "/", 2)[0]
+	arn := fmt.Sprintf("arn:aws:%s:%s:%s:%s/%s", service, region, AccountID, strings.ToLower(res.Name), id)
+
+	switch res.Type {
+	case "aws:ec2/vpc:Vpc":
+		set("defaultSecurityGroupId", "sg-"+h[17:34])
+		set("mainRouteTableId", "rtb-"+h[17:34])
+	case "aws:ec2/subnet:Subnet":
+		if p, err := netip.ParsePrefix(str("cidrBlock")); err == nil {
+			c.subnets[id] = p
+		}
+	case "aws:ec2/instance:Instance":
+		set("privateIp", c.privateIP(str("subnetId"), h).String())
+		set("primaryNetworkInterfaceId", "eni-"+h[:17])
+		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", region, AccountID, id))
+		return id
+	case "aws:ec2/eip:Eip":
+		set("allocationId", id)
+		set("publicIp", fmt.Sprintf("203.0.113.%d", 1+int(h[0])%250))
+		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:elastic-ip/%s", region, AccountID, id))
+		return id
+	case "aws:rds/instance:Instance":
+		ident := str("identifier")
+		if ident == "" {
+			ident = res.Name + "-" + h[:7]
+		}
+		port := 5432.0
+		if v, ok := state["port"]; ok && v.IsNumber() {
+			port = v.NumberValue()
+		} else if strings.HasPrefix(str("engine"), "mysql") {
+			port = 3306
+		}
+		addr := fmt.Sprintf("%s.c%s.%s.rds.amazonaws.com", ident, h[:12], region)
+		set("identifier", ident)
+		set("address", addr)
+		set("port", port)
+		set("endpoint", fmt.Sprintf("%s:%d", addr, int(port)))
+		set("arn", fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", region, AccountID, ident))
+		set("resourceId", "db-"+strings.ToUpper(h[:26]))
+		return id
+	case "aws:secretsmanager/secret:Secret":
+		arn = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", region, AccountID, res.Name, h[:6])
+		set("arn", arn)
+		return arn
+	case "aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile", "aws:iam/policy:Policy":
+		kind := strings.ToLower(strings.Split(res.Type, ":")[2][:1]) + strings.Split(res.Type, ":")[2][1:]
+		name := res.Name + "-" + h[:7]
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:iam::%s:%s/%s", AccountID, kind, name))
+		return name
+	case "aws:s3/bucketV2:BucketV2":
+		name := str("bucket")
+		if name == "" {
+			name = res.Name + "-" + h[:7]
+		}
+		set("bucket", name)
+		set("arn", "arn:aws:s3:::"+name)
+		set("bucketRegionalDomainName", name+".s3."+region+".amazonaws.com")
+		return name
+	case "aws:cloudwatch/logGroup:LogGroup":
+		name := res.Name + "-" + h[:7]
+		if n := str("name"); n != "" {
+			name = n
+		}
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, AccountID, name))
+		return name
+	case "aws:ec2/vpcEndpoint:VpcEndpoint":
+		if str("vpcEndpointType") == "Gateway" {
+			set("prefixListId", "pl-"+h[:8])
+		}
+	case "aws:route53/record:Record":
+		set("fqdn", str("name"))
+	case "random:index/randomPassword:RandomPassword":
+		n := 32
+		if v, ok := state["length"]; ok && v.IsNumber() {
+			n = int(v.NumberValue())
+		}
+		pw := ("Mock" + h + h)[:n]
+		set("result", pw)
+		set("bcryptHash", "$2a$10$"+h[:53])
+	case "random:index/randomId:RandomId":
+		n := 8
+		if v, ok := state["byteLength"]; ok && v.IsNumber() {
+			n = int(v.NumberValue())
+		}
+		set("hex", h[:2*n])
+		set("dec", fmt.Sprint(binary.BigEndian.Uint32([]byte(h[:4]))))
+		set("b64Url", h[:n])
+		set("b64Std", h[:n])
+	}
+	if strings.HasPrefix(res.Type, "aws:") {
+		if _, ok := state["arn"]; !ok {
+			set("arn", arn)
+		}
+		// The provider auto-names resources whose name is not given.
+		if _, ok := state["name"]; !ok {
+			set("name", res.Name+"-"+h[:7])
+		}
+	}
+	return id
+}
+
+// privateIP picks a stable address for an instance inside its subnet,
+// skipping AWS's reserved first four and last addresses.
+func (c *Cloud) privateIP(subnetID, h string) netip.Addr {
+	p, ok := c.subnets[subnetID]
+	if !ok {
+		p = netip.MustParsePrefix("10.255.0.0/16")
+	}
+	size := uint32(1) << (32 - p.Bits())
+	base := p.Addr().As4()
+	start := binary.BigEndian.Uint32(base[:])
+	seed := binary.BigEndian.Uint32([]byte(h[:4]))
+	for i := uint32(0); ; i++ {
+		off := 4 + (seed+i)%(size-5)
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], start+off)
+		a := netip.AddrFrom4(b)
+		if !c.usedIPs[a] {
+			c.usedIPs[a] = true
+			return a
+		}
+	}
+}
+
+// Invoke answers the provider functions webstack uses; any other is an
+// error, so a test notices a new lookup.
+func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.PropertyMap, error) {
+	c.mu.Lock()
+	release := c.imageRelease
+	c.mu.Unlock()
+	region := c.opts.Region
+	get := func(k string) string {
+		if v, ok := args[resource.PropertyKey(k)]; ok && v.IsString() {
+			return v.StringValue()
+		}
+		return ""
+	}
+	switch token {
+	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		zones := c.opts.Zones
+		if zones == nil {
+			zones = []string{region + "a", region + "b", region + "c", region + "d"}
+		}
+		ids := make([]string, len(zones))
+		for i := range zones {
+			ids[i] = fmt.Sprintf("use1-az%d", i+1)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": region, "names": zones, "zoneIds": ids}), nil
+	case "aws:ssm/getParameter:getParameter":
+		name := get("name")
+		if !strings.HasPrefix(name, "/aws/service/ami-amazon-linux-latest/") {
+			return nil, fmt.Errorf("mocks: no SSM parameter %q", name)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": name, "name": name, "type": "String", "version": 1,
+			"value": latestAMI(name, release), "insecureValue": latestAMI(name, release),
+			"arn": fmt.Sprintf("arn:aws:ssm:%s::parameter%s", region, name),
+		}), nil
+	case "aws:ec2/getAmi:getAmi":
+		id := amiFilter(args)
+		arch, ok := c.opts.Images[id]
+		if !ok {
+			return nil, fmt.Errorf("mocks: Your query returned no results (image %q)", id)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": id, "imageId": id, "architecture": arch, "name": "mock-image"}), nil
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"accountId": AccountID, "arn": "arn:aws:iam::" + AccountID + ":user/mock", "userId": "MOCK", "id": AccountID,
+		}), nil
+	case "aws:index/getPartition:getPartition":
+		return resource.NewPropertyMapFromMap(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}), nil
+	case "aws:index/getRegion:getRegion":
+		return resource.NewPropertyMapFromMap(map[string]any{"name": region, "id": region}), nil
+	}
+	return nil, fmt.Errorf("mocks: no answer for invoke %s", token)
+}
+
+// LatestAMI is the image id the mocks give for an AL2023 SSM parameter.
+func LatestAMI(parameter string) string { return latestAMI(parameter, "") }
+
+func latestAMI(parameter, release string) string {
+	if release == "" {
+		return "ami-0" + fake(parameter)[:16]
+	}
+	return "ami-0" + fake(parameter, release)[:16]
+}
+
+// amiFilter finds the image-id filter of a getAmi call.
+func amiFilter(args resource.PropertyMap) string {
+	filters, ok := args["filters"]
+	if !ok || !filters.IsArray() {
+		return ""
+	}
+	for _, f := range filters.ArrayValue() {
+		obj := f.ObjectValue()
+		if obj["name"].StringValue() == "image-id" && len(obj["values"].ArrayValue()) > 0 {
+			return obj["values"].ArrayValue()[0].StringValue()
+		}
+	}
+	return ""
+}
