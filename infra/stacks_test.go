@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/foobar/webstack/examples/bluegreen"
 	"github.com/foobar/webstack/internal/mocks"
 )
 
@@ -122,5 +123,34 @@ func TestUserTagsReachTheProvider(t *testing.T) {
 	}
 	if got := rec.OfType(providerT)[0].Str("defaultTags.tags.CostCenter"); got != "web-42" {
 		t.Errorf("CostCenter tag = %q", got)
+	}
+}
+
+// Every component used twice in one program (examples/bluegreen): no two
+// resources share a URN (the mocks refuse that, as the engine does) and no
+// two objects share a bucket key.
+func TestComponentsTwiceInOneProgram(t *testing.T) {
+	rec, err := mocks.Run(bluegreen.Program, mocks.Options{Project: "webstack", Stack: "dev", Config: map[string]string{"aws:region": "us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, o := range rec.OfType(objectT) {
+		if other, ok := keys[o.Str("key")]; ok {
+			t.Errorf("objects %s and %s both write %s", other, o.Name, o.Str("key"))
+		}
+		keys[o.Str("key")] = o.Name
+	}
+	for _, color := range bluegreen.Colors {
+		for _, want := range []string{"bundles/web-" + color + ".sh", "bundles/app-" + color + ".sh", "bundles/lb-" + color + "1.sh", "bundles/lb-" + color + "2.sh"} {
+			if _, ok := keys[want]; !ok {
+				t.Errorf("no object at %s; keys: %v", want, keys)
+			}
+		}
+		for _, h := range []string{"web-" + color + "1", "app-" + color + "2", "lb-" + color + "2"} {
+			if rec.Named(instanceT, h) == nil {
+				t.Errorf("no host %s", h)
+			}
+		}
 	}
 }

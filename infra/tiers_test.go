@@ -3,14 +3,15 @@ package infra_test
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/foobar/webstack/components/apptier/release"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/cloudinit"
+	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/internal/mocks"
 )
 
@@ -292,8 +293,8 @@ func TestAppRunsTheBuiltRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if object.Str("key") != art.Key() {
-		t.Errorf("release key %s, want %s", object.Str("key"), art.Key())
+	if object.Str("key") != store.ReleaseKey("app", art.SHA256) {
+		t.Errorf("release key %s, want %s", object.Str("key"), store.ReleaseKey("app", art.SHA256))
 	}
 	env := file(t, bundle(t, rec, "app-bundle"), "/etc/webstack/release.env")
 	if !strings.Contains(env, `WEBSTACK_RELEASE_SHA256="`+art.SHA256+`"`) {

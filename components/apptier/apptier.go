@@ -24,9 +24,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// BundleKey is where the application servers' bundle lives in the bucket.
-const BundleKey = "bundles/app.sh"
-
 // Paths on the application servers.
 const (
 	ServiceName  = "webstack-app"
@@ -83,8 +80,10 @@ func (a Args) validate() error {
 
 // BundleArgs is what the application servers' bundle depends on.
 type BundleArgs struct {
-	Port              int
-	Release           release.Artifact
+	Port    int
+	Release release.Artifact
+	// ReleaseKey is where the release lives in the bucket.
+	ReleaseKey        string
 	DatabaseSecretArn string
 	Region            string
 }
@@ -109,7 +108,7 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 		return host.Bundle{}, err
 	}
 	releaseEnvText, err := appconf.EnvFile(map[string]string{
-		"WEBSTACK_RELEASE_KEY": a.Release.Key(), "WEBSTACK_RELEASE_SHA256": a.Release.SHA256,
+		"WEBSTACK_RELEASE_KEY": a.ReleaseKey, "WEBSTACK_RELEASE_SHA256": a.Release.SHA256,
 		"WEBSTACK_APP_PORT": fmt.Sprint(a.Port),
 	})
 	if err != nil {
@@ -141,7 +140,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	child := pulumi.Parent(t)
 
-	releaseObject, err := args.Bucket.PutFile(name+"-release", args.Release.Key(), args.Release.Path)
+	releaseKey := store.ReleaseKey(name, args.Release.SHA256)
+	releaseObject, err := args.Bucket.PutFile(name+"-release", releaseKey, args.Release.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Policy: iampolicy.FromARNs(pulumi.StringArray{args.DatabaseSecretArn}, func(arns []string) []iampolicy.Statement {
 			return []iampolicy.Statement{
 				iampolicy.Allow("ReadBundleAndReleases", []string{"s3:GetObject"},
-					args.Bucket.ObjectArn(BundleKey), args.Bucket.ObjectArn("releases/app/*")),
+					args.Bucket.ObjectArn(store.BundleKey(name)), args.Bucket.ObjectArn(store.ReleaseKey(name, "*"))),
 				iampolicy.Allow("ReadDatabaseSecret", []string{"secretsmanager:GetSecretValue"}, arns...),
 			}
 		}),
@@ -159,8 +159,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	t.Hosts, err = host.NewFleet(ctx, host.FleetArgs{
-		Fleet: args.Fleet, Tier: "app", Role: t.Role,
-		Region: args.Region, Bucket: args.Bucket.Name, BundleKey: BundleKey,
+		Fleet: args.Fleet, Name: name, Tier: "app", Role: t.Role,
+		Region: args.Region, Bucket: args.Bucket.Name, BundleKey: store.BundleKey(name),
 		// Releases arrive in the bundle; only a new bootstrap replaces a host.
 		ReplaceOnUserDataChange: true,
 	}, child)
@@ -169,14 +169,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	t.Bundle = args.DatabaseSecretArn.ToStringOutput().ApplyT(func(arn string) (string, error) {
-		b, err := Bundle(BundleArgs{Port: args.Port, Release: args.Release, DatabaseSecretArn: arn, Region: args.Region})
+		b, err := Bundle(BundleArgs{Port: args.Port, Release: args.Release, ReleaseKey: releaseKey, DatabaseSecretArn: arn, Region: args.Region})
 		if err != nil {
 			return "", err
 		}
 		return b.Script()
 	}).(pulumi.StringOutput)
 	// The bundle names the release: publish it only once the release is up.
-	if _, err := args.Bucket.PutText(name+"-bundle", BundleKey, t.Bundle, pulumi.DependsOn([]pulumi.Resource{releaseObject})); err != nil {
+	if _, err := args.Bucket.PutText(name+"-bundle", store.BundleKey(name), t.Bundle, pulumi.DependsOn([]pulumi.Resource{releaseObject})); err != nil {
 		return nil, err
 	}
 

@@ -41,8 +41,10 @@ func (f Fleet) Validate(tier string) error {
 // FleetArgs describes the identical hosts of one tier.
 type FleetArgs struct {
 	Fleet
-	// Tier names the hosts: <tier>1 … <tier>N.
-	Tier string
+	// Name names the hosts <Name>1 … <Name>N: the tier component's name,
+	// so that two tiers of one kind coexist. Tier is the kind (web, app)
+	// the hosts are told.
+	Name, Tier string
 	// Role the hosts share.
 	Role *Role
 	// Region, Bucket and BundleKey locate the tier's bundle; Packages are
@@ -53,13 +55,13 @@ type FleetArgs struct {
 	ReplaceOnUserDataChange bool
 }
 
-// HostName is the name of the tier's i-th host (0-based): web1, web2.
-func HostName(tier string, i int) string { return fmt.Sprintf("%s%d", tier, i+1) }
+// HostName is the name of a group's i-th host (0-based): web1, web2.
+func HostName(group string, i int) string { return fmt.Sprintf("%s%d", group, i+1) }
 
 // UserData renders the user data of the fleet's i-th host.
 func (a FleetArgs) UserData(i int) (cloudinit.UserData, error) {
 	doc, err := Bootstrap(BootstrapArgs{
-		Host: HostName(a.Tier, i), Tier: a.Tier, Index: i,
+		Host: HostName(a.Name, i), Tier: a.Tier, Index: i,
 		Region: a.Region, Bucket: a.Bucket, BundleKey: a.BundleKey, Packages: a.Packages,
 	}).Render()
 	if err != nil {
@@ -80,10 +82,10 @@ func NewFleet(ctx *pulumi.Context, args FleetArgs, opts ...pulumi.ResourceOption
 	for i := 0; i < args.Count; i++ {
 		ud, err := args.UserData(i)
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", HostName(args.Tier, i), err)
+			return nil, fmt.Errorf("host %s: %w", HostName(args.Name, i), err)
 		}
 		p := args.Placements[i%len(args.Placements)]
-		h, err := New(ctx, HostName(args.Tier, i), Args{
+		h, err := New(ctx, HostName(args.Name, i), Args{
 			Image: args.Image, InstanceType: args.InstanceType,
 			Zone: p.Zone, SubnetID: p.SubnetID,
 			SecurityGroupIDs:        pulumi.StringArray{args.SecurityGroupID},

@@ -107,14 +107,11 @@ func (a Args) validate() error {
 	return errors.Join(errs...)
 }
 
-// BundleKey is where a node's bundle lives in the bucket.
-func BundleKey(node string) string { return "bundles/" + node + ".sh" }
-
 // UserData is a node's user data: packages and the bundle agent.
 func UserData(node string, index int, region, bucket string) (cloudinit.UserData, error) {
 	doc, err := host.Bootstrap(host.BootstrapArgs{
 		Host: node, Tier: "lb", Index: index, Region: region, Bucket: bucket,
-		BundleKey: BundleKey(node), Packages: []string{"haproxy", "keepalived"},
+		BundleKey: store.BundleKey(node), Packages: []string{"haproxy", "keepalived"},
 	}).Render()
 	if err != nil {
 		return cloudinit.UserData{}, err
@@ -127,8 +124,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := args.validate(); err != nil {
 		return nil, err
 	}
-	userData := make([]cloudinit.UserData, len(lbconf.Nodes))
-	for i, n := range lbconf.Nodes {
+	// The nodes' names, bundle keys and hosts derive from the cluster's
+	// name (lb: lb1 and lb2), so two clusters coexist in one program.
+	nodes := lbconf.ClusterNodes(name)
+	userData := make([]cloudinit.UserData, len(nodes))
+	for i, n := range nodes {
 		ud, err := UserData(n.Name, i, args.Region, args.Bucket.Name)
 		if err != nil {
 			return nil, err
@@ -171,8 +171,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// below, once the address and the nodes exist.
 	certARN := secretARN(args.Region, args.AccountID, args.CertificateSecret)
 	var bundleARNs []string
-	for _, n := range lbconf.Nodes {
-		bundleARNs = append(bundleARNs, args.Bucket.ObjectArn(BundleKey(n.Name)))
+	for _, n := range nodes {
+		bundleARNs = append(bundleARNs, args.Bucket.ObjectArn(store.BundleKey(n.Name)))
 	}
 	c.Role, err = host.NewRole(ctx, name+"-role", host.RoleArgs{
 		Description: "webstack load balancers: read their bundles and secrets",
@@ -191,7 +191,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	for i, n := range lbconf.Nodes {
+	for i, n := range nodes {
 		h, err := host.New(ctx, n.Name, host.Args{
 			Image: args.Image, InstanceType: args.InstanceType,
 			Zone: args.Subnets[i].Zone, SubnetID: args.Subnets[i].ID,
@@ -242,7 +242,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// Each node's bundle: HAProxy in front of the web servers, keepalived
 	// toward the other node.
 	webIPs := host.PrivateIPs(args.WebServers)
-	for i, n := range lbconf.Nodes {
+	for i, n := range nodes {
 		self, peer := c.Nodes[i], c.Nodes[1-i]
 		bundle := pulumi.All(webIPs, self.PrivateIP, peer.PrivateIP, c.EIP.AllocationId, secret.Arn).ApplyT(func(v []any) (string, error) {
 			b, err := Bundle(BundleArgs{
@@ -259,7 +259,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return b.Script()
 		}).(pulumi.StringOutput)
 		c.Bundles = append(c.Bundles, bundle)
-		if _, err := args.Bucket.PutText(name+"-"+n.Name+"-bundle", BundleKey(n.Name), bundle); err != nil {
+		if _, err := args.Bucket.PutText(name+"-"+n.Name+"-bundle", store.BundleKey(n.Name), bundle); err != nil {
 			return nil, err
 		}
 	}

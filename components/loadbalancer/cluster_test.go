@@ -62,6 +62,16 @@ func TestClusterInAnotherProgramWithTLSAndDNS(t *testing.T) {
 	if len(nodes) != 2 || nodes[0].Str("subnetId") != "subnet-a" || nodes[1].Str("subnetId") != "subnet-b" {
 		t.Fatalf("nodes = %v", nodes)
 	}
+	// Nodes and their bundles are named after the cluster, so two clusters
+	// coexist in one program and one bucket.
+	if nodes[0].Name != "edge1" || nodes[1].Name != "edge2" {
+		t.Errorf("nodes are named %s and %s; want edge1 and edge2", nodes[0].Name, nodes[1].Name)
+	}
+	for _, n := range []string{"edge1", "edge2"} {
+		if o := rec.Named("aws:s3/bucketObjectv2:BucketObjectv2", "edge-"+n+"-bundle"); o == nil || o.Str("key") != "bundles/"+n+".sh" {
+			t.Errorf("bundle of %s: %v", n, o)
+		}
+	}
 	eip := rec.Named("aws:ec2/eip:Eip", "edge-eip")
 	record := rec.Named("aws:route53/record:Record", "edge-www")
 	if record == nil || record.Str("name") != "www.example.org" || record.Str("type") != "A" ||
@@ -69,7 +79,7 @@ func TestClusterInAnotherProgramWithTLSAndDNS(t *testing.T) {
 		t.Errorf("DNS record = %v (Elastic IP %v)", record, eip.Outputs["publicIp"])
 	}
 
-	b, err := host.ParseBundle(rec.Named("aws:s3/bucketObjectv2:BucketObjectv2", "edge-lb1-bundle").Str("content"))
+	b, err := host.ParseBundle(rec.Named("aws:s3/bucketObjectv2:BucketObjectv2", "edge-edge1-bundle").Str("content"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,6 +141,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return b, ctx.RegisterResourceOutputs(b, pulumi.Map{"bucket": pulumi.String(b.Name)})
 }
 
+// BundleKey is where the bundle of a group of hosts lives: bundles/<name>.sh,
+// name being the tier component's (web, app) or the node's (lb1). Keys
+// derive from names, so two components of one kind share a bucket.
+func BundleKey(name string) string { return "bundles/" + name + ".sh" }
+
+// ReleaseKey is where a release of an application tier lives, addressed by
+// its content: releases/<tier>/<sha256>.
+func ReleaseKey(tier, sha256 string) string { return "releases/" + tier + "/" + sha256 }
+
 // ObjectArn is the ARN of a key (or a key pattern such as bundles/lb*).
 func (b *Bucket) ObjectArn(key string) string { return b.Arn + "/" + key }
 

@@ -20,9 +20,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// BundleKey is where the web servers' bundle lives in the bucket.
-const BundleKey = "bundles/web.sh"
-
 // configPath is nginx's configuration on the web servers.
 const configPath = "/etc/nginx/nginx.conf"
 
@@ -98,14 +95,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	t.Role, err = host.NewRole(ctx, name+"-role", host.RoleArgs{
 		Description: "webstack web servers: read their bundle",
 		Policy: pulumi.String(iampolicy.Document(
-			iampolicy.Allow("ReadBundle", []string{"s3:GetObject"}, args.Bucket.ObjectArn(BundleKey)))),
+			iampolicy.Allow("ReadBundle", []string{"s3:GetObject"}, args.Bucket.ObjectArn(store.BundleKey(name))))),
 	}, child)
 	if err != nil {
 		return nil, err
 	}
 	t.Hosts, err = host.NewFleet(ctx, host.FleetArgs{
-		Fleet: args.Fleet, Tier: "web", Role: t.Role,
-		Region: args.Region, Bucket: args.Bucket.Name, BundleKey: BundleKey, Packages: []string{"nginx"},
+		Fleet: args.Fleet, Name: name, Tier: "web", Role: t.Role,
+		Region: args.Region, Bucket: args.Bucket.Name, BundleKey: store.BundleKey(name), Packages: []string{"nginx"},
 		// User data is only the bootstrap; configuration arrives as the
 		// bundle. A new bootstrap replaces the host.
 		ReplaceOnUserDataChange: true,
@@ -125,7 +122,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 		return b.Script()
 	}).(pulumi.StringOutput)
-	if _, err := args.Bucket.PutText(name+"-bundle", BundleKey, t.Bundle); err != nil {
+	if _, err := args.Bucket.PutText(name+"-bundle", store.BundleKey(name), t.Bundle); err != nil {
 		return nil, err
 	}
 

@@ -25,10 +25,6 @@ type Artifact struct {
 	Size   int64
 }
 
-// Key is where the artifact lives in the bucket: content-addressed, so a
-// release never overwrites another.
-func (a Artifact) Key() string { return "releases/app/" + a.SHA256 }
-
 // FileArtifact describes an executable you built yourself.
 func FileArtifact(path string) (Artifact, error) {
 	f, err := os.Open(path)

@@ -21,9 +21,14 @@ type Node struct {
 	Priority int
 }
 
-// Nodes are lb1 and lb2; lb1 has the higher priority, so it is MASTER at
-// start.
-var Nodes = []Node{{"lb1", 150}, {"lb2", 100}}
+// ClusterNodes are the two nodes of a cluster named name: <name>1 and
+// <name>2; the first has the higher priority, so it is MASTER at start.
+func ClusterNodes(name string) []Node {
+	return []Node{{name + "1", 150}, {name + "2", 100}}
+}
+
+// Nodes are the nodes of the cluster named lb: lb1 and lb2.
+var Nodes = ClusterNodes("lb")
 
 // Paths is where a node keeps its files and how its daemons run.
 type Paths struct {

@@ -1,0 +1,123 @@
+// Package bluegreen is a Pulumi program that uses every webstack component
+// twice in one stack: a blue and a green site, each with its own network,
+// firewalls, database, application servers, web servers and load-balancer
+// cluster, sharing one bucket. It shows that the components can be reused
+// (every child's name, bucket key and host name derives from the name the
+// caller gives), and the tests prove it: under the mocks (infra's tests)
+// and under the real engine (make test-engine), which refuses two
+// resources with the same URN.
+//
+// Run it as your own program's body: pulumi.Run(bluegreen.Program), with
+// aws:region set.
+package bluegreen
+
+import (
+	"github.com/foobar/webstack/components/apptier"
+	"github.com/foobar/webstack/components/apptier/release"
+	"github.com/foobar/webstack/components/database"
+	"github.com/foobar/webstack/components/firewall"
+	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/loadbalancer"
+	"github.com/foobar/webstack/components/network"
+	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/components/webtier"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+)
+
+// Colors are the two sites.
+var Colors = []string{"blue", "green"}
+
+// Program builds both sites.
+func Program(ctx *pulumi.Context) error {
+	region := config.New(ctx, "aws").Get("region")
+	if region == "" {
+		region = "us-east-1"
+	}
+	account, err := aws.GetCallerIdentity(ctx, &aws.GetCallerIdentityArgs{})
+	if err != nil {
+		return err
+	}
+	const instanceType = "t4g.small"
+	image, err := host.ResolveImage(ctx, instanceType, "")
+	if err != nil {
+		return err
+	}
+	root, err := release.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	app, err := release.Build(release.BuildArgs{ModuleDir: root, Package: "./app", Arch: image.Architecture})
+	if err != nil {
+		return err
+	}
+	provider, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{Region: pulumi.String(region)})
+	if err != nil {
+		return err
+	}
+	withAWS := pulumi.Providers(provider)
+
+	// One bucket for both: their bundle and release keys must not collide.
+	bucket, err := store.New(ctx, "store", store.Args{
+		Name: store.BucketName(ctx.Project(), ctx.Stack(), account.AccountId, region), ForceDestroy: true,
+	}, withAWS)
+	if err != nil {
+		return err
+	}
+	zones := []string{region + "a", region + "b"}
+	for _, color := range Colors {
+		net, err := network.New(ctx, "network-"+color, network.Args{
+			Region: region, AvailabilityZones: zones, NATGateways: network.NATNone,
+			InterfaceEndpoints: []string{"ec2", "secretsmanager"},
+		}, withAWS)
+		if err != nil {
+			return err
+		}
+		fw, err := firewall.NewTiers(ctx, "firewall-"+color, firewall.TiersArgs{
+			VpcID: net.VpcID, ClientCIDRs: []string{"0.0.0.0/0"}, WebPort: 80, AppPort: 8080, DatabasePort: 5432,
+		}, withAWS)
+		if err != nil {
+			return err
+		}
+		db, err := database.New(ctx, "database-"+color, database.Args{
+			Engine: database.Postgres, EngineVersion: "16", InstanceClass: "db.t4g.micro",
+			AllocatedStorageGiB: 20, BackupRetentionDays: 1, SkipFinalSnapshot: true,
+			SubnetIDs: network.SubnetIDs(net.DatabaseSubnets), SecurityGroupID: fw.Database.ID,
+		}, withAWS)
+		if err != nil {
+			return err
+		}
+		fleet := func(group *firewall.Group) host.Fleet {
+			var placements []host.Placement
+			for _, s := range net.PrivateSubnets {
+				placements = append(placements, host.Placement{Zone: s.Zone, SubnetID: s.ID})
+			}
+			return host.Fleet{Count: 2, Placements: placements, Image: image, InstanceType: instanceType, RootVolumeGiB: 16, SecurityGroupID: group.ID}
+		}
+		apps, err := apptier.New(ctx, "app-"+color, apptier.Args{
+			Fleet: fleet(fw.App), Port: 8080, Release: app, DatabaseSecretArn: db.SecretArn, Bucket: bucket, Region: region,
+		}, withAWS)
+		if err != nil {
+			return err
+		}
+		site := color + ".foobar.com"
+		web, err := webtier.New(ctx, "web-"+color, webtier.Args{
+			Fleet: fleet(fw.Web), Port: 80, SiteName: site, AppServers: apps.Endpoints(), AppPort: 8080,
+			Bucket: bucket, Region: region,
+		}, withAWS)
+		if err != nil {
+			return err
+		}
+		lb, err := loadbalancer.New(ctx, "lb-"+color, loadbalancer.Args{
+			Subnets: net.PublicSubnets, SecurityGroupID: fw.LoadBalancer.ID, Image: image, InstanceType: instanceType,
+			Bucket: bucket, Region: region, AccountID: account.AccountId,
+			WebServers: web.Endpoints(), WebPort: 80, SiteName: site,
+		}, withAWS)
+		if err != nil {
+			return err
+		}
+		ctx.Export(color+"Url", lb.URL)
+	}
+	return nil
+}
