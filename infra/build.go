@@ -80,8 +80,11 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 
 	// The stack's bucket: the hosts' bundles and the application's releases.
 	site.Bucket, err = store.New(ctx, "store", store.Args{
-		Name:         store.BucketName(s.Project, s.Stack, facts.AccountID, s.Region),
-		ForceDestroy: s.Environment == stacks.Dev,
+		Name: store.BucketName(s.Project, s.Stack, facts.AccountID, s.Region),
+		// The bucket holds only what the program writes again on the next
+		// up (bundles and releases), and its old versions: destroy may
+		// empty it. (A protected stack refuses destroy anyway.)
+		ForceDestroy: true,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -137,8 +140,33 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		return nil, err
 	}
 
+	if s.Database.Protect {
+		if err := guardDestroy(ctx, site); err != nil {
+			return nil, err
+		}
+	}
 	site.Outputs = outputs(site)
 	return site, nil
+}
+
+// destroyGuard stands in front of the whole site: a protected resource that
+// depends on every box of the diagram. pulumi destroy deletes dependents
+// first, so it must delete the guard before anything else, is refused, and
+// stops with nothing deleted: a protected stack is never half destroyed
+// (without it, destroy would delete the load balancers, servers and network
+// and stop only at the protected database). docs/OPERATIONS.md says how to
+// take such a stack down on purpose.
+type destroyGuard struct{ pulumi.ResourceState }
+
+func guardDestroy(ctx *pulumi.Context, site *Site) error {
+	g := &destroyGuard{}
+	if err := ctx.RegisterComponentResource("webstack:index:DestroyGuard", "destroy-guard", g,
+		pulumi.Protect(true), pulumi.DependsOn([]pulumi.Resource{
+			site.Network, site.Firewall, site.Bucket, site.Database, site.App, site.Web, site.LoadBalancer,
+		})); err != nil {
+		return err
+	}
+	return ctx.RegisterResourceOutputs(g, pulumi.Map{})
 }
 
 // outputs are the stack's exports: everything an operator or another

@@ -61,7 +61,8 @@ type Args struct {
 	// is FinalSnapshotPrefix-<random hex> (default prefix "final").
 	SkipFinalSnapshot   bool
 	FinalSnapshotPrefix string
-	// Protect makes Pulumi refuse to replace or delete the instance.
+	// Protect makes Pulumi refuse to replace or delete the instance and
+	// its credentials secret.
 	Protect bool
 	// Name of the database and Username of the master user (default
 	// "webstack" for both); Port (0: the engine's default).
@@ -287,18 +288,23 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	d.Address, d.Endpoint, d.Port = d.Instance.Address, d.Instance.Endpoint, d.Instance.Port
 
+	// The credentials live as long as the data they open: protected with
+	// the instance, and kept in AWS when the instance is deleted with a
+	// final snapshot (a database restored from it has the same master
+	// password). pulumi destroy then removes them from the state only.
+	keepCredentials := []pulumi.ResourceOption{child, pulumi.Protect(args.Protect), pulumi.RetainOnDelete(!args.SkipFinalSnapshot)}
 	secret, err := secretsmanager.NewSecret(ctx, name+"-credentials", &secretsmanager.SecretArgs{
 		Description:          pulumi.String("webstack database: connection details and master password (JSON)"),
 		RecoveryWindowInDays: pulumi.Int(7),
 		Tags:                 names.Tags(ctx, name+"-credentials"),
-	}, child)
+	}, keepCredentials...)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := secretsmanager.NewSecretVersion(ctx, name+"-credentials", &secretsmanager.SecretVersionArgs{
 		SecretId:     secret.ID(),
 		SecretString: pulumi.ToSecret(Credentials(args, d.Instance.Address, d.Instance.Port, password.Result)).(pulumi.StringOutput),
-	}, child); err != nil {
+	}, keepCredentials...); err != nil {
 		return nil, err
 	}
 	d.SecretArn = secret.Arn
