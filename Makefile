@@ -5,7 +5,7 @@ SANDBOX := .build/sandbox
 # Network namespaces need root: use sudo unless we are root already.
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test test-deps vet fmt fmt-check bench ci \
+.PHONY: all build test test-engine pulumi-cli test-deps vet fmt fmt-check bench ci \
 	plan plan-update sandbox sandbox-deps sandbox-down e2e $(SANDBOX)
 
 all: build test
@@ -16,6 +16,16 @@ build:
 ## test: the whole test suite (README's test command; CI runs it too)
 test:
 	$(GO) test ./...
+
+## test-engine: every stack, and every component used twice, through the real
+## Pulumi engine with fake aws/random providers, offline (builds the pinned
+## pulumi CLI once if none is found: about 3 minutes; see docs/ENGINE.md)
+test-engine:
+	$(GO) test -tags engine -count=1 -v ./internal/engine/
+
+## pulumi-cli: print the path of the pinned Pulumi CLI, building it if needed
+pulumi-cli:
+	@bash scripts/pulumi-cli.sh
 
 ## test-deps: install the programs the real-program checks and the sandbox use
 test-deps:

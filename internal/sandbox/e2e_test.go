@@ -18,23 +18,6 @@ import (
 // WEBSTACK_REQUIRE_TOOLS=1, which makes missing root or programs a failure).
 const E2EEnv = "WEBSTACK_E2E"
 
-// ReportEnv names a file the tests append their measurements to.
-const ReportEnv = "WEBSTACK_E2E_REPORT"
-
-// report records a measurement: in the test log and in the report file.
-func report(t *testing.T, format string, args ...any) {
-	t.Helper()
-	line := fmt.Sprintf(format, args...)
-	t.Log(line)
-	if path := os.Getenv(ReportEnv); path != "" {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err == nil {
-			fmt.Fprintf(f, "%s: %s\n", t.Name(), line)
-			f.Close()
-		}
-	}
-}
-
 // startSandbox brings a sandbox up for the test (its own name and subnet,
 // so a sandbox you are running is left alone) and checks on cleanup that
 // tearing it down leaves nothing.
@@ -56,7 +39,7 @@ func startSandbox(t *testing.T) *sandbox.Sandbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, "sandbox up, page served through the VIP, in %.1f s", time.Since(start).Seconds())
+	testtools.Report(t, "sandbox up, page served through the VIP, in %.1f s", time.Since(start).Seconds())
 	t.Cleanup(func() {
 		start := time.Now()
 		if err := s.Down(); err != nil {
@@ -65,7 +48,7 @@ func startSandbox(t *testing.T) *sandbox.Sandbox {
 		if left := sandbox.Leftovers(cfg); len(left) > 0 {
 			t.Errorf("teardown left %v", left)
 		}
-		report(t, "teardown in %.1f s, nothing left", time.Since(start).Seconds())
+		testtools.Report(t, "teardown in %.1f s, nothing left", time.Since(start).Seconds())
 	})
 	return s
 }
@@ -76,7 +59,7 @@ func nodeLoss(t *testing.T, s *sandbox.Sandbox, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, "%s killed under 8 clients: before: %v; after: %v", id, r.Before, r.After)
+	testtools.Report(t, "%s killed under 8 clients: before: %v; after: %v", id, r.Before, r.After)
 	if r.After.Failed > 0 || r.After.Requests == 0 {
 		t.Errorf("%d GETs failed after %s died (first: %s); want none", r.After.Failed, id, r.After.FirstError)
 	}
@@ -155,7 +138,7 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		report(t, "database stopped: first 503 after %v; started: first 200 after %v; %d of %d acknowledged writes lost",
+		testtools.Report(t, "database stopped: first 503 after %v; started: first 200 after %v; %d of %d acknowledged writes lost",
 			r.First503.Round(time.Millisecond), r.Recovered.Round(time.Millisecond), r.Lost, r.Acked)
 		if r.First503 == 0 {
 			t.Error("the site did not answer 503 while the database was down")
@@ -179,7 +162,7 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		report(t, "%s's HAProxy stopped: VIP on %s and requests succeed again after %v (one client meanwhile: %v)", f.From, f.To, f.Gap.Round(time.Millisecond), f.During)
+		testtools.Report(t, "%s's HAProxy stopped: VIP on %s and requests succeed again after %v (one client meanwhile: %v)", f.From, f.To, f.Gap.Round(time.Millisecond), f.During)
 		if f.To != "lb2" || f.Gap > 5*time.Second {
 			t.Errorf("failover to %q after %v; want lb2 within 5 s", f.To, f.Gap)
 		}

@@ -8,6 +8,7 @@
 package testtools
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,5 +65,22 @@ func NeedRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		unavailable(t, "this test needs root")
+	}
+}
+
+// ReportEnv names a file measurements are appended to; .ci/run prints it.
+const ReportEnv = "WEBSTACK_E2E_REPORT"
+
+// Report records a measurement: in the test log, and in the report file
+// when ReportEnv names one.
+func Report(t testing.TB, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	t.Log(line)
+	if path := os.Getenv(ReportEnv); path != "" {
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "%s: %s\n", t.Name(), line)
+			f.Close()
+		}
 	}
 }

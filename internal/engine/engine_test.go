@@ -1,0 +1,323 @@
+//go:build engine
+
+// The engine tests: make test-engine (go test -tags engine ./internal/engine/).
+// They build the pinned Pulumi CLI once if none is found (about 3 minutes;
+// see scripts/pulumi-cli.sh), so they are behind a build tag instead of in
+// go test ./...; CI runs them.
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foobar/webstack/examples/bluegreen"
+	"github.com/foobar/webstack/infra"
+	"github.com/foobar/webstack/internal/engine"
+	"github.com/foobar/webstack/internal/mocks"
+	"github.com/foobar/webstack/internal/testtools"
+	"github.com/foobar/webstack/stacks"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+)
+
+var root, _ = filepath.Abs("../..")
+
+// start serves a fresh fake cloud and its providers for one test.
+func start(t *testing.T) *engine.Engine {
+	t.Helper()
+	cli, err := engine.CLI(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e, err := engine.Start(ctx, engine.Options{ProjectDir: root, CLI: cli, Dir: t.TempDir(), Cloud: mocks.CloudOptions{Region: "us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// step runs one engine step; a failure stops the test with the step and
+// the engine's own message.
+func step[T any](t *testing.T, name string, timings *[]string, f func() (T, error)) T {
+	t.Helper()
+	began := time.Now()
+	v, err := f()
+	*timings = append(*timings, fmt.Sprintf("%s %.1fs", name, time.Since(began).Seconds()))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
+
+// changing lists the steps that change something, refreshes aside.
+func changing(c engine.Changes) []string {
+	var out []string
+	for _, s := range c.NotSame() {
+		if !strings.HasPrefix(s, string(apitype.OpRefresh)+" ") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestEngineStacks takes each committed stack through the engine: preview,
+// up, an empty second preview, an empty preview after the cloud drifted
+// the way it will (a newer Amazon Linux image, the Elastic IP moved to the
+// other node by keepalived), a scale-out preview that creates and updates
+// only what it should, the stack's outputs, no generated password in plain
+// text anywhere the engine wrote, and destroy as docs/OPERATIONS.md says.
+func TestEngineStacks(t *testing.T) {
+	for _, name := range []string{"dev", "staging", "prod"} {
+		t.Run(name, func(t *testing.T) { lifecycle(t, name) })
+	}
+}
+
+func lifecycle(t *testing.T, name string) {
+	began := time.Now()
+	e := start(t)
+	ctx := context.Background()
+	var timings []string
+	st := step(t, "stack init", &timings, func() (*engine.Stack, error) { return e.NewStack(ctx, name, infra.Program, nil) })
+
+	planned := step(t, "preview", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })
+	if n := planned.Count(apitype.OpCreate); n < 50 || len(changing(planned)) != n {
+		t.Fatalf("first preview: %d creates among %v", n, changing(planned))
+	}
+	done := step(t, "up", &timings, func() (engine.Changes, error) { return st.Up(ctx) })
+	if !slices.Equal(planned[apitype.OpCreate], done[apitype.OpCreate]) {
+		t.Errorf("up created other resources than the preview planned:\npreview: %v\nup: %v", planned[apitype.OpCreate], done[apitype.OpCreate])
+	}
+
+	again := step(t, "second preview", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })
+	if c := changing(again); len(c) > 0 {
+		t.Errorf("a preview right after up wants changes (a nondeterministic program?):\n%s", strings.Join(c, "\n"))
+	}
+
+	// Drift: AWS publishes a newer image, and keepalived moved the Elastic
+	// IP to the second load balancer.
+	e.World.PublishImages("2026.12")
+	lb2 := e.World.Live(func(l *engine.Live) bool { return l.Type() == "aws:ec2/instance:Instance" && l.URN.Name() == "lb2" })
+	if len(lb2) != 1 {
+		t.Fatalf("no lb2 instance in the cloud")
+	}
+	moved := e.World.Mutate(func(l *engine.Live) bool { return l.Type() == "aws:ec2/eip:Eip" && l.URN.Name() == "lb-eip" }, func(l *engine.Live) {
+		l.Set("instance", lb2[0].ID)
+		l.Set("networkInterface", lb2[0].Outputs["primaryNetworkInterfaceId"].StringValue())
+	})
+	if moved != 1 {
+		t.Fatalf("moved %d Elastic IPs", moved)
+	}
+	drifted := step(t, "preview --refresh after drift", &timings, func() (engine.Changes, error) { return st.Preview(ctx, true) })
+	if c := changing(drifted); len(c) > 0 {
+		t.Errorf("after a newer image and an Elastic IP takeover, the preview wants changes:\n%s", strings.Join(c, "\n"))
+	}
+
+	// Scale out: one more web server.
+	s := settings(t, name)
+	scale := scaleOut(s)
+	step(t, "config set "+scale.key, &timings, func() (struct{}, error) {
+		return struct{}{}, st.SetConfigWithOptions(ctx, scale.key, auto.ConfigValue{Value: scale.value}, &auto.ConfigOptions{Path: true})
+	})
+	grown := step(t, "scale-out preview", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })
+	var unexpected []string
+	for _, c := range changing(grown) {
+		op, urn, _ := strings.Cut(c, " ")
+		name := urn[strings.LastIndex(urn, "::")+2:]
+		switch {
+		case op == string(apitype.OpCreate) && scale.creates.MatchString(name):
+		case op == string(apitype.OpUpdate) && slices.Contains(scale.updates, name):
+		default:
+			unexpected = append(unexpected, c)
+		}
+	}
+	if len(unexpected) > 0 || grown.Count(apitype.OpCreate) == 0 {
+		t.Errorf("scaling out (%s = %s) would also: %v (creates: %v)", scale.key, scale.value, unexpected, grown[apitype.OpCreate])
+	}
+	step(t, "config restore", &timings, func() (struct{}, error) {
+		return struct{}{}, st.SetConfigWithOptions(ctx, scale.key, auto.ConfigValue{Value: scale.restore}, &auto.ConfigOptions{Path: true})
+	})
+
+	// What the stack exports, and where its secrets are.
+	outputs := step(t, "stack output", &timings, func() (auto.OutputMap, error) { return st.Outputs(ctx) })
+	for _, key := range []string{"url", "publicIp", "vpcId", "bucket", "databaseEndpoint", "databaseSecretArn", "loadBalancerNodeIds"} {
+		if v, ok := outputs[key]; !ok || v.Value == nil || v.Secret {
+			t.Errorf("output %s = %+v; want a plain value", key, v)
+		}
+	}
+	if url, _ := outputs["url"].Value.(string); !strings.HasPrefix(url, "http://203.0.113.") {
+		t.Errorf("url = %q", outputs["url"].Value)
+	}
+	state := step(t, "stack export", &timings, func() (apitype.UntypedDeployment, error) { return st.ExportState(ctx) })
+	passwords := e.World.Passwords()
+	if len(passwords) < 3 {
+		t.Fatalf("the random provider generated %d passwords; want the database's, the stats and the VRRP ones", len(passwords))
+	}
+	outJSON, _ := json.Marshal(outputs)
+	places := map[string]string{"the exported state": string(state.Deployment), "the stack outputs": string(outJSON), "the CLI's output": st.Log()}
+	filepath.WalkDir(e.BackendDir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			places["backend file "+strings.TrimPrefix(p, e.BackendDir())] = string(b)
+		}
+		return nil
+	})
+	for where, text := range places {
+		for i, pw := range passwords {
+			if strings.Contains(text, pw) {
+				t.Errorf("generated password #%d appears in plain text in %s", i+1, where)
+			}
+		}
+	}
+	if len(places) < 4 {
+		t.Errorf("searched only %d places: the backend wrote no files?", len(places))
+	}
+	if !encrypted(t, state, "database-credentials", "secretString") {
+		t.Error("the database credentials' secretString is not stored encrypted in the state")
+	}
+
+	destroying := time.Now()
+	destroyed, err := st.Destroy(ctx)
+	timings = append(timings, fmt.Sprintf("destroy %.1fs", time.Since(destroying).Seconds()))
+	checkDestroy(t, e, s, destroyed, err)
+	testtools.Report(t, "%s: %d resources; %s; total %.1fs", name, done.Count(apitype.OpCreate), strings.Join(timings, ", "), time.Since(began).Seconds())
+}
+
+// settings are a stack's settings as the program reads them.
+func settings(t *testing.T, name string) *stacks.Settings {
+	t.Helper()
+	opts, err := mocks.StackOptions(root, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := stacks.FromConfig(opts.Project, name, opts.Config["aws:region"], func(key string) (string, bool) {
+		v, ok := opts.Config[opts.Project+":"+key]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// scaling is a scale-out: the setting to change, and what may be created
+// (resource names) and updated.
+type scaling struct {
+	key, value, restore string
+	creates             *regexp.Regexp
+	updates             []string
+}
+
+// scaleOut adds one web server: its host is created, and the load
+// balancers' bundles (their backend lists) change; nothing else.
+func scaleOut(s *stacks.Settings) scaling {
+	n := s.Web.Count
+	return scaling{
+		key: s.Project + ":web.count", value: fmt.Sprint(n + 1), restore: fmt.Sprint(n),
+		creates: regexp.MustCompile(fmt.Sprintf(`^web%d$`, n+1)),
+		updates: []string{"lb-lb1-bundle", "lb-lb2-bundle"},
+	}
+}
+
+// encrypted reports whether a property of the resource named name is a
+// Pulumi secret in the state: a ciphertext, not a value.
+func encrypted(t *testing.T, state apitype.UntypedDeployment, name, key string) bool {
+	t.Helper()
+	var d struct {
+		Resources []struct {
+			URN     string         `json:"urn"`
+			Inputs  map[string]any `json:"inputs"`
+			Outputs map[string]any `json:"outputs"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(state.Deployment, &d); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range d.Resources {
+		if !strings.HasSuffix(r.URN, "::"+name) || !strings.Contains(r.URN, "secretVersion") {
+			continue
+		}
+		for _, props := range []map[string]any{r.Inputs, r.Outputs} {
+			v, ok := props[key].(map[string]any)
+			if !ok || v["ciphertext"] == nil || v["4dabf18193072939515e22adb298388d"] != "1b47061264138c4ac30d75fd1eb44270" {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
+}
+
+// checkDestroy: dev and staging go away (staging leaving its final
+// snapshot and the credentials that open it); a protected stack (prod)
+// refuses, and deletes nothing.
+func checkDestroy(t *testing.T, e *engine.Engine, s *stacks.Settings, destroyed engine.Changes, err error) {
+	t.Helper()
+	left := e.World.Live(nil)
+	var leftNames []string
+	for _, l := range left {
+		leftNames = append(leftNames, l.Type()+" "+l.URN.Name())
+	}
+	switch {
+	case s.Database.Protect:
+		if err == nil || !strings.Contains(err.Error(), "destroy-guard") || !strings.Contains(err.Error(), "protected") {
+			t.Errorf("destroy of a protected stack: %v; want a refusal naming the destroy guard", err)
+		}
+		if deleted := destroyed.Count(apitype.OpDelete); len(left) < 100 {
+			t.Errorf("destroy refused, but only %d resources are left (%d delete steps): %v", len(left), deleted, leftNames)
+		}
+	case err != nil:
+		t.Errorf("destroy: %v", err)
+	case s.Database.SkipFinalSnapshot:
+		if len(left) > 0 || len(e.World.Snapshots()) > 0 {
+			t.Errorf("after destroy: left %v, snapshots %v; want nothing", leftNames, e.World.Snapshots())
+		}
+	default:
+		snaps := e.World.Snapshots()
+		if len(snaps) != 1 || !strings.HasPrefix(snaps[0], s.Database.FinalSnapshotPrefix+"-") {
+			t.Errorf("final snapshots %v; want one named %s-<random>", snaps, s.Database.FinalSnapshotPrefix)
+		}
+		want := []string{"aws:secretsmanager/secret:Secret database-credentials", "aws:secretsmanager/secretVersion:SecretVersion database-credentials"}
+		if !slices.Equal(leftNames, want) {
+			t.Errorf("after destroy the cloud holds %v; want only the credentials of the final snapshot: %v", leftNames, want)
+		}
+	}
+}
+
+// TestEngineComponentsTwice builds two of every component in one program
+// (examples/bluegreen) under the engine, which refuses a duplicate URN, and
+// a cloud that refuses two resources writing one bucket key.
+func TestEngineComponentsTwice(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	var timings []string
+	st := step(t, "stack init", &timings, func() (*engine.Stack, error) {
+		return e.NewStack(ctx, "bluegreen", bluegreen.Program, []byte("config:\n  aws:region: us-east-1\n"))
+	})
+	step(t, "preview", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })
+	done := step(t, "up", &timings, func() (engine.Changes, error) { return st.Up(ctx) })
+	again := step(t, "second preview", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })
+	if c := changing(again); len(c) > 0 {
+		t.Errorf("second preview wants changes: %v", c)
+	}
+	objects := e.World.Live(func(l *engine.Live) bool { return l.Type() == "aws:s3/bucketObjectv2:BucketObjectv2" })
+	for _, color := range bluegreen.Colors {
+		for _, key := range []string{"bundles/web-" + color + ".sh", "bundles/lb-" + color + "2.sh", "bundles/app-" + color + ".sh"} {
+			if !slices.ContainsFunc(objects, func(l engine.Live) bool { return l.Inputs["key"].StringValue() == key }) {
+				t.Errorf("no object %s in the bucket", key)
+			}
+		}
+	}
+	step(t, "destroy", &timings, func() (engine.Changes, error) { return st.Destroy(ctx) })
+	testtools.Report(t, "two of every component: %d resources; %s", done.Count(apitype.OpCreate), strings.Join(timings, ", "))
+}
