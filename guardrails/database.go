@@ -2,6 +2,7 @@ package guardrails
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/foobar/webstack/internal/mocks"
@@ -213,6 +214,78 @@ func checkDBLogExports(g *Graph) []Finding {
 			out = append(out, flag(db, "exports no logs to CloudWatch Logs"))
 		case main != "" && !contains(logs, main):
 			out = append(out, flag(db, "exports %v but not the engine's main log %q", logs, main))
+		}
+	}
+	return out
+}
+
+// WS039: the secret holding a database's password is protected with the
+// database and retained when the database leaves a final snapshot.
+func checkCredentialsOutliveDatabase(g *Graph) []Finding {
+	var out []Finding
+	for _, db := range g.OfType(rdsT) {
+		pw := db.Str("password")
+		if pw == "" {
+			continue
+		}
+		for _, v := range g.OfType(secretVersionT) {
+			if !strings.Contains(v.Str("secretString"), pw) {
+				continue
+			}
+			holders := []*mocks.Resource{v}
+			if s := g.Ref(v.Str("secretId"), secretT); s != nil {
+				holders = append(holders, s)
+			}
+			for _, r := range holders {
+				var problems []string
+				if db.Protect && !r.Protect {
+					problems = append(problems, "is not protected like its database")
+				}
+				if !db.Bool("skipFinalSnapshot") && !r.RetainOnDelete {
+					problems = append(problems, "would be deleted with the database while its final snapshot needs it (retainOnDelete)")
+				}
+				if len(problems) > 0 {
+					out = append(out, flag(r, "holds the password of database %s but %s", db.Name, strings.Join(problems, " and ")))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// destroyGuardT is the resource that stands in front of a protected stack.
+const destroyGuardT = "webstack:index:DestroyGuard"
+
+// WS040: a stack with protected resources has a protected destroy guard
+// that depends on every other resource.
+func checkDestroyGuard(g *Graph) []Finding {
+	var protected []*mocks.Resource
+	for _, r := range g.Resources {
+		if r.Protect && r.Type != destroyGuardT {
+			protected = append(protected, r)
+		}
+	}
+	if len(protected) == 0 {
+		return nil
+	}
+	guards := g.OfType(destroyGuardT)
+	if len(guards) == 0 {
+		return []Finding{flag(protected[0], "is protected, but nothing guards the rest of the stack: pulumi destroy would delete everything that does not depend on it")}
+	}
+	var out []Finding
+	for _, guard := range guards {
+		if !guard.Protect {
+			out = append(out, flag(guard, "the destroy guard is not protected"))
+			continue
+		}
+		var missing []string
+		for _, r := range g.Resources {
+			if r.Custom && r.Type != destroyGuardT && !strings.HasPrefix(r.Type, "pulumi:providers:") && !slices.Contains(guard.Dependencies, r.URN) {
+				missing = append(missing, r.Type+" "+r.Name)
+			}
+		}
+		if len(missing) > 0 {
+			out = append(out, flag(guard, "does not depend on %d resources (%s), which destroy would delete before reaching it", len(missing), strings.Join(missing[:min(3, len(missing))], ", ")))
 		}
 	}
 	return out

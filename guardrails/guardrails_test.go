@@ -231,6 +231,13 @@ func (w *world) clone(typ, name, newName string) *mocks.Resource {
 		tags["Name"] = "webstack-test-" + newName
 	}
 	w.rs = append(w.rs, c)
+	// The program would have registered the copy: a destroy guard depends
+	// on it as on every resource.
+	for _, g := range w.rs {
+		if g.Type == "webstack:index:DestroyGuard" && c.Custom {
+			g.Dependencies = append(g.Dependencies, c.URN)
+		}
+	}
 	return c
 }
 
@@ -541,15 +548,11 @@ func breakCases() []breakCase {
 			set(w.get(rdsT, "database"), "multiAz", false)
 			return rdsT, "database"
 		}},
-		{rule: "WS027", name: "staging's single-AZ database judged as an unknown environment", stack: "staging", env: "qa", mutate: func(w *world) (string, string) {
+		{rule: "WS027", name: "staging's single-AZ database judged as an unknown environment", stack: "staging", env: "qa",
 			// staging's database has everything production needs but Multi-AZ
 			// and protection: make it protected, and only Multi-AZ remains.
-			db := w.get(rdsT, "database")
-			set(db, "deletionProtection", true)
-			db.Protect = true
-			set(db, "backupRetentionPeriod", 14.0)
-			return rdsT, "database"
-		}},
+			patches: map[string]string{"webstack:database": `{"instanceClass":"db.t4g.small","multiAz":false,"backupRetentionDays":14,"deletionProtection":true,"protect":true}`},
+			mutate: func(w *world) (string, string) { return rdsT, "database" }},
 		{rule: "WS028", name: "no automatic minor upgrades", stack: "prod", mutate: func(w *world) (string, string) {
 			set(w.get(rdsT, "database"), "autoMinorVersionUpgrade", false)
 			return rdsT, "database"
@@ -636,6 +639,29 @@ func breakCases() []breakCase {
 			r.Type = "aws:secretsmanager/secretPolicy:SecretPolicy"
 			r.Inputs = map[string]any{"secretArn": secret.ID, "policy": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`}
 			return r.Type, r.Name
+		}},
+		{rule: "WS039", name: "prod's credentials not protected", stack: "prod", mutate: func(w *world) (string, string) {
+			w.get(secretT, "database-credentials").Protect = false
+			return secretT, "database-credentials"
+		}},
+		{rule: "WS039", name: "staging's credentials deleted with the database", stack: "staging", mutate: func(w *world) (string, string) {
+			w.get("aws:secretsmanager/secretVersion:SecretVersion", "database-credentials").RetainOnDelete = false
+			return "aws:secretsmanager/secretVersion:SecretVersion", "database-credentials"
+		}},
+		{rule: "WS040", name: "no destroy guard in prod", stack: "prod", mutate: func(w *world) (string, string) {
+			w.remove("webstack:index:DestroyGuard", "destroy-guard")
+			return "aws:rds/instance:Instance", "database"
+		}},
+		{rule: "WS040", name: "the guard misses the load balancers", stack: "prod", mutate: func(w *world) (string, string) {
+			g := w.get("webstack:index:DestroyGuard", "destroy-guard")
+			var deps []string
+			for _, d := range g.Dependencies {
+				if !strings.Contains(d, "::lb1") {
+					deps = append(deps, d)
+				}
+			}
+			g.Dependencies = deps
+			return g.Type, g.Name
 		}},
 	}
 }

@@ -157,4 +157,14 @@ var rules = []Rule{
 		Description: "The database secret (the Secrets Manager secret holding an RDS instance's master password) is named by no identity policy other than the application servers' role's, " +
 			"and no resource policy on it allows another principal. webstack's own rule (docs/DATABASE.md).",
 		Check: checkDatabaseSecretAccess},
+
+	// Destroy.
+	{ID: "WS039", Severity: High, Title: "The database's credentials live as long as its data",
+		Description: "The Secrets Manager secret holding an RDS instance's master password, and its version, are protected when the instance is, and kept in AWS on delete " +
+			"(retainOnDelete) when the instance leaves a final snapshot: a database restored from it has the same password. webstack's own rule (docs/OPERATIONS.md §7).",
+		Check: checkCredentialsOutliveDatabase},
+	{ID: "WS040", Severity: High, Title: "A protected stack refuses destroy as a whole",
+		Description: "When any resource is protected, a protected destroy guard (webstack:index:DestroyGuard) depends on every other resource, so pulumi destroy stops before deleting anything " +
+			"instead of deleting everything but the protected resources (the site with it). webstack's own rule (docs/OPERATIONS.md §7).",
+		Check: checkDestroyGuard},
 }

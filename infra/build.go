@@ -2,6 +2,7 @@ package infra
 
 import (
 	"sort"
+	"sync"
 
 	"github.com/foobar/webstack/components/apptier"
 	"github.com/foobar/webstack/components/database"
@@ -38,6 +39,16 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	facts, err := lookups(ctx, s)
 	if err != nil {
 		return nil, err
+	}
+
+	// A protected stack gets a destroy guard that depends on every resource
+	// the program creates: record them as they are registered.
+	var guarded *registered
+	if s.Database.Protect {
+		guarded = &registered{}
+		if err := ctx.RegisterStackTransformation(guarded.record); err != nil {
+			return nil, err
+		}
 	}
 
 	// One provider carries the common tags of every resource.
@@ -140,8 +151,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		return nil, err
 	}
 
-	if s.Database.Protect {
-		if err := guardDestroy(ctx, site); err != nil {
+	if guarded != nil {
+		if err := guardDestroy(ctx, guarded.all()); err != nil {
 			return nil, err
 		}
 	}
@@ -150,23 +161,48 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 }
 
 // destroyGuard stands in front of the whole site: a protected resource that
-// depends on every box of the diagram. pulumi destroy deletes dependents
-// first, so it must delete the guard before anything else, is refused, and
-// stops with nothing deleted: a protected stack is never half destroyed
-// (without it, destroy would delete the load balancers, servers and network
-// and stop only at the protected database). docs/OPERATIONS.md says how to
-// take such a stack down on purpose.
+// depends on every resource of the stack. pulumi destroy deletes
+// dependents first, so it must delete the guard before anything else, is
+// refused, and stops with nothing deleted: a protected stack is never half
+// destroyed (without it, destroy would delete the load balancers, servers
+// and network and stop only at the protected database). docs/OPERATIONS.md
+// says how to take such a stack down on purpose.
 type destroyGuard struct{ pulumi.ResourceState }
 
-func guardDestroy(ctx *pulumi.Context, site *Site) error {
+func guardDestroy(ctx *pulumi.Context, everything []pulumi.Resource) error {
 	g := &destroyGuard{}
 	if err := ctx.RegisterComponentResource("webstack:index:DestroyGuard", "destroy-guard", g,
-		pulumi.Protect(true), pulumi.DependsOn([]pulumi.Resource{
-			site.Network, site.Firewall, site.Bucket, site.Database, site.App, site.Web, site.LoadBalancer,
-		})); err != nil {
+		pulumi.Protect(true), pulumi.DependsOn(everything)); err != nil {
 		return err
 	}
 	return ctx.RegisterResourceOutputs(g, pulumi.Map{})
+}
+
+// registered records the custom resources the program creates (providers
+// aside). Depending on a component is not enough: the SDK expands it to
+// the children registered so far, and a child whose inputs are still
+// being computed (a bundle naming the instances' addresses) is not yet
+// among them.
+type registered struct {
+	mu        sync.Mutex
+	resources []pulumi.Resource
+}
+
+func (r *registered) record(a *pulumi.ResourceTransformationArgs) *pulumi.ResourceTransformationResult {
+	_, custom := a.Resource.(pulumi.CustomResource)
+	_, provider := a.Resource.(pulumi.ProviderResource)
+	if custom && !provider {
+		r.mu.Lock()
+		r.resources = append(r.resources, a.Resource)
+		r.mu.Unlock()
+	}
+	return nil // no change
+}
+
+func (r *registered) all() []pulumi.Resource {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]pulumi.Resource(nil), r.resources...)
 }
 
 // outputs are the stack's exports: everything an operator or another
