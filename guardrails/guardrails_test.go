@@ -552,7 +552,7 @@ func breakCases() []breakCase {
 			// staging's database has everything production needs but Multi-AZ
 			// and protection: make it protected, and only Multi-AZ remains.
 			patches: map[string]string{"webstack:database": `{"instanceClass":"db.t4g.small","multiAz":false,"backupRetentionDays":14,"deletionProtection":true,"protect":true}`},
-			mutate: func(w *world) (string, string) { return rdsT, "database" }},
+			mutate:  func(w *world) (string, string) { return rdsT, "database" }},
 		{rule: "WS028", name: "no automatic minor upgrades", stack: "prod", mutate: func(w *world) (string, string) {
 			set(w.get(rdsT, "database"), "autoMinorVersionUpgrade", false)
 			return rdsT, "database"
