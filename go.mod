@@ -3,6 +3,7 @@ module github.com/foobar/webstack
 go 1.26.6
 
 require (
+	github.com/aws/smithy-go/aws-http-auth v1.2.2
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pulumi/pulumi-aws/sdk/v6 v6.83.4
