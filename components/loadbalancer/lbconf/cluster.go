@@ -66,6 +66,13 @@ func ClusterHAProxy(servers []Server, siteName string, p Paths) HAProxy {
 	}
 }
 
+// ClusterBackend is the webstack backend of these web servers (none is
+// valid), the file that completes a ClusterHAProxy without servers; see
+// [RenderBackend].
+func ClusterBackend(servers []Server, siteName string) Backend {
+	return Backend{Name: WebBackend, Servers: servers, HealthPath: HealthPath, HealthHost: siteName}
+}
+
 // ClusterKeepalived is the webstack keepalived configuration of one node,
 // paired with the other node's address: checks every second, FAULT after
 // two failures, nopreempt.

@@ -17,17 +17,22 @@ type Server struct {
 // HAProxy is the input of [RenderHAProxy]. Every path is a parameter, so
 // instances that differ in RuntimeDir (and CertFile) can share a filesystem.
 type HAProxy struct {
-	Servers          []Server // the web servers (backend be_web), in this order; at least 1
-	HTTPPort         int      // frontend port, e.g. 80
-	HTTPSPort        int      // e.g. 443; bound only when CertFile != ""
-	CertFile         string   // PEM with cert+chain+key; "" = plain HTTP only, no redirect
-	HealthPath       string   // web servers' health check path, e.g. "/healthz"
-	HealthHost       string   // Host header of the checks, e.g. "www.foobar.com"
-	MonitorAddr      string   // monitor frontend for keepalived, a loopback "IP:port", e.g. "127.0.0.1:8405"
-	MonitorPath      string   // monitor-uri, e.g. "/lbhealth"
-	StatsAddr        string   // stats listener, a loopback "IP:port", e.g. "127.0.0.1:8404"
-	StatsUser        string   // e.g. "admin"
-	StatsPasswordEnv string   // NAME of the environment variable holding the stats password; the file holds only "${NAME}"
+	// Servers are the web servers of backend be_web, in this order. With
+	// none, the file has no backend section: be_web is then defined by a
+	// second file HAProxy loads after this one ("haproxy -f haproxy.cfg
+	// -f backend.cfg"), rendered by [RenderBackend] and rewritten by
+	// webstack-agent as web servers come and go.
+	Servers          []Server
+	HTTPPort         int    // frontend port, e.g. 80
+	HTTPSPort        int    // e.g. 443; bound only when CertFile != ""
+	CertFile         string // PEM with cert+chain+key; "" = plain HTTP only, no redirect
+	HealthPath       string // web servers' health check path, e.g. "/healthz"
+	HealthHost       string // Host header of the checks, e.g. "www.foobar.com"
+	MonitorAddr      string // monitor frontend for keepalived, a loopback "IP:port", e.g. "127.0.0.1:8405"
+	MonitorPath      string // monitor-uri, e.g. "/lbhealth"
+	StatsAddr        string // stats listener, a loopback "IP:port", e.g. "127.0.0.1:8404"
+	StatsUser        string // e.g. "admin"
+	StatsPasswordEnv string // NAME of the environment variable holding the stats password; the file holds only "${NAME}"
 	// RuntimeDir is the directory of the admin socket (and anything else
 	// per-instance), e.g. "/run/haproxy". It must exist when HAProxy starts:
 	// HAProxy does not create it, and "haproxy -c" does not notice.
@@ -48,32 +53,7 @@ const sunPathMax = 107
 // validate reports every bad field of h.
 func (h HAProxy) validate() error {
 	var e errs
-	if len(h.Servers) == 0 {
-		e.add("HAProxy.Servers", h.Servers, "at least one web server is required")
-	}
-	names := map[string]bool{}
-	endpoints := map[netip.AddrPort]bool{}
-	for i, s := range h.Servers {
-		field := fmt.Sprintf("HAProxy.Servers[%d]", i)
-		e.name(field+".Name", s.Name)
-		if names[s.Name] {
-			e.add(field+".Name", s.Name, "duplicate server name")
-		}
-		names[s.Name] = true
-		e.port(field+".Port", s.Port)
-		a, err := netip.ParseAddr(s.Address)
-		if err != nil || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
-			e.add(field+".Address", s.Address, "must be a unicast IP address")
-			continue
-		}
-		if s.Port >= 1 && s.Port <= 65535 {
-			ap := netip.AddrPortFrom(a, uint16(s.Port))
-			if endpoints[ap] {
-				e.add(field, ap.String(), "duplicate server address and port")
-			}
-			endpoints[ap] = true
-		}
-	}
+	e.servers("HAProxy.Servers", h.Servers)
 	e.port("HAProxy.HTTPPort", h.HTTPPort)
 	if h.CertFile != "" {
 		e.path("HAProxy.CertFile", h.CertFile)
@@ -84,12 +64,7 @@ func (h HAProxy) validate() error {
 	} else if h.HTTPSPort != 0 {
 		e.port("HAProxy.HTTPSPort", h.HTTPSPort)
 	}
-	if !uriPath.MatchString(h.HealthPath) {
-		e.add("HAProxy.HealthPath", h.HealthPath, `must be a URL path such as "/healthz"`)
-	}
-	if !hostName.MatchString(h.HealthHost) {
-		e.add("HAProxy.HealthHost", h.HealthHost, `must be a host name such as "www.foobar.com"`)
-	}
+	e.healthCheck("HAProxy", h.HealthPath, h.HealthHost)
 	mon, monOK := e.loopback("HAProxy.MonitorAddr", h.MonitorAddr)
 	if !uriPath.MatchString(h.MonitorPath) {
 		e.add("HAProxy.MonitorPath", h.MonitorPath, `must be a URL path such as "/lbhealth"`)
@@ -138,11 +113,52 @@ func (h HAProxy) validate() error {
 // socket is the path of the admin socket.
 func (h HAProxy) socket() string { return strings.TrimSuffix(h.RuntimeDir, "/") + "/admin.sock" }
 
+// servers checks the server list of a backend (field is its name in
+// errors, e.g. "Backend.Servers"): valid, unique names and unique
+// unicast IP endpoints. An empty list is valid.
+func (e *errs) servers(field string, servers []Server) {
+	names := map[string]bool{}
+	endpoints := map[netip.AddrPort]bool{}
+	for i, s := range servers {
+		field := fmt.Sprintf("%s[%d]", field, i)
+		e.name(field+".Name", s.Name)
+		if names[s.Name] {
+			e.add(field+".Name", s.Name, "duplicate server name")
+		}
+		names[s.Name] = true
+		e.port(field+".Port", s.Port)
+		a, err := netip.ParseAddr(s.Address)
+		if err != nil || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
+			e.add(field+".Address", s.Address, "must be a unicast IP address")
+			continue
+		}
+		if s.Port >= 1 && s.Port <= 65535 {
+			ap := netip.AddrPortFrom(a, uint16(s.Port))
+			if endpoints[ap] {
+				e.add(field, ap.String(), "duplicate server address and port")
+			}
+			endpoints[ap] = true
+		}
+	}
+}
+
+// healthCheck checks the health check path and Host header of a backend
+// (prefix is "HAProxy" or "Backend").
+func (e *errs) healthCheck(prefix, path, host string) {
+	if !uriPath.MatchString(path) {
+		e.add(prefix+".HealthPath", path, `must be a URL path such as "/healthz"`)
+	}
+	if !hostName.MatchString(host) {
+		e.add(prefix+".HealthHost", host, `must be a host name such as "www.foobar.com"`)
+	}
+}
+
 // RenderHAProxy renders haproxy.cfg for HAProxy 2.4 to 2.8 (checked with
 // 2.6): frontend fe_www on HTTPPort (and HTTPSPort with TLS, redirecting
 // plain HTTP to HTTPS), backend be_web with active health checks, a
 // loopback monitor frontend for keepalived's track script and a loopback
-// stats page.
+// stats page. Without Servers, backend be_web is left out: a second file,
+// rendered by [RenderBackend], defines it (see [HAProxy.Servers]).
 //
 // Retries: a request that fails to connect, or gets an empty, invalid or
 // timed out response, or a 502/503/504, is retried up to 3 times, each time
@@ -170,9 +186,9 @@ func RenderHAProxy(h HAProxy) (string, error) {
 		return "", err
 	}
 	v := haproxyView{HAProxy: h, Socket: h.socket(), PasswordRef: "${" + h.StatsPasswordEnv + "}"}
-	for _, s := range h.Servers {
-		a := netip.MustParseAddr(s.Address)
-		v.Endpoints = append(v.Endpoints, endpoint{s.Name, netip.AddrPortFrom(a, uint16(s.Port)).String()})
+	if len(h.Servers) > 0 {
+		b := Backend{Name: WebBackend, Servers: h.Servers, HealthPath: h.HealthPath, HealthHost: h.HealthHost}.view()
+		v.Backend = &b
 	}
 	if h.Log == "stdout" {
 		v.LogLine = "stdout format raw local0"
@@ -180,22 +196,87 @@ func RenderHAProxy(h HAProxy) (string, error) {
 		v.LogLine = h.Log + " local0"
 	}
 	var b strings.Builder
-	if err := haproxyTmpl.Execute(&b, v); err != nil {
+	if err := haproxyTmpl.ExecuteTemplate(&b, "haproxy.cfg", v); err != nil {
 		return "", err // unreachable: the template and view are fixed
 	}
 	return b.String(), nil
 }
 
+// WebBackend is the name of the backend of the web servers, which the
+// frontend of [RenderHAProxy] sends every request to.
+const WebBackend = "be_web"
+
+// Backend is the input of [RenderBackend]: the backend section of the web
+// servers, in a file of its own.
+type Backend struct {
+	// Name is the backend's name: [WebBackend] ("be_web") for the file
+	// that completes a [RenderHAProxy] configuration without Servers.
+	Name string
+	// Servers are the web servers, in this order; none is valid (HAProxy
+	// then answers 503, until some are discovered).
+	Servers []Server
+	// HealthPath and HealthHost are the health check's path and Host
+	// header, as in [HAProxy].
+	HealthPath, HealthHost string
+}
+
+// validate reports every bad field of b.
+func (b Backend) validate() error {
+	var e errs
+	e.name("Backend.Name", b.Name)
+	e.servers("Backend.Servers", b.Servers)
+	e.healthCheck("Backend", b.HealthPath, b.HealthHost)
+	return e.err()
+}
+
+// view is what the "backend" template renders; b must be valid.
+func (b Backend) view() backendView {
+	v := backendView{Backend: b}
+	for _, s := range b.Servers {
+		a := netip.MustParseAddr(s.Address)
+		v.Endpoints = append(v.Endpoints, endpoint{s.Name, netip.AddrPortFrom(a, uint16(s.Port)).String()})
+	}
+	return v
+}
+
+// RenderBackend renders a file holding only the backend section b, the
+// same section [RenderHAProxy] renders when its HAProxy has Servers:
+// round robin, L7 retries only for GET and HEAD, an HTTP health check of
+// HealthPath with Host HealthHost expecting 200 (every second, down after
+// 2 failures, up after 2 successes), and one "server" line per server.
+//
+// It completes a haproxy.cfg rendered without Servers; HAProxy loads both
+// (and "haproxy -c" checks both) with "-f haproxy.cfg -f backend.cfg", in
+// this order. Its Name must then be [WebBackend]. webstack-agent rewrites
+// it as the web servers come and go, and reloads HAProxy. With no server,
+// HAProxy answers 503.
+func RenderBackend(b Backend) (string, error) {
+	if err := b.validate(); err != nil {
+		return "", err
+	}
+	var s strings.Builder
+	if err := haproxyTmpl.ExecuteTemplate(&s, "backend.cfg", b.view()); err != nil {
+		return "", err // unreachable: the template and view are fixed
+	}
+	return s.String(), nil
+}
+
 // endpoint is one "server" line.
 type endpoint struct{ Name, Addr string }
 
-// haproxyView is what the template renders.
+// backendView is what the "backend" template renders.
+type backendView struct {
+	Backend
+	Endpoints []endpoint
+}
+
+// haproxyView is what the "haproxy.cfg" template renders.
 type haproxyView struct {
 	HAProxy
 	Socket      string
 	LogLine     string
-	PasswordRef string // "${NAME}": HAProxy expands it inside double quotes
-	Endpoints   []endpoint
+	PasswordRef string       // "${NAME}": HAProxy expands it inside double quotes
+	Backend     *backendView // nil: be_web is in a file of its own
 }
 
 // Mozilla's "intermediate" TLS settings without the DHE suites, which
@@ -205,7 +286,25 @@ const (
 	tlsCiphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 )
 
-var haproxyTmpl = template.Must(template.New("haproxy.cfg").Parse(`# haproxy.cfg, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
+// haproxyTmpl holds "haproxy.cfg" (RenderHAProxy), "backend.cfg"
+// (RenderBackend) and the "backend" section both render.
+var haproxyTmpl = parseTemplates(map[string]string{
+	"backend":     backendSection,
+	"backend.cfg": backendFile,
+	"haproxy.cfg": haproxyFile,
+})
+
+// parseTemplates parses named templates into one set.
+func parseTemplates(texts map[string]string) *template.Template {
+	set := template.New("")
+	for name, text := range texts {
+		template.Must(set.New(name).Parse(text))
+	}
+	return set
+}
+
+// haproxyFile is the file RenderHAProxy renders.
+const haproxyFile = `# haproxy.cfg, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
 # Do not edit: the next deploy overwrites it.
 
 # The stats password comes from the environment; refuse to start without it.
@@ -259,20 +358,13 @@ frontend fe_www
 {{- else}}
     http-request set-header X-Forwarded-Proto http
 {{- end}}
-    default_backend be_web
-
-backend be_web
-    balance roundrobin
-    # Only GET and HEAD are safe to replay.
-    http-request disable-l7-retry unless METH_GET
-    option httpchk
-    http-check send meth GET uri {{.HealthPath}} ver HTTP/1.1 hdr Host {{.HealthHost}}
-    http-check expect status 200
-    default-server check inter 1s fall 2 rise 2
-{{- range .Endpoints}}
-    server {{.Name}} {{.Addr}}
-{{- end}}
-
+    default_backend ` + WebBackend + `
+{{if .Backend}}
+{{template "backend" .Backend}}
+{{else}}
+# backend ` + WebBackend + ` is in a second file, loaded after this one (haproxy -f
+# haproxy.cfg -f backend.cfg); webstack-agent writes it from discovery.
+{{end}}
 # keepalived's track script asks this; it answers 200 while HAProxy runs.
 frontend fe_monitor
     bind {{.MonitorAddr}}
@@ -284,4 +376,29 @@ listen stats
     stats uri /stats
     stats refresh 10s
     stats auth {{.StatsUser}}:"{{.PasswordRef}}"
-`))
+`
+
+// backendSection is the backend section, from "backend" to the last
+// "server" line (no final newline), of a backendView.
+const backendSection = `backend {{.Name}}
+    balance roundrobin
+    # Only GET and HEAD are safe to replay.
+    http-request disable-l7-retry unless METH_GET
+    option httpchk
+    http-check send meth GET uri {{.HealthPath}} ver HTTP/1.1 hdr Host {{.HealthHost}}
+    http-check expect status 200
+    default-server check inter 1s fall 2 rise 2
+{{- range .Endpoints}}
+    server {{.Name}} {{.Addr}}
+{{- end}}`
+
+// backendFile is the file RenderBackend renders.
+const backendFile = `# HAProxy backend {{.Name}}, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
+# Loaded after haproxy.cfg (haproxy -f haproxy.cfg -f this file). Do not edit:
+# webstack-agent rewrites it when the web servers change.
+{{- if not .Endpoints}}
+# No web server yet: HAProxy answers 503 until one is discovered.
+{{- end}}
+
+{{template "backend" .}}
+`

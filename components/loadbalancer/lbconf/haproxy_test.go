@@ -111,7 +111,6 @@ func TestHAProxyValidation(t *testing.T) {
 		field  string // the field the error must name
 		value  string // and its value as printed
 	}{
-		{"no servers", func(h *lbconf.HAProxy) { h.Servers = nil }, "HAProxy.Servers", "[]"},
 		{"server name with space", func(h *lbconf.HAProxy) { h.Servers[0].Name = "web 1" }, "HAProxy.Servers[0].Name", `"web 1"`},
 		{"empty server name", func(h *lbconf.HAProxy) { h.Servers[0].Name = "" }, "HAProxy.Servers[0].Name", `""`},
 		{"duplicate server name", func(h *lbconf.HAProxy) { h.Servers[2].Name = "web1" }, "HAProxy.Servers[2].Name", `"web1"`},
@@ -175,7 +174,7 @@ func TestHAProxyValidationReportsEveryField(t *testing.T) {
 	if err == nil {
 		t.Fatal("the zero HAProxy rendered")
 	}
-	for _, field := range []string{"Servers", "HTTPPort", "HealthPath", "HealthHost", "MonitorAddr", "MonitorPath", "StatsAddr", "StatsUser", "StatsPasswordEnv", "RuntimeDir", "Log", "MaxConn"} {
+	for _, field := range []string{"HTTPPort", "HealthPath", "HealthHost", "MonitorAddr", "MonitorPath", "StatsAddr", "StatsUser", "StatsPasswordEnv", "RuntimeDir", "Log", "MaxConn"} {
 		if !strings.Contains(err.Error(), "HAProxy."+field+" ") {
 			t.Errorf("error does not name HAProxy.%s:\n%v", field, err)
 		}

@@ -2,6 +2,8 @@ package lbconf
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -54,12 +56,19 @@ import (
 // auth_pass to 8 characters"), and "#" or "!" start a comment, silently
 // cutting the password short.
 type Keepalived struct {
-	RouterID        string // this node's name, e.g. "lb1"
-	SourceIP        string // this node's private IPv4 address (unicast_src_ip)
-	PeerIP          string // the other node's private IPv4 address (unicast_peer)
-	Priority        int    // 1..254, e.g. 150 on lb1, 100 on lb2
-	VirtualRouterID int    // 1..255, e.g. 51; the same on both nodes
-	AdvertInt       int    // seconds between adverts, e.g. 1
+	RouterID string // this node's name, e.g. "lb1"
+	SourceIP string // this node's private IPv4 address (unicast_src_ip)
+	// PeerIP is the other node's private IPv4 address (unicast_peer), used
+	// when PeerIPs is empty.
+	PeerIP string
+	// PeerIPs are the other nodes' private IPv4 addresses (unicast_peer), in
+	// this order: during a rolling replacement the pair briefly has three
+	// nodes. At least one, none equal to SourceIP, no duplicates. When set,
+	// PeerIP must be "" or one of them.
+	PeerIPs         []string
+	Priority        int // 1..254, e.g. 150 on lb1, 100 on lb2
+	VirtualRouterID int // 1..255, e.g. 51; the same on both nodes
+	AdvertInt       int // seconds between adverts, e.g. 1
 	// LocalInclude is the path of a root-only file, written at boot, that
 	// defines the keepalived parameters $IFACE (the network interface) and
 	// $AUTH_PASS (the VRRP password); see "Local include" above.
@@ -84,9 +93,28 @@ func (k Keepalived) validate() error {
 	var e errs
 	e.name("Keepalived.RouterID", k.RouterID)
 	src, srcOK := e.ipv4("Keepalived.SourceIP", k.SourceIP)
-	peer, peerOK := e.ipv4("Keepalived.PeerIP", k.PeerIP)
-	if srcOK && peerOK && src == peer {
-		e.add("Keepalived.PeerIP", k.PeerIP, "must differ from SourceIP")
+	if len(k.PeerIPs) == 0 {
+		peer, peerOK := e.ipv4("Keepalived.PeerIP", k.PeerIP)
+		if srcOK && peerOK && src == peer {
+			e.add("Keepalived.PeerIP", k.PeerIP, "must differ from SourceIP")
+		}
+	} else {
+		seen := map[netip.Addr]bool{}
+		for i, p := range k.PeerIPs {
+			field := fmt.Sprintf("Keepalived.PeerIPs[%d]", i)
+			peer, ok := e.ipv4(field, p)
+			switch {
+			case !ok:
+			case srcOK && peer == src:
+				e.add(field, p, "must differ from SourceIP")
+			case seen[peer]:
+				e.add(field, p, "duplicate peer")
+			}
+			seen[peer] = true
+		}
+		if k.PeerIP != "" && !slices.Contains(k.PeerIPs, k.PeerIP) {
+			e.add("Keepalived.PeerIP", k.PeerIP, "must be empty or one of PeerIPs when PeerIPs is set")
+		}
 	}
 	e.intRange("Keepalived.Priority", k.Priority, 1, 254)
 	e.intRange("Keepalived.VirtualRouterID", k.VirtualRouterID, 1, 255)
@@ -102,6 +130,14 @@ func (k Keepalived) validate() error {
 	}
 	e.name("Keepalived.ScriptUser", k.ScriptUser)
 	return e.err()
+}
+
+// peers are the unicast peers: PeerIPs, or PeerIP.
+func (k Keepalived) peers() []string {
+	if len(k.PeerIPs) > 0 {
+		return k.PeerIPs
+	}
+	return []string{k.PeerIP}
 }
 
 // MarkerAddr is the address keepalived puts on the loopback interface
@@ -121,7 +157,7 @@ func MarkerAddr(virtualRouterID int) string {
 
 // RenderKeepalived renders keepalived.conf for keepalived 2.2 (checked with
 // 2.2.7): one unicast VRRP instance tracking chk_haproxy, whose MASTER runs
-// NotifyMaster. The interface name and the VRRP password are not in the
+// NotifyMaster, advertising to every peer (PeerIPs, or PeerIP). The interface name and the VRRP password are not in the
 // file; they come from LocalInclude as ${IFACE} and ${AUTH_PASS}. See
 // [Keepalived] for the roles and the failover timing.
 func RenderKeepalived(k Keepalived) (string, error) {
@@ -132,7 +168,8 @@ func RenderKeepalived(k Keepalived) (string, error) {
 	err := keepalivedTmpl.Execute(&b, struct {
 		Keepalived
 		Marker string
-	}{k, MarkerAddr(k.VirtualRouterID)})
+		Peers  []string
+	}{k, MarkerAddr(k.VirtualRouterID), k.peers()})
 	if err != nil {
 		return "", err // unreachable: the template and view are fixed
 	}
@@ -174,7 +211,9 @@ vrrp_instance VI_LB {
     advert_int {{.AdvertInt}}
     unicast_src_ip {{.SourceIP}}
     unicast_peer {
-        {{.PeerIP}}
+{{- range .Peers}}
+        {{.}}
+{{- end}}
     }
     check_unicast_src
     authentication {

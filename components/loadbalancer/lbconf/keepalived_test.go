@@ -223,3 +223,66 @@ func TestKeepalivedShape(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepalivedPeerIPs: PeerIPs lists every peer; a single PeerIPs entry
+// renders what PeerIP does.
+func TestKeepalivedPeerIPs(t *testing.T) {
+	cfg, err := lbconf.RenderKeepalived(threeNodes())
+	check(t, err)
+	if want := "    unicast_peer {\n        10.0.136.10\n        10.0.136.27\n    }\n"; !strings.Contains(cfg, want) {
+		t.Errorf("keepalived.conf lacks\n%s", want)
+	}
+	old, err := lbconf.RenderKeepalived(lb1())
+	check(t, err)
+	k := lb1()
+	k.PeerIP, k.PeerIPs = "", []string{lb1().PeerIP}
+	one, err := lbconf.RenderKeepalived(k)
+	check(t, err)
+	if one != old {
+		t.Errorf("PeerIPs with PeerIP's address renders differently:\n%s", testtools.FirstDifference(old, one))
+	}
+	k.PeerIP = lb1().PeerIP // both, consistently
+	if both, err := lbconf.RenderKeepalived(k); err != nil || both != old {
+		t.Errorf("PeerIP among PeerIPs: %v", err)
+	}
+}
+
+func TestKeepalivedPeerIPsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*lbconf.Keepalived)
+		field  string
+		value  string
+	}{
+		{"bad peer", func(k *lbconf.Keepalived) { k.PeerIPs[1] = "10.0.136.300" }, "Keepalived.PeerIPs[1]", `"10.0.136.300"`},
+		{"IPv6 peer", func(k *lbconf.Keepalived) { k.PeerIPs[0] = "fd00::10" }, "Keepalived.PeerIPs[0]", `"fd00::10"`},
+		{"peer is self", func(k *lbconf.Keepalived) { k.PeerIPs[1] = k.SourceIP }, "Keepalived.PeerIPs[1]", `"10.0.128.10"`},
+		{"duplicate peer", func(k *lbconf.Keepalived) { k.PeerIPs = append(k.PeerIPs, "10.0.136.10") }, "Keepalived.PeerIPs[2]", `"10.0.136.10"`},
+		{"PeerIP not among PeerIPs", func(k *lbconf.Keepalived) { k.PeerIP = "10.0.136.99" }, "Keepalived.PeerIP", `"10.0.136.99"`},
+		{"no peer at all", func(k *lbconf.Keepalived) { k.PeerIPs = []string{} }, "Keepalived.PeerIP", `""`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := threeNodes()
+			tc.change(&k)
+			cfg, err := lbconf.RenderKeepalived(k)
+			if err == nil {
+				t.Fatalf("no error; rendered:\n%s", cfg)
+			}
+			if want := tc.field + " " + tc.value + ":"; !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %s", err, want)
+			}
+		})
+	}
+}
+
+// TestKeepalivedThreeNodesIsValid runs keepalived -t on a node with two
+// peers, as during a rolling replacement.
+func TestKeepalivedThreeNodesIsValid(t *testing.T) {
+	keepalived := needKeepalived(t)
+	k, dir := keepalivedNode(t, threeNodes(), vrrpPass)
+	path := renderNode(t, k, dir)
+	if out, code := inNetns(t, k.SourceIP, keepalived, "-t", "-f", path); code != 0 || out != "" {
+		cfg, _ := os.ReadFile(path)
+		t.Fatalf("keepalived -t: exit %d, want 0 and no output:\n%s\nconfig:\n%s", code, out, cfg)
+	}
+}

@@ -56,6 +56,29 @@ func prodHAProxy() lbconf.HAProxy {
 	return h
 }
 
+// agentHAProxy is prodHAProxy without servers: webstack-agent writes
+// backend be_web into a second file.
+func agentHAProxy() lbconf.HAProxy {
+	h := prodHAProxy()
+	h.Servers = nil
+	return h
+}
+
+// backend is the backend file of agentHAProxy before any web server is
+// discovered.
+func backend() lbconf.Backend {
+	return lbconf.ClusterBackend(nil, "www.foobar.com")
+}
+
+// threeNodes is lb1 during a rolling replacement: its old peer and the
+// peer's replacement, written as webstack-agent does (PeerIPs sorted,
+// the instance id as router id).
+func threeNodes() lbconf.Keepalived {
+	k := lb1()
+	k.RouterID, k.PeerIP, k.PeerIPs = "i-0a1b2c3d4e5f60718", "", []string{"10.0.136.10", "10.0.136.27"}
+	return k
+}
+
 // lb1 is the preferred node of the pair.
 func lb1() lbconf.Keepalived {
 	return lbconf.Keepalived{
@@ -104,6 +127,14 @@ func TestGolden(t *testing.T) {
 	}{
 		{"haproxy-dev.cfg.golden", func() string { return must(lbconf.RenderHAProxy(devHAProxy())) }},
 		{"haproxy-prod.cfg.golden", func() string { return must(lbconf.RenderHAProxy(prodHAProxy())) }},
+		{"haproxy-agent.cfg.golden", func() string { return must(lbconf.RenderHAProxy(agentHAProxy())) }},
+		{"backend-empty.cfg.golden", func() string { return must(lbconf.RenderBackend(backend())) }},
+		{"backend-prod.cfg.golden", func() string {
+			b := backend()
+			b.Servers = prodHAProxy().Servers
+			return must(lbconf.RenderBackend(b))
+		}},
+		{"keepalived-three-nodes.conf.golden", func() string { return must(lbconf.RenderKeepalived(threeNodes())) }},
 		{"keepalived-lb1.conf.golden", func() string { return must(lbconf.RenderKeepalived(lb1())) }},
 		{"keepalived-lb2.conf.golden", func() string { return must(lbconf.RenderKeepalived(lb2())) }},
 		{"keepalived-lb2-notify-backup.conf.golden", func() string { return must(lbconf.RenderKeepalived(lb2sandbox)) }},

@@ -109,6 +109,90 @@ func TestNginxAcceptsConfig(t *testing.T) {
 	}
 }
 
+// TestNginxAcceptsServersFile checks nginx.conf with a ServersFile, and the
+// file RenderServers writes, with the real "nginx -t".
+func TestNginxAcceptsServersFile(t *testing.T) {
+	nginx := testtools.Need(t, "nginx", "nginx-light")
+	for name, ups := range map[string][]nginxconf.Upstream{
+		"no server (placeholder)": nil,
+		"one server":              {{Name: "i-0a1b2c3d4e5f60718", Address: "127.0.0.1", Port: 8081}},
+		"three servers": {
+			{Name: "i-0a1b2c3d4e5f60718", Address: "127.0.0.1", Port: 8081},
+			{Name: "i-0b1b2c3d4e5f60718", Address: "127.0.0.2", Port: 8081},
+			{Name: "i-0c1b2c3d4e5f60718", Address: "::1", Port: 8083},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := sandboxConfig(t, dir, 8080)
+			c.ServersFile = filepath.Join(dir, "servers.conf")
+			file := writeConf(t, dir, c)
+			servers, err := nginxconf.RenderServers(ups)
+			must(t, err)
+			must(t, os.WriteFile(c.ServersFile, []byte(servers), 0o644))
+			out, err := exec.Command(nginx, "-t", "-c", file, "-p", dir+"/", "-e", "stderr").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "test is successful") || strings.Contains(string(out), "[warn]") {
+				t.Fatalf("nginx -t: %v\n%s\nservers file:\n%s", err, out, servers)
+			}
+		})
+	}
+	t.Run("nginx.conf needs the file", func(t *testing.T) {
+		dir := t.TempDir()
+		c := sandboxConfig(t, dir, 8080)
+		c.ServersFile = filepath.Join(dir, "servers.conf")
+		file := writeConf(t, dir, c)
+		if out, err := exec.Command(nginx, "-t", "-c", file, "-p", dir+"/", "-e", "stderr").CombinedOutput(); err == nil {
+			t.Errorf("nginx -t passed without the servers file:\n%s", out)
+		}
+	})
+}
+
+// TestNginxServersFileReload runs nginx on the placeholder file (no
+// application server: the error page), then rewrites the file and reloads
+// nginx (SIGHUP, what "systemctl reload nginx" does), as webstack-agent
+// does: requests reach the new application server.
+func TestNginxServersFileReload(t *testing.T) {
+	bin := testtools.Need(t, "nginx", "nginx-light")
+	a := startApp(t, "app-1")
+	dir := t.TempDir()
+	port := freePort(t)
+	c := sandboxConfig(t, dir, port)
+	c.ServersFile = filepath.Join(dir, "servers.conf")
+	none, err := nginxconf.RenderServers(nil)
+	must(t, err)
+	must(t, os.WriteFile(c.ServersFile, []byte(none), 0o644))
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	master := runNginx(t, bin, dir, c, client, url)
+
+	get := func() (int, string) {
+		t.Helper()
+		resp, err := client.Get(url + "/hello")
+		must(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get(); code != http.StatusBadGateway || !strings.Contains(body, friendlyText) {
+		t.Fatalf("no application server: %d %q, want 502 with the error page", code, body)
+	}
+
+	one, err := nginxconf.RenderServers([]nginxconf.Upstream{a.upstream()})
+	must(t, err)
+	must(t, os.WriteFile(c.ServersFile, []byte(one), 0o644))
+	must(t, master.Signal(syscall.SIGHUP))
+	var code int
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if code, body = get(); code == http.StatusOK {
+			break
+		}
+	}
+	if code != http.StatusOK || !strings.Contains(body, "hello from app-1") {
+		t.Fatalf("after the reload: %d %q, want app-1's answer", code, body)
+	}
+}
+
 // app is a stand-in application server that counts what reaches it.
 type app struct {
 	name            string
@@ -188,9 +272,17 @@ func startStack(t *testing.T, n int) *stack {
 	dir := t.TempDir()
 	port := freePort(t)
 	c := sandboxConfig(t, dir, port, ups...)
-	file := writeConf(t, dir, c)
 	s.url = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	runNginx(t, bin, dir, c, s.client, s.url)
+	return s
+}
 
+// runNginx starts nginx on c, rendered into dir/nginx.conf, until the test
+// ends, and waits until url answers c.HealthPath. It returns the master
+// process.
+func runNginx(t *testing.T, bin, dir string, c nginxconf.Config, client *http.Client, url string) *os.Process {
+	t.Helper()
+	file := writeConf(t, dir, c)
 	stderr, err := os.Create(filepath.Join(dir, "stderr.log"))
 	must(t, err)
 	defer stderr.Close()
@@ -211,7 +303,7 @@ func startStack(t *testing.T, n int) *stack {
 		return b.String()
 	}
 	t.Cleanup(func() {
-		s.client.CloseIdleConnections()
+		client.CloseIdleConnections()
 		_ = cmd.Process.Signal(syscall.SIGTERM) // fast shutdown: the master stops its workers
 		select {
 		case <-exited:
@@ -230,10 +322,10 @@ func startStack(t *testing.T, n int) *stack {
 			t.Fatalf("nginx exited at startup:\n%s", logs())
 		default:
 		}
-		if resp, err := s.client.Get(s.url + c.HealthPath); err == nil {
+		if resp, err := client.Get(url + c.HealthPath); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return cmd.Process
 			}
 		}
 		if time.Now().After(deadline) {

@@ -45,7 +45,13 @@ type Config struct {
 	ListenAddr string     // address to listen on; "" = all addresses
 	ListenPort int        // e.g. 80
 	ServerName string     // e.g. "www.foobar.com"
-	AppServers []Upstream // at least 1
+	AppServers []Upstream // at least 1, unless ServersFile is set
+	// ServersFile, when set, is the absolute path of a file holding the
+	// server lines of the application servers' upstream block, rendered by
+	// [RenderServers] and rewritten by webstack-agent as application servers
+	// come and go; nginx.conf includes it, and AppServers must then be
+	// empty. "" lists AppServers in nginx.conf itself.
+	ServersFile string
 	// Keepalive is the number of idle keep-alive connections to the
 	// application servers that each worker keeps, e.g. 32.
 	Keepalive int
@@ -79,7 +85,32 @@ type Config struct {
 //go:embed nginx.conf.tmpl
 var confText string
 
-var confTemplate = template.Must(template.New("nginx.conf").Parse(confText))
+// serverLine is one server of the upstream block, in nginx.conf and in a
+// ServersFile alike.
+const serverLine = `server {{.HostPort}} max_fails=1 fail_timeout=5s;    # {{.Name}}`
+
+// serversFile is the file RenderServers renders.
+const serversFile = `# Application servers of nginx's upstream app, rendered by
+# github.com/foobar/webstack/components/webtier/nginxconf and included by
+# nginx.conf. Do not edit: webstack-agent rewrites it when they change.
+{{- range .}}
+{{template "server" .}}
+{{- else}}
+# None yet. nginx refuses an upstream without servers: this one, always down,
+# keeps the configuration valid, and requests get the error page (502).
+server ` + placeholder + ` down;
+{{- end}}
+`
+
+// placeholder is the address of the server of an empty ServersFile.
+const placeholder = "127.0.0.1:1"
+
+var confTemplate = func() *template.Template {
+	t := template.Must(template.New("nginx.conf").Parse(confText))
+	template.Must(t.New("server").Parse(serverLine))
+	template.Must(t.New("servers").Parse(serversFile))
+	return t
+}()
 
 // view is what the template sees: validated values, pre-formatted.
 type view struct {
@@ -106,14 +137,68 @@ func Render(c Config) (string, error) {
 	if c.ListenAddr != "" {
 		v.Listen = net.JoinHostPort(c.ListenAddr, v.Listen)
 	}
-	for _, u := range c.AppServers {
-		v.Servers = append(v.Servers, server{net.JoinHostPort(u.Address, strconv.Itoa(u.Port)), u.Name})
-	}
+	v.Servers = servers(c.AppServers)
 	var b bytes.Buffer
-	if err := confTemplate.Execute(&b, v); err != nil {
+	if err := confTemplate.ExecuteTemplate(&b, "nginx.conf", v); err != nil {
 		return "", fmt.Errorf("nginxconf: %w", err)
 	}
 	return b.String(), nil
+}
+
+// RenderServers returns the file a Config's ServersFile names: one server
+// line per application server, in this order, as Render writes them into
+// the upstream block when ServersFile is "". With no server, it holds a
+// server that is always down (nginx refuses an upstream without servers),
+// so nginx stays valid and answers 502 with the error page. Invalid input
+// is reported server by server, all problems at once.
+func RenderServers(ups []Upstream) (string, error) {
+	var errs []error
+	validateUpstreams("servers", ups, func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("nginxconf: %s: "+format, append([]any{field}, args...)...))
+	})
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := confTemplate.ExecuteTemplate(&b, "servers", servers(ups)); err != nil {
+		return "", fmt.Errorf("nginxconf: %w", err)
+	}
+	return b.String(), nil
+}
+
+// servers formats validated upstreams for the templates.
+func servers(ups []Upstream) []server {
+	var out []server
+	for _, u := range ups {
+		out = append(out, server{net.JoinHostPort(u.Address, strconv.Itoa(u.Port)), u.Name})
+	}
+	return out
+}
+
+// validateUpstreams reports, through bad, every problem of a list of
+// application servers called field: names, addresses and ports, and
+// duplicate names or endpoints.
+func validateUpstreams(field string, ups []Upstream, bad func(field, format string, args ...any)) {
+	check := func(field string, err error) {
+		if err != nil {
+			bad(field, "%v", err)
+		}
+	}
+	names, addrs := map[string]bool{}, map[string]bool{}
+	for i, u := range ups {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		check(f+".Name", word(u.Name))
+		check(f+".Address", host(u.Address))
+		check(f+".Port", port(u.Port))
+		if names[u.Name] {
+			bad(f+".Name", "%q is used twice", u.Name)
+		}
+		hp := net.JoinHostPort(u.Address, strconv.Itoa(u.Port))
+		if addrs[hp] {
+			bad(f, "%s is listed twice", hp)
+		}
+		names[u.Name], addrs[hp] = true, true
+	}
 }
 
 func (c Config) validate() error {
@@ -132,24 +217,16 @@ func (c Config) validate() error {
 	}
 	check("ListenPort", port(c.ListenPort))
 	check("ServerName", word(c.ServerName))
-	if len(c.AppServers) == 0 {
-		bad("AppServers", "at least one application server is required")
-	}
-	names, addrs := map[string]bool{}, map[string]bool{}
-	for i, u := range c.AppServers {
-		f := fmt.Sprintf("AppServers[%d]", i)
-		check(f+".Name", word(u.Name))
-		check(f+".Address", host(u.Address))
-		check(f+".Port", port(u.Port))
-		if names[u.Name] {
-			bad(f+".Name", "%q is used twice", u.Name)
+	switch {
+	case c.ServersFile != "":
+		check("ServersFile", path(c.ServersFile))
+		if len(c.AppServers) > 0 {
+			bad("AppServers", "must be empty when ServersFile is set (the servers are listed in that file)")
 		}
-		hp := net.JoinHostPort(u.Address, strconv.Itoa(u.Port))
-		if addrs[hp] {
-			bad(f, "%s is listed twice", hp)
-		}
-		names[u.Name], addrs[hp] = true, true
+	case len(c.AppServers) == 0:
+		bad("AppServers", "at least one application server is required (or a ServersFile)")
 	}
+	validateUpstreams("AppServers", c.AppServers, bad)
 	if c.Keepalive < 1 {
 		bad("Keepalive", "%d: must be at least 1 (0 would open a connection per request)", c.Keepalive)
 	}

@@ -53,6 +53,132 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
+// withServersFile is production whose application servers are in a file
+// webstack-agent writes.
+func withServersFile() nginxconf.Config {
+	c := production()
+	c.ServersFile = "/etc/nginx/webstack-app-servers.conf"
+	return c
+}
+
+func TestRenderServersGolden(t *testing.T) {
+	for name, render := range map[string]func() (string, error){
+		"servers-file":  func() (string, error) { return nginxconf.Render(withServersFile()) },
+		"servers-none":  func() (string, error) { return nginxconf.RenderServers(nil) },
+		"servers-three": func() (string, error) { return nginxconf.RenderServers(threeApps()) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, _ := render(); again != got {
+				t.Fatal("not deterministic")
+			}
+			testtools.Golden(t, filepath.Join("testdata", name+".golden"), got)
+		})
+	}
+}
+
+// threeApps are three application servers named by instance id, as
+// webstack-agent lists them.
+func threeApps() []nginxconf.Upstream {
+	return []nginxconf.Upstream{
+		{Name: "i-0a1b2c3d4e5f60718", Address: "10.0.4.10", Port: 8080},
+		{Name: "i-0b1b2c3d4e5f60718", Address: "10.0.5.10", Port: 8080},
+		{Name: "i-0c1b2c3d4e5f60718", Address: "fd00::10", Port: 8080},
+	}
+}
+
+// TestServersFileIsTheUpstreamBlock: the lines of a ServersFile are the
+// ones Render writes into the upstream block, and nginx.conf includes the
+// file instead.
+func TestServersFileIsTheUpstreamBlock(t *testing.T) {
+	c := production(threeApps()...)
+	inline, err := nginxconf.Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := nginxconf.RenderServers(threeApps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(file, "\n") {
+		if strings.HasPrefix(l, "server ") {
+			lines = append(lines, l)
+			if !strings.Contains(inline, "\n        "+l+"\n") {
+				t.Errorf("nginx.conf's upstream block lacks %q", l)
+			}
+		}
+	}
+	if len(lines) != 3 || strings.Count(inline, "        server ") != 3 {
+		t.Errorf("%d server lines in the file, %d in nginx.conf; want 3:\n%s", len(lines), strings.Count(inline, "        server "), file)
+	}
+	included, err := nginxconf.Render(withServersFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(included, "\n        include /etc/nginx/webstack-app-servers.conf;\n") || strings.Contains(included, "        server ") {
+		t.Errorf("with ServersFile, the upstream block must include the file and list no server:\n%s", included)
+	}
+	wc := nginxconf.WebServer("www.foobar.com", 80, nil, nginxconf.Paths{ServersFile: "/etc/nginx/s.conf"})
+	if wc.ServersFile != "/etc/nginx/s.conf" || wc.AppServers != nil {
+		t.Errorf("WebServer does not pass Paths.ServersFile on: %+v", wc)
+	}
+	empty, err := nginxconf.RenderServers(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(empty, "\nserver 127.0.0.1:1 down;\n") || strings.Count(empty, "server ") != 1 {
+		t.Errorf("no server: want one placeholder that is always down:\n%s", empty)
+	}
+}
+
+func TestRenderServersRejects(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		ups   []nginxconf.Upstream
+	}{
+		{"servers[0].Name", []nginxconf.Upstream{{Name: "", Address: "10.0.4.10", Port: 8080}}},
+		{"servers[0].Address", []nginxconf.Upstream{{Name: "a", Address: "10.0.4.10:8080", Port: 8080}}},
+		{"servers[0].Address", []nginxconf.Upstream{{Name: "a", Address: "10.0.4.10;", Port: 8080}}},
+		{"servers[0].Port", []nginxconf.Upstream{{Name: "a", Address: "10.0.4.10", Port: 0}}},
+		{"servers[1].Name", []nginxconf.Upstream{{Name: "a", Address: "10.0.4.10", Port: 8080}, {Name: "a", Address: "10.0.4.11", Port: 8080}}},
+		{"servers[1]", []nginxconf.Upstream{{Name: "a", Address: "10.0.4.10", Port: 8080}, {Name: "b", Address: "10.0.4.10", Port: 8080}}},
+	} {
+		out, err := nginxconf.RenderServers(tc.ups)
+		if err == nil || out != "" {
+			t.Errorf("%s: no error; rendered:\n%s", tc.field, out)
+			continue
+		}
+		if !strings.Contains(err.Error(), "nginxconf: "+tc.field+": ") {
+			t.Errorf("%s: error does not name the field: %v", tc.field, err)
+		}
+	}
+	for _, tc := range []struct {
+		field  string
+		modify func(*nginxconf.Config)
+	}{
+		{"ServersFile", func(c *nginxconf.Config) { c.ServersFile = "servers.conf" }},
+		{"ServersFile", func(c *nginxconf.Config) { c.ServersFile = "/etc/nginx/my servers.conf" }},
+		{"AppServers", func(c *nginxconf.Config) {
+			c.AppServers = []nginxconf.Upstream{{Name: "app-1", Address: "10.0.4.10", Port: 8080}}
+		}},
+	} {
+		c := withServersFile()
+		tc.modify(&c)
+		conf, err := nginxconf.Render(c)
+		if err == nil {
+			t.Errorf("%s: no error; rendered:\n%s", tc.field, conf)
+			continue
+		}
+		if !strings.Contains(err.Error(), "nginxconf: "+tc.field+": ") {
+			t.Errorf("%s: error does not name the field: %v", tc.field, err)
+		}
+	}
+}
+
 // TestRenderEssentials pins the lines that make failover and keep-alive
 // work, so that a careless -update cannot drop them unnoticed.
 func TestRenderEssentials(t *testing.T) {

@@ -16,6 +16,10 @@ type Paths struct {
 	PidFile, TempDir    string
 	AccessLog, ErrorLog string
 	MimeTypes           string
+	// ServersFile, when set, is the file listing the application servers
+	// (Config.ServersFile), which webstack-agent writes with RenderServers;
+	// WebServer's apps must then be nil. "" lists apps in nginx.conf.
+	ServersFile string
 }
 
 // AWSPaths is where an Amazon Linux 2023 web server keeps its files.
@@ -30,13 +34,15 @@ var AWSPaths = Paths{
 }
 
 // WebServer is the webstack web server's configuration for these
-// application servers.
+// application servers; with p.ServersFile set, apps must be nil and the
+// servers come from that file (see RenderServers).
 func WebServer(siteName string, port int, apps []Upstream, p Paths) Config {
 	return Config{
 		ListenAddr:      p.ListenAddr,
 		ListenPort:      port,
 		ServerName:      siteName,
 		AppServers:      apps,
+		ServersFile:     p.ServersFile,
 		Keepalive:       Keepalive,
 		WebRoot:         p.WebRoot,
 		HealthPath:      HealthPath,
