@@ -1,9 +1,11 @@
 package guardrails
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -303,6 +305,28 @@ func (g *Graph) tierPorts() map[string][]int {
 		TierWeb: collect(g.bundleFiles("haproxy.cfg"), haproxyServerRe),
 		TierApp: collect(g.bundleFiles("nginx.conf"), nginxUpstreamRe),
 	}
+	// Hosts' agents discover the tier behind them and connect on the
+	// port their configuration names.
+	tierOf := map[string]string{}
+	for _, hg := range g.hostGroups() {
+		tierOf[hg.ASG.Str("name")] = hg.Tier
+	}
+	for _, f := range g.bundleFiles("/agent.json") {
+		var c struct {
+			Discover []struct {
+				Group, Render string
+				Port          int
+			}
+		}
+		if json.Unmarshal([]byte(f.Content), &c) != nil {
+			continue
+		}
+		for _, d := range c.Discover {
+			if tier := tierOf[d.Group]; d.Render != "keepalived" && tier != "" && !slices.Contains(out[tier], d.Port) {
+				out[tier] = append(out[tier], d.Port)
+			}
+		}
+	}
 	for _, db := range g.OfType(rdsT) {
 		p := db.Int("port")
 		if p == 0 {
@@ -403,11 +427,11 @@ func checkOwnGroups(g *Graph) []Finding {
 		defaults[d.ID] = true
 	}
 	delete(defaults, "")
-	for _, r := range g.OfType(instanceT, rdsT) {
+	for _, r := range g.OfType(instanceT, launchTemplateT, rdsT) {
 		if g.Tier(r) == "" {
 			continue
 		}
-		ids := r.Strings("vpcSecurityGroupIds")
+		ids := securityGroups(r)
 		if len(ids) == 0 {
 			out = append(out, flag(r, "has no security group: it would get the VPC's default group"))
 		}

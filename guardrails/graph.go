@@ -1,6 +1,7 @@
 package guardrails
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -21,6 +22,8 @@ const (
 	egressT          = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 	instanceT        = "aws:ec2/instance:Instance"
 	launchTemplateT  = "aws:ec2/launchTemplate:LaunchTemplate"
+	asgT             = "aws:autoscaling/group:Group"
+	lifecycleHookT   = "aws:autoscaling/lifecycleHook:LifecycleHook"
 	volumeT          = "aws:ebs/volume:Volume"
 	eipT             = "aws:ec2/eip:Eip"
 	eipAssocT        = "aws:ec2/eipAssociation:EipAssociation"
@@ -252,6 +255,62 @@ type generated struct {
 	Value string
 }
 
+// securityGroups are the security groups of an instance, a database or
+// what a launch template launches (also on its network interfaces).
+func securityGroups(r *mocks.Resource) []string {
+	ids := r.Strings("vpcSecurityGroupIds")
+	if r.Type == launchTemplateT {
+		list, _ := mocks.Reveal(r.In("networkInterfaces")).([]any)
+		for i := range list {
+			ids = append(ids, r.Strings(fmt.Sprintf("networkInterfaces.%d.securityGroups", i))...)
+		}
+	}
+	return ids
+}
+
+// hostGroup is an Auto Scaling group with what it launches.
+type hostGroup struct {
+	ASG, LaunchTemplate *mocks.Resource
+	Tier                string
+	// Zones are the zones of its subnets.
+	Zones []string
+	// Role is the role of its hosts' instance profile, if known.
+	Role *mocks.Resource
+}
+
+// hostGroups are the graph's Auto Scaling groups.
+func (g *Graph) hostGroups() []hostGroup {
+	var out []hostGroup
+	for _, asg := range g.OfType(asgT) {
+		hg := hostGroup{ASG: asg, Tier: g.Tier(asg), LaunchTemplate: g.Ref(asg.Str("launchTemplate.id"), launchTemplateT)}
+		if hg.LaunchTemplate == nil {
+			hg.LaunchTemplate = g.Ref(asg.Str("launchTemplate.name"), launchTemplateT)
+		}
+		zones := map[string]bool{}
+		for _, id := range asg.Strings("vpcZoneIdentifiers") {
+			if s := g.Ref(id, subnetT); s != nil {
+				zones[s.Str("availabilityZone")] = true
+			}
+		}
+		hg.Zones = sortedTiers(zones)
+		if lt := hg.LaunchTemplate; lt != nil {
+			hg.Role = g.instanceRole(lt.Str("iamInstanceProfile.arn"), lt.Str("iamInstanceProfile.name"))
+		}
+		out = append(out, hg)
+	}
+	return out
+}
+
+// instanceRole is the role of an instance profile named by ARN or name.
+func (g *Graph) instanceRole(refs ...string) *mocks.Resource {
+	for _, ref := range refs {
+		if profile := g.Ref(ref, profileT); profile != nil {
+			return g.Ref(profile.Str("role"), roleT)
+		}
+	}
+	return nil
+}
+
 // groupTiers maps each security group id to the tiers whose hosts or
 // database use it.
 func (g *Graph) groupTiers() map[string]map[string]bool {
@@ -261,7 +320,7 @@ func (g *Graph) groupTiers() map[string]map[string]bool {
 		if tier == "" {
 			continue
 		}
-		for _, id := range r.Strings("vpcSecurityGroupIds") {
+		for _, id := range securityGroups(r) {
 			if out[id] == nil {
 				out[id] = map[string]bool{}
 			}

@@ -1,6 +1,7 @@
 package guardrails_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -272,6 +273,12 @@ func set(r *mocks.Resource, path string, v any) {
 	}
 }
 
+// decoded is base64 user data, decoded.
+func decoded(s string) string {
+	b, _ := base64.StdEncoding.DecodeString(s)
+	return string(b)
+}
+
 func (w *world) password(name string) string {
 	w.t.Helper()
 	return mocks.Reveal(w.get("random:index/randomPassword:RandomPassword", name).Outputs["result"]).(string)
@@ -301,7 +308,8 @@ const (
 	secretT   = "aws:secretsmanager/secret:Secret"
 	providerT = "pulumi:providers:aws"
 	passwordT = "random:index/randomPassword:RandomPassword"
-	hostT     = "webstack:host:Host"
+	ltT       = "aws:ec2/launchTemplate:LaunchTemplate"
+	asgT      = "aws:autoscaling/group:Group"
 	webTierT  = "webstack:webtier:Tier"
 	lbT       = "webstack:loadbalancer:Cluster"
 )
@@ -377,15 +385,15 @@ func breakCases() []breakCase {
 			set(r, "cidrIpv4", "10.0.0.0/16")
 			return egressT, r.Name
 		}},
-		{rule: "WS005", name: "an application server in the web servers' group", stack: "prod", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "app1"), "vpcSecurityGroupIds", []any{w.get(sgT, "firewall-web").ID})
+		{rule: "WS005", name: "application servers in the web servers' group too", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(ltT, "app"), "networkInterfaces.0.securityGroups", []any{w.get(sgT, "firewall-app").ID, w.get(sgT, "firewall-web").ID})
 			return sgT, "firewall-web"
 		}},
-		{rule: "WS005", name: "a web server in the default group", stack: "dev", mutate: func(w *world) (string, string) {
-			web1 := w.get(instanceT, "web1")
+		{rule: "WS005", name: "web servers in the default group", stack: "dev", mutate: func(w *world) (string, string) {
+			web := w.get(ltT, "web")
 			def := mocks.Reveal(w.get(vpcT, "network-vpc").Outputs["defaultSecurityGroupId"]).(string)
-			set(web1, "vpcSecurityGroupIds", []any{web1.Strings("vpcSecurityGroupIds")[0], def})
-			return instanceT, "web1"
+			set(web, "networkInterfaces.0.securityGroups", []any{web.Strings("networkInterfaces.0.securityGroups")[0], def})
+			return ltT, "web"
 		}},
 		{rule: "WS006", name: "plain HTTP out to the internet", stack: "prod", mutate: func(w *world) (string, string) {
 			r := w.clone(egressT, "firewall-app-out-tcp443-to-internet-ipv4", "firewall-app-out-tcp80-to-internet-ipv4")
@@ -418,51 +426,54 @@ func breakCases() []breakCase {
 			return vpcT, "network-vpc"
 		}},
 		{rule: "WS009", name: "IMDSv1 allowed", stack: "prod", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "web2"), "metadataOptions.httpTokens", "optional")
-			return instanceT, "web2"
+			set(w.get(ltT, "web"), "metadataOptions.httpTokens", "optional")
+			return ltT, "web"
 		}},
 		{rule: "WS009", name: "two hops", stack: "dev", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "lb1"), "metadataOptions.httpPutResponseHopLimit", 2.0)
-			return instanceT, "lb1"
+			set(w.get(ltT, "lb"), "metadataOptions.httpPutResponseHopLimit", 2.0)
+			return ltT, "lb"
 		}},
 		{rule: "WS010", name: "unencrypted root volume", stack: "prod", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "app1"), "rootBlockDevice.encrypted", false)
-			return instanceT, "app1"
+			set(w.get(ltT, "app"), "blockDeviceMappings.0.ebs.encrypted", "false")
+			return ltT, "app"
 		}},
-		{rule: "WS011", name: "a web server with a public IP", stack: "prod", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "web1"), "associatePublicIpAddress", true)
-			return instanceT, "web1"
+		{rule: "WS011", name: "web servers with a public IP", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(ltT, "web"), "networkInterfaces.0.associatePublicIpAddress", "true")
+			return ltT, "web"
 		}},
 		{rule: "WS012", name: "a public subnet mapping public IPs", stack: "prod", mutate: func(w *world) (string, string) {
 			set(w.get(subnetT, "network-public-us-east-1a"), "mapPublicIpOnLaunch", true)
 			return subnetT, "network-public-us-east-1a"
 		}},
-		{rule: "WS013", name: "an Elastic IP on a web server", stack: "prod", mutate: func(w *world) (string, string) {
-			r := w.clone(eipT, "lb-eip", "web-eip")
-			set(r, "instance", w.get(instanceT, "web1").ID)
+		{rule: "WS013", name: "an Elastic IP outside the load balancers", stack: "prod", mutate: func(w *world) (string, string) {
+			r := w.clone(eipT, "network-nat-us-east-1a", "web-eip")
+			r.Parent = w.get(webTierT, "web").URN
 			return eipT, "web-eip"
 		}},
 		{rule: "WS013", name: "a second Elastic IP on the load balancers", stack: "staging", mutate: func(w *world) (string, string) {
-			r := w.clone(eipT, "lb-eip", "lb-eip2")
-			set(r, "instance", w.get(instanceT, "lb2").ID)
+			w.clone(eipT, "lb-eip", "lb-eip2")
 			return eipT, "lb-eip2"
 		}},
 		{rule: "WS014", name: "Pulumi moves the address back", stack: "prod", mutate: func(w *world) (string, string) {
 			w.get(eipT, "lb-eip").IgnoreChanges = nil
 			return eipT, "lb-eip"
 		}},
+		{rule: "WS014", name: "Pulumi attaches the address to a node", stack: "dev", mutate: func(w *world) (string, string) {
+			set(w.get(eipT, "lb-eip"), "networkInterface", "eni-0123456789abcdef0")
+			return eipT, "lb-eip"
+		}},
 		{rule: "WS015", name: "no detailed monitoring", stack: "prod", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "app2"), "monitoring", false)
-			return instanceT, "app2"
+			set(w.get(ltT, "app"), "monitoring.enabled", false)
+			return ltT, "app"
 		}},
 		{rule: "WS015", name: "a key pair", stack: "dev", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "web1"), "keyName", "deployer")
-			return instanceT, "web1"
+			set(w.get(ltT, "web"), "keyName", "deployer")
+			return ltT, "web"
 		}},
 		{rule: "WS016", name: "an access key in user data", stack: "prod", mutate: func(w *world) (string, string) {
-			web1 := w.get(instanceT, "web1")
-			set(web1, "userData", web1.Str("userData")+"# AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")
-			return instanceT, "web1"
+			web := w.get(ltT, "web")
+			set(web, "userData", base64.StdEncoding.EncodeToString([]byte(decoded(web.Str("userData"))+"# AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")))
+			return ltT, "web"
 		}},
 		{rule: "WS016", name: "a password in a bundle", stack: "prod", mutate: func(w *world) (string, string) {
 			b := w.get(objectT, "web-bundle")
@@ -470,9 +481,9 @@ func breakCases() []breakCase {
 			return objectT, "web-bundle"
 		}},
 		{rule: "WS016", name: "the generated database password in (secret) user data", stack: "dev", mutate: func(w *world) (string, string) {
-			app1 := w.get(instanceT, "app1")
-			set(app1, "userData", mocks.Secret{Value: app1.Str("userData") + "# " + w.password("database-password") + "\n"})
-			return instanceT, "app1"
+			app := w.get(ltT, "app")
+			set(app, "userData", mocks.Secret{Value: base64.StdEncoding.EncodeToString([]byte(decoded(app.Str("userData")) + "# " + w.password("database-password") + "\n"))})
+			return ltT, "app"
 		}},
 		{rule: "WS017", name: "a password in a tag", stack: "prod", mutate: func(w *world) (string, string) {
 			set(w.get(sgT, "firewall-web"), "tags.Note", w.password("lb-stats-password"))
@@ -483,13 +494,27 @@ func breakCases() []breakCase {
 			p.Outputs["result"] = mocks.Reveal(p.Outputs["result"])
 			return passwordT, "lb-vrrp-password"
 		}},
-		{rule: "WS018", name: "two web servers in one zone", stack: "prod", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "web2"), "availabilityZone", "us-east-1a")
-			return webTierT, "web"
+		{rule: "WS018", name: "web servers in one zone", stack: "prod", mutate: func(w *world) (string, string) {
+			asg := w.get(asgT, "web")
+			set(asg, "vpcZoneIdentifiers", asg.In("vpcZoneIdentifiers").([]any)[:1])
+			return asgT, "web"
 		}},
 		{rule: "WS018", name: "one load balancer", stack: "dev", mutate: func(w *world) (string, string) {
-			w.remove(instanceT, "lb2")
-			return lbT, "lb"
+			set(w.get(asgT, "lb"), "minSize", 1.0)
+			return asgT, "lb"
+		}},
+		{rule: "WS018", name: "a standalone web server", stack: "dev", mutate: func(w *world) (string, string) {
+			lt := w.get(ltT, "web")
+			r := w.clone(ltT, "web", "web1")
+			r.Type, r.URN = instanceT, strings.Replace(r.URN, ltT, instanceT, 1)
+			tags := lt.In("tagSpecifications.1.tags")
+			r.Inputs = map[string]any{
+				"ami": lt.Str("imageId"), "instanceType": lt.Str("instanceType"), "subnetId": w.get(subnetT, "network-private-us-east-1a").ID,
+				"vpcSecurityGroupIds": []any{w.get(sgT, "firewall-web").ID}, "associatePublicIpAddress": false,
+				"iamInstanceProfile": lt.Str("iamInstanceProfile.arn"), "monitoring": true, "metadataOptions": lt.In("metadataOptions"),
+				"rootBlockDevice": map[string]any{"encrypted": true, "volumeType": "gp3", "tags": tags}, "tags": map[string]any{"Name": "webstack-dev-web1"},
+			}
+			return instanceT, "web1"
 		}},
 		{rule: "WS019", name: "no flow logs", stack: "prod", mutate: func(w *world) (string, string) {
 			w.remove(flowLogT, "network-flow-logs")
@@ -562,16 +587,21 @@ func breakCases() []breakCase {
 			return rdsT, "database"
 		}},
 		{rule: "WS030", name: "a resource on the default provider", stack: "prod", mutate: func(w *world) (string, string) {
-			w.get(instanceT, "web1").Provider = ""
-			return instanceT, "web1"
+			w.get(ltT, "web").Provider = ""
+			return ltT, "web"
 		}},
 		{rule: "WS030", name: "a provider without ManagedBy", stack: "dev", mutate: func(w *world) (string, string) {
 			set(w.get(providerT, "aws"), "defaultTags.tags.ManagedBy", nil)
 			return providerT, "aws"
 		}},
-		{rule: "WS030", name: "an untagged root volume", stack: "staging", mutate: func(w *world) (string, string) {
-			set(w.get(instanceT, "app2"), "rootBlockDevice.tags.Project", nil)
-			return instanceT, "app2"
+		{rule: "WS030", name: "untagged root volumes", stack: "staging", mutate: func(w *world) (string, string) {
+			set(w.get(ltT, "app"), "tagSpecifications.1.tags.Project", nil)
+			return ltT, "app"
+		}},
+		{rule: "WS030", name: "a group without the common tags", stack: "prod", mutate: func(w *world) (string, string) {
+			asg := w.get(asgT, "web")
+			set(asg, "tags", asg.In("tags").([]any)[:1])
+			return asgT, "web"
 		}},
 		{rule: "WS031", name: "no Name tag", stack: "prod", mutate: func(w *world) (string, string) {
 			set(w.get(sgT, "firewall-web"), "tags", nil)
@@ -584,9 +614,9 @@ func breakCases() []breakCase {
 			return r.Type, r.Name
 		}},
 		{rule: "WS032", name: "stats page on every address", stack: "prod", mutate: func(w *world) (string, string) {
-			b := w.get(objectT, "lb-lb2-bundle")
+			b := w.get(objectT, "lb-bundle")
 			set(b, "content", strings.Replace(b.Str("content"), "bind 127.0.0.1:8404", "bind :8404", 1))
-			return objectT, "lb-lb2-bundle"
+			return objectT, "lb-bundle"
 		}},
 		{rule: "WS032", name: "the stats port open in a security group", stack: "staging", mutate: func(w *world) (string, string) {
 			r := w.clone(ingressT, "network-endpoints-in-tcp443-from-10.0.0.0_16", "network-endpoints-in-tcp8404-from-vpc")
@@ -629,9 +659,9 @@ func breakCases() []breakCase {
 		}},
 		{rule: "WS038", name: "the load balancers' role names the database secret", stack: "prod", mutate: func(w *world) (string, string) {
 			db := mocks.Reveal(w.get(secretT, "database-credentials").Outputs["arn"]).(string)
-			p := w.get(rolePolT, "lb-role")
+			p := w.get(rolePolT, "lb-tier")
 			set(p, "policy", strings.Replace(p.Str("policy"), `"Resource":["arn:aws:secretsmanager`, `"Resource":["`+db+`","arn:aws:secretsmanager`, 1))
-			return rolePolT, "lb-role"
+			return rolePolT, "lb-tier"
 		}},
 		{rule: "WS038", name: "a resource policy on the database secret", stack: "dev", mutate: func(w *world) (string, string) {
 			secret := w.get(secretT, "database-credentials")
@@ -656,12 +686,39 @@ func breakCases() []breakCase {
 			g := w.get("webstack:index:DestroyGuard", "destroy-guard")
 			var deps []string
 			for _, d := range g.Dependencies {
-				if !strings.Contains(d, "::lb1") {
+				if !strings.Contains(d, "aws:autoscaling/group:Group::lb") {
 					deps = append(deps, d)
 				}
 			}
 			g.Dependencies = deps
 			return g.Type, g.Name
+		}},
+		{rule: "WS041", name: "prod's refresh terminates first", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(asgT, "app"), "instanceRefresh.preferences.minHealthyPercentage", 90.0)
+			return asgT, "app"
+		}},
+		{rule: "WS041", name: "prod replaces an unhealthy host before its replacement is ready", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(asgT, "web"), "instanceMaintenancePolicy.maxHealthyPercentage", 100.0)
+			return asgT, "web"
+		}},
+		{rule: "WS042", name: "web servers may mark application servers unhealthy", stack: "staging", mutate: func(w *world) (string, string) {
+			p := w.get(rolePolT, "web-role")
+			set(p, "policy", strings.Replace(p.Str("policy"), "autoScalingGroupName/webstack-staging-web", "autoScalingGroupName/webstack-staging-app", 1))
+			return rolePolT, "web-role"
+		}},
+		{rule: "WS042", name: "any group", stack: "dev", mutate: func(w *world) (string, string) {
+			p := w.get(rolePolT, "app-role")
+			set(p, "policy", regexp.MustCompile(`arn:aws:autoscaling:[^"]*webstack-dev-app`).ReplaceAllString(p.Str("policy"), "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"))
+			return rolePolT, "app-role"
+		}},
+		{rule: "WS043", name: "no launch hook", stack: "prod", mutate: func(w *world) (string, string) {
+			asg := w.get(asgT, "web")
+			set(asg, "initialLifecycleHooks", asg.In("initialLifecycleHooks").([]any)[1:])
+			return asgT, "web"
+		}},
+		{rule: "WS043", name: "a host that never gets ready enters service", stack: "dev", mutate: func(w *world) (string, string) {
+			set(w.get(asgT, "app"), "initialLifecycleHooks.0.defaultResult", "CONTINUE")
+			return asgT, "app"
 		}},
 	}
 }
@@ -730,9 +787,9 @@ func TestFindingsAreSortedAndSecretFree(t *testing.T) {
 	w := newWorld(t, "prod")
 	pw := w.password("database-password")
 	set(w.get(sgT, "firewall-app"), "tags.Leak", pw)
-	app1 := w.get(instanceT, "app1")
-	set(app1, "userData", app1.Str("userData")+"# "+pw+"\n")
-	set(app1, "monitoring", false)
+	app := w.get(ltT, "app")
+	set(app, "userData", base64.StdEncoding.EncodeToString([]byte(decoded(app.Str("userData"))+"# "+pw+"\n")))
+	set(app, "monitoring.enabled", false)
 	set(w.get(rdsT, "database"), "multiAz", false)
 	fs := guardrails.Evaluate(guardrails.NewGraph(w.rs, ""))
 	if len(fs) < 4 {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/internal/mocks"
+	"github.com/foobar/webstack/stacks"
 )
 
 // WS009: IMDSv2 only, one hop.
@@ -101,12 +102,14 @@ func checkSubnetPublicIP(g *Graph) []Finding {
 	return out
 }
 
-// eipUse classifies the Elastic IPs: a NAT gateway's, or attached to an
-// instance (with the instance's tier).
+// eipUse classifies the Elastic IPs: a NAT gateway's, the load
+// balancers' floating one (created by the load-balancer cluster), or
+// attached to an instance.
 type eipUse struct {
 	EIP      *mocks.Resource
 	NAT      bool
-	Instance *mocks.Resource // the instance it is attached to, if known
+	Floating bool            // the load-balancer tier's own address
+	Instance *mocks.Resource // the instance Pulumi attaches it to, if any
 }
 
 func (g *Graph) elasticIPs() []eipUse {
@@ -130,6 +133,7 @@ func (g *Graph) elasticIPs() []eipUse {
 			inst = attached[alloc]
 		}
 		u.Instance = g.Ref(inst, instanceT)
+		u.Floating = !u.NAT && g.Tier(e) == TierLB && (u.Instance == nil || g.Tier(u.Instance) == TierLB)
 		out = append(out, u)
 	}
 	return out
@@ -143,12 +147,12 @@ func checkElasticIPs(g *Graph) []Finding {
 	for _, u := range g.elasticIPs() {
 		switch {
 		case u.NAT:
-		case u.Instance != nil && g.Tier(u.Instance) == TierLB:
+		case u.Floating:
 			floating = append(floating, u.EIP)
 		case u.Instance != nil:
 			out = append(out, flag(u.EIP, "gives instance %s (tier %q) a public address: only the load balancers have one", u.Instance.Name, g.Tier(u.Instance)))
 		default:
-			out = append(out, flag(u.EIP, "is neither a NAT gateway's nor attached to a load balancer"))
+			out = append(out, flag(u.EIP, "is neither a NAT gateway's nor the load balancers' floating address"))
 		}
 	}
 	for _, e := range floating[min(1, len(floating)):] {
@@ -157,16 +161,25 @@ func checkElasticIPs(g *Graph) []Finding {
 	return out
 }
 
-// WS014: the floating address belongs to keepalived once created.
+// WS014: the floating address belongs to keepalived: Pulumi neither
+// attaches it nor moves it back.
 func checkFloatingIPOwnership(g *Graph) []Finding {
 	var out []Finding
 	for _, u := range g.elasticIPs() {
-		if u.NAT || u.Instance == nil || g.Tier(u.Instance) != TierLB || u.EIP.Str("instance") == "" {
+		if !u.Floating {
 			continue
 		}
-		if !contains(u.EIP.IgnoreChanges, "instance") {
-			out = append(out, flag(u.EIP, "does not ignore changes to its instance (ignoreChanges %v): the next pulumi up would move the address back to %s after a failover",
-				u.EIP.IgnoreChanges, u.Instance.Name))
+		var problems []string
+		if u.Instance != nil || u.EIP.Str("networkInterface") != "" {
+			problems = append(problems, "Pulumi attaches it to a node: the MASTER node takes it, and the group replaces nodes")
+		}
+		for _, k := range []string{"instance", "networkInterface"} {
+			if !contains(u.EIP.IgnoreChanges, k) {
+				problems = append(problems, fmt.Sprintf("it does not ignore changes to %s (ignoreChanges %v): the next pulumi up would undo a failover", k, u.EIP.IgnoreChanges))
+			}
+		}
+		if len(problems) > 0 {
+			out = append(out, flag(u.EIP, "%s", strings.Join(problems, "; ")))
 		}
 	}
 	return out
@@ -175,12 +188,17 @@ func checkFloatingIPOwnership(g *Graph) []Finding {
 // WS015: hosts have a role, detailed monitoring and no key pair.
 func checkHostBasics(g *Graph) []Finding {
 	var out []Finding
-	for _, r := range g.OfType(instanceT) {
+	for _, r := range g.OfType(instanceT, launchTemplateT) {
 		var problems []string
-		if r.Str("iamInstanceProfile") == "" {
+		profile, monitoring := r.Str("iamInstanceProfile"), r.Bool("monitoring")
+		if r.Type == launchTemplateT {
+			profile = r.Str("iamInstanceProfile.arn") + r.Str("iamInstanceProfile.name")
+			monitoring = r.Bool("monitoring.enabled")
+		}
+		if profile == "" {
 			problems = append(problems, "no instance profile (no Session Manager, no tier role)")
 		}
-		if !r.Bool("monitoring") {
+		if !monitoring {
 			problems = append(problems, "detailed monitoring is off")
 		}
 		if k := r.Str("keyName"); k != "" {
@@ -303,44 +321,151 @@ func checkPlainPasswords(g *Graph) []Finding {
 	return out
 }
 
-// WS018: each tier's hosts are spread over the zones; two load balancers.
+// WS018: each tier's group spans two zones or more in staging and prod;
+// the load balancers are a pair.
 func checkSpread(g *Graph) []Finding {
-	zones := map[string]bool{}
-	for _, s := range g.OfType(subnetT) {
-		if z := s.Str("availabilityZone"); z != "" {
-			zones[z] = true
-		}
-	}
-	byTier := map[string][]*mocks.Resource{}
-	for _, i := range g.OfType(instanceT) {
-		if t := g.Tier(i); t != "" {
-			byTier[t] = append(byTier[t], i)
-		}
-	}
 	var out []Finding
-	for _, tier := range []string{TierLB, TierWeb, TierApp} {
-		hosts := byTier[tier]
-		if len(hosts) == 0 {
-			continue
+	for _, hg := range g.hostGroups() {
+		if hg.Tier == TierLB && (hg.ASG.Int("minSize") != 2 || hg.ASG.Int("maxSize") != 2 || hg.ASG.Int("desiredCapacity") != 2) {
+			out = append(out, flag(hg.ASG, "keeps %d to %d load balancers (desired %d): the cluster is two nodes, one holding the Elastic IP",
+				hg.ASG.Int("minSize"), hg.ASG.Int("maxSize"), hg.ASG.Int("desiredCapacity")))
 		}
-		anchor := hosts[0]
-		for p := g.Parent(anchor); p != nil; p = g.Parent(p) {
-			if componentTiers[p.Type] == tier {
-				anchor = p
-				break
-			}
+		if (g.prodRules() || g.Environment == stacks.Staging) && len(hg.Zones) < 2 {
+			out = append(out, flag(hg.ASG, "spans %d zone (%s) in %s: one zone's failure would take the whole tier", len(hg.Zones), strings.Join(hg.Zones, ", "), g.envName()))
 		}
-		used := map[string]bool{}
-		for _, h := range hosts {
-			used[h.Str("availabilityZone")] = true
-		}
-		if tier == TierLB && len(hosts) != 2 {
-			out = append(out, flag(anchor, "has %d load balancers: the cluster is two nodes, one holding the Elastic IP", len(hosts)))
-		}
-		if want := min(len(hosts), len(zones)); len(used) < want {
-			out = append(out, flag(anchor, "%d %s hosts use %d zones (%s), want %d: one zone's failure would take more of the tier than needed",
-				len(hosts), tier, len(used), strings.Join(sortedTiers(used), ", "), want))
+	}
+	for _, i := range g.OfType(instanceT) {
+		if t := g.Tier(i); t == TierLB || t == TierWeb || t == TierApp {
+			out = append(out, flag(i, "is a standalone %s host: a tier's hosts are an Auto Scaling group, which replaces a dead host", t))
 		}
 	}
 	return out
+}
+
+// WS041: in prod, replacing a host (a refresh, an unhealthy one) launches
+// the new one first and keeps every host in service.
+func checkReplacementsKeepCapacity(g *Graph) []Finding {
+	if !g.prodRules() {
+		return nil
+	}
+	var out []Finding
+	for _, hg := range g.hostGroups() {
+		var problems []string
+		for _, p := range []string{"instanceRefresh.preferences", "instanceMaintenancePolicy"} {
+			if min, max := hg.ASG.Int(p+".minHealthyPercentage"), hg.ASG.Int(p+".maxHealthyPercentage"); min < 100 || max <= 100 {
+				problems = append(problems, fmt.Sprintf("%s keeps %d%% to %d%% healthy", p, min, max))
+			}
+		}
+		if hg.ASG.In("instanceRefresh") == nil {
+			problems = append(problems, "no instanceRefresh: a launch template change would reach new hosts only")
+		}
+		if len(problems) > 0 {
+			out = append(out, flag(hg.ASG, "%s: %s replaces hosts only after their replacements are ready (min 100%%, max above 100%%)", strings.Join(problems, "; "), g.envName()))
+		}
+	}
+	return out
+}
+
+// hooks are a group's lifecycle hooks (created with it or on their own):
+// transition → the hook's default result.
+func (g *Graph) hooks(asg *mocks.Resource) map[string]string {
+	out := map[string]string{}
+	list, _ := mocks.Reveal(asg.In("initialLifecycleHooks")).([]any)
+	for i := range list {
+		p := fmt.Sprintf("initialLifecycleHooks.%d.", i)
+		out[asg.Str(p+"lifecycleTransition")] = asg.Str(p + "defaultResult")
+	}
+	for _, h := range g.OfType(lifecycleHookT) {
+		if name := h.Str("autoscalingGroupName"); name == asg.Str("name") || name == asg.ID {
+			out[h.Str("lifecycleTransition")] = h.Str("defaultResult")
+		}
+	}
+	return out
+}
+
+// WS042: a host enters service only when ready, and leaves drained.
+func checkLifecycleHooks(g *Graph) []Finding {
+	var out []Finding
+	for _, hg := range g.hostGroups() {
+		hooks := g.hooks(hg.ASG)
+		var problems []string
+		switch r, ok := hooks["autoscaling:EC2_INSTANCE_LAUNCHING"]; {
+		case !ok:
+			problems = append(problems, "no launch hook: a host would enter service before it is ready")
+		case r != "ABANDON":
+			problems = append(problems, fmt.Sprintf("the launch hook's default result is %q: a host that never gets ready would enter service (want ABANDON)", r))
+		}
+		if _, ok := hooks["autoscaling:EC2_INSTANCE_TERMINATING"]; !ok {
+			problems = append(problems, "no terminate hook: a host would go before the tier in front stopped sending it requests")
+		}
+		if len(problems) > 0 {
+			out = append(out, flag(hg.ASG, "%s", strings.Join(problems, "; ")))
+		}
+	}
+	return out
+}
+
+// ownActions are what a host's agent may do to its own group only.
+var ownActions = []string{"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"}
+
+// WS043: hosts complete lifecycle actions and set health on their own
+// group only.
+func checkOwnGroupOnly(g *Graph) []Finding {
+	own := map[string][]string{} // role URN → ARN patterns of its groups
+	for _, hg := range g.hostGroups() {
+		if hg.Role != nil {
+			own[hg.Role.URN] = append(own[hg.Role.URN], ":autoScalingGroupName/"+hg.ASG.Str("name"))
+		}
+	}
+	var out []Finding
+	for _, p := range g.OfType(identityPolicyTypes...) {
+		roles, others := g.policyHolders(p)
+		for _, st := range parsePolicy(p.Str("policy")) {
+			if st.Effect != "Allow" || !grantsAny(st.Actions, ownActions) {
+				continue
+			}
+			if len(others) > 0 {
+				out = append(out, flag(p, "%s lets %s manage Auto Scaling lifecycles or health: only a group's own hosts may", st.name(), strings.Join(others, ", ")))
+			}
+			for _, role := range roles {
+				for _, res := range st.Resources {
+					if !mayNameAGroup(res) {
+						continue
+					}
+					if !matchesOwnGroup(res, own[role.URN]) {
+						out = append(out, flag(p, "%s lets role %s manage lifecycles or health of %s: only of its own group (%s)", st.name(), role.Name, res, strings.Join(own[role.URN], ", ")))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func grantsAny(actions, wanted []string) bool {
+	for _, a := range actions {
+		if a == "*" || a == "autoscaling:*" || contains(wanted, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayNameAGroup reports whether a policy resource may match an Auto
+// Scaling group's ARN.
+func mayNameAGroup(resource string) bool {
+	service := strings.Split(resource+":::", ":")[2]
+	return resource == "*" || service == "autoscaling" || strings.ContainsAny(service, "*?")
+}
+
+func matchesOwnGroup(resource string, suffixes []string) bool {
+	if !strings.HasPrefix(resource, "arn:") || !strings.Contains(resource, ":autoscaling:") {
+		return false
+	}
+	for _, s := range suffixes {
+		if strings.HasSuffix(resource, s) {
+			return true
+		}
+	}
+	return false
 }

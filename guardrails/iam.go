@@ -93,6 +93,20 @@ func (s statement) coversAny(arns []string, suffix string) bool {
 	return false
 }
 
+// mayRead reports whether the statement's actions include action (by a
+// wildcard too, or through NotAction).
+func (s statement) mayRead(action string) bool {
+	if len(s.NotActions) > 0 {
+		return true
+	}
+	for _, a := range s.Actions {
+		if globMatch(strings.ToLower(a), strings.ToLower(action)) {
+			return true
+		}
+	}
+	return false
+}
+
 // denyInsecureTransport reports whether the statement denies everyone every
 // S3 action without TLS.
 func (s statement) denyInsecureTransport() bool {
@@ -127,7 +141,7 @@ func checkIAMWildcards(g *Graph) []Finding {
 				}
 			}
 			for _, r := range st.Resources {
-				if r == "*" {
+				if r == "*" && !onlyUnscopedReads(st.Actions) {
 					problems = append(problems, `resource "*"`)
 				}
 			}
@@ -143,6 +157,20 @@ func checkIAMWildcards(g *Graph) []Finding {
 		}
 	}
 	return out
+}
+
+// unscopedReads are read-only actions that accept no narrower resource
+// than "*" (the Service Authorization Reference lists no resource type for
+// them): the hosts' agents discover the tier behind with them.
+var unscopedReads = []string{"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"}
+
+func onlyUnscopedReads(actions []string) bool {
+	for _, a := range actions {
+		if !contains(unscopedReads, a) {
+			return false
+		}
+	}
+	return len(actions) > 0
 }
 
 // databaseSecrets are the ARNs of the Secrets Manager secrets that hold a
@@ -178,15 +206,11 @@ func (g *Graph) databaseSecrets() []string {
 // appRoles are the roles of the application servers' instance profiles.
 func (g *Graph) appRoles() map[string]bool {
 	out := map[string]bool{}
-	for _, i := range g.OfType(instanceT) {
+	for _, i := range g.OfType(instanceT, launchTemplateT) {
 		if g.Tier(i) != TierApp {
 			continue
 		}
-		profile := g.Ref(i.Str("iamInstanceProfile"), profileT)
-		if profile == nil {
-			continue
-		}
-		if role := g.Ref(profile.Str("role"), roleT); role != nil {
+		if role := g.instanceRole(i.Str("iamInstanceProfile"), i.Str("iamInstanceProfile.arn"), i.Str("iamInstanceProfile.name")); role != nil {
 			out[role.URN] = true
 		}
 	}
@@ -250,7 +274,7 @@ func checkDatabaseSecretAccess(g *Graph) []Finding {
 	for _, p := range g.OfType(identityPolicyTypes...) {
 		names := false
 		for _, st := range parsePolicy(p.Str("policy")) {
-			if st.Effect == "Allow" && (st.coversAny(secrets, "") || len(st.NotResources) > 0) {
+			if st.Effect == "Allow" && st.mayRead("secretsmanager:GetSecretValue") && (st.coversAny(secrets, "") || len(st.NotResources) > 0) {
 				names = true
 			}
 		}

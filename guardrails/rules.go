@@ -72,8 +72,9 @@ var rules = []Rule{
 		Description: "Every RandomPassword's result is a Pulumi secret, and no resource holds a generated password outside a secret in its inputs or outputs (tags, policies, user data…): " +
 			"the state stores them encrypted. webstack's own rule.",
 		Check: checkPlainPasswords},
-	{ID: "WS018", Severity: Medium, Title: "Each tier's hosts are spread over the zones",
-		Description: "The load balancers are two nodes, and each tier's N hosts use min(N, zones) availability zones, so that one zone's failure costs as little of each tier as possible. " +
+	{ID: "WS018", Severity: Medium, Title: "Each tier is a group spread over the zones",
+		Description: "The load balancers, web servers and application servers are Auto Scaling groups (no standalone host: a group replaces a dead one); the load balancers' group keeps exactly two nodes; " +
+			"in staging and prod each group spans two zones or more, so that one zone's failure does not take a whole tier. " +
 			"webstack's own reliability rule (stacks/validate.go requires two web and app servers in prod).",
 		Check: checkSpread},
 
@@ -167,4 +168,18 @@ var rules = []Rule{
 		Description: "When any resource is protected, a protected destroy guard (webstack:index:DestroyGuard) depends on every other resource, so pulumi destroy stops before deleting anything " +
 			"instead of deleting everything but the protected resources (the site with it). webstack's own rule (docs/OPERATIONS.md §7).",
 		Check: checkDestroyGuard},
+
+	// Groups.
+	{ID: "WS041", Severity: High, Title: "Production replaces hosts only once their replacements are ready",
+		Description: "In prod, every Auto Scaling group's instance refresh and instance maintenance policy keep at least 100 % of the desired capacity healthy and allow more than 100 %: " +
+			"a new host is launched and in service before an old or unhealthy one goes. webstack's own rule (docs/HOSTS.md).",
+		Check: checkReplacementsKeepCapacity},
+	{ID: "WS042", Severity: High, Title: "Hosts manage only their own group",
+		Description: "Identity policies allow autoscaling:CompleteLifecycleAction, RecordLifecycleActionHeartbeat and SetInstanceHealth only to the roles of a group's hosts, and only on that group's ARN: " +
+			"a host cannot take another tier's hosts out of service. webstack's own rule.",
+		Check: checkOwnGroupOnly},
+	{ID: "WS043", Severity: High, Title: "A host enters service only when ready, and leaves drained",
+		Description: "Every Auto Scaling group has a launch lifecycle hook whose default result is ABANDON (a host that never gets ready is replaced, never put in service) and a terminate hook " +
+			"(the host leaves the tier in front's list and finishes its requests first). webstack's own rule (docs/HOSTS.md).",
+		Check: checkLifecycleHooks},
 }

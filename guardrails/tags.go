@@ -1,6 +1,7 @@
 package guardrails
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/foobar/webstack/internal/mocks"
@@ -27,6 +28,7 @@ var taggable = map[string]bool{
 	"aws:ec2/internetGateway:InternetGateway":                   true,
 	"aws:ec2/keyPair:KeyPair":                                   true,
 	"aws:ec2/launchTemplate:LaunchTemplate":                     true,
+	"aws:autoscaling/group:Group":                               true, // a list of tags, see groupTags
 	"aws:ec2/natGateway:NatGateway":                             true,
 	"aws:ec2/networkInterface:NetworkInterface":                 true,
 	"aws:ec2/routeTable:RouteTable":                             true,
@@ -68,6 +70,8 @@ var taggable = map[string]bool{
 	"aws:iam/userPolicyAttachment:UserPolicyAttachment":                                          false,
 	"aws:kms/alias:Alias":                                                                        false,
 	"aws:route53/record:Record":                                                                  false,
+	"aws:autoscaling/policy:Policy":                                                              false,
+	"aws:autoscaling/lifecycleHook:LifecycleHook":                                                false,
 	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       false,
 	"aws:s3/bucketOwnershipControls:BucketOwnershipControls":                                     false,
 	"aws:s3/bucketPolicy:BucketPolicy":                                                           false,
@@ -134,6 +138,23 @@ func checkCommonTags(g *Graph) []Finding {
 				out = append(out, flag(r, "root volume tags lack %s (the provider's default tags do not reach it)", strings.Join(missing, ", ")))
 			}
 		}
+		// What a group launches gets its launch template's tag
+		// specifications, and the group its own tags: the provider's
+		// default tags reach neither.
+		if r.Type == launchTemplateT {
+			for _, kind := range []string{"instance", "volume", "network-interface"} {
+				tags := tagSpecification(r, kind)
+				if missing := missingKeys(func(k string) string { return tags[k] }, CommonTagKeys); len(missing) > 0 {
+					out = append(out, flag(r, "what it launches (%s) is not tagged %s (the provider's default tags do not reach it)", kind, strings.Join(missing, ", ")))
+				}
+			}
+		}
+		if r.Type == asgT {
+			tags := groupTags(r)
+			if missing := missingKeys(func(k string) string { return tags[k] }, CommonTagKeys); len(missing) > 0 {
+				out = append(out, flag(r, "tags lack %s (the provider's default tags do not reach a group)", strings.Join(missing, ", ")))
+			}
+		}
 	}
 	return out
 }
@@ -153,12 +174,46 @@ func checkNameTags(g *Graph) []Finding {
 		if !takes {
 			continue
 		}
-		if r.Str("tags.Name") == "" {
+		if name := r.Str("tags.Name"); name == "" && (r.Type != asgT || groupTags(r)["Name"] == "") {
 			out = append(out, flag(r, "has no Name tag"))
 		}
 		if r.Type == instanceT && r.Str("rootBlockDevice.tags.Name") == "" {
 			out = append(out, flag(r, "root volume has no Name tag"))
 		}
+		if r.Type == launchTemplateT && tagSpecification(r, "instance")["Name"] == "" {
+			out = append(out, flag(r, "the hosts it launches have no Name tag"))
+		}
+	}
+	return out
+}
+
+// tagSpecification returns the tags a launch template gives what it
+// launches of one kind (instance, volume, network-interface).
+func tagSpecification(lt *mocks.Resource, kind string) map[string]string {
+	out := map[string]string{}
+	list, _ := mocks.Reveal(lt.In("tagSpecifications")).([]any)
+	for i := range list {
+		p := fmt.Sprintf("tagSpecifications.%d", i)
+		if lt.Str(p+".resourceType") != kind {
+			continue
+		}
+		tags, _ := mocks.Reveal(lt.In(p + ".tags")).(map[string]any)
+		for k, v := range tags {
+			if s, ok := mocks.Reveal(v).(string); ok {
+				out[k] = s
+			}
+		}
+	}
+	return out
+}
+
+// groupTags returns an Auto Scaling group's tags (a list of key, value).
+func groupTags(asg *mocks.Resource) map[string]string {
+	out := map[string]string{}
+	list, _ := mocks.Reveal(asg.In("tags")).([]any)
+	for i := range list {
+		p := fmt.Sprintf("tags.%d.", i)
+		out[asg.Str(p+"key")] = asg.Str(p + "value")
 	}
 	return out
 }

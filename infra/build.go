@@ -7,6 +7,7 @@ import (
 	"github.com/foobar/webstack/components/apptier"
 	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/components/firewall"
+	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/loadbalancer"
 	"github.com/foobar/webstack/components/network"
@@ -101,8 +102,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		return nil, err
 	}
 
-	// The boxes, built from the back of the diagram to the front: each
-	// tier is told the addresses of the one behind it.
+	// The boxes, built from the back of the diagram to the front.
 	d := s.Database
 	site.Database, err = database.New(ctx, "database", database.Args{
 		Engine: d.Engine, EngineVersion: d.EngineVersion, InstanceClass: d.InstanceClass,
@@ -120,19 +120,22 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		return nil, err
 	}
 
+	// The hosts of each tier are an Auto Scaling group; each tier's agents
+	// discover the group behind it, so the tiers are told its name.
 	site.App, err = apptier.New(ctx, "app", apptier.Args{
-		Fleet: fleet(s.App.Count, s.App.Host, facts.App, site.Network.PrivateSubnets, site.Firewall.App, volumeTags),
-		Port:  s.App.Port, Release: facts.Release, DatabaseSecretArn: site.Database.SecretArn,
-		Bucket: site.Bucket, Region: s.Region,
+		Args: hosts(s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Firewall.App, volumeTags),
+		Port: s.App.Port, Release: facts.Release, Agent: facts.Agent(facts.App), DatabaseSecretArn: site.Database.SecretArn,
+		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
 	if err != nil {
 		return nil, err
 	}
 
 	site.Web, err = webtier.New(ctx, "web", webtier.Args{
-		Fleet: fleet(s.Web.Count, s.Web.Host, facts.Web, site.Network.PrivateSubnets, site.Firewall.Web, volumeTags),
-		Port:  s.Web.Port, SiteName: s.SiteName(), AppServers: site.App.Endpoints(), AppPort: s.App.Port,
-		Bucket: site.Bucket, Region: s.Region,
+		Args: hosts(s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Firewall.Web, volumeTags),
+		Port: s.Web.Port, SiteName: s.SiteName(), AppGroup: site.App.Group.Group, AppPort: s.App.Port,
+		Agent:  facts.Agent(facts.Web),
+		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -141,11 +144,11 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	site.LoadBalancer, err = loadbalancer.New(ctx, "lb", loadbalancer.Args{
 		Subnets: site.Network.PublicSubnets, SecurityGroupID: site.Firewall.LoadBalancer.ID,
 		Image: facts.LoadBalancer, InstanceType: s.LoadBalancer.InstanceType,
-		RootVolumeGiB: s.LoadBalancer.RootVolumeGiB, VolumeTags: volumeTags,
-		Bucket: site.Bucket, Region: s.Region, AccountID: facts.AccountID,
-		WebServers: site.Web.Endpoints(), WebPort: s.Web.Port,
+		RootVolumeGiB: s.LoadBalancer.RootVolumeGiB, Tags: volumeTags,
+		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
+		WebGroup: site.Web.Group.Group, WebPort: s.Web.Port,
 		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
-		HostedZoneID: s.DNS.HostedZoneID,
+		HostedZoneID: s.DNS.HostedZoneID, Agent: facts.Agent(facts.LoadBalancer),
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -210,50 +213,39 @@ func (r *registered) all() []pulumi.Resource {
 func outputs(site *Site) pulumi.Map {
 	lb := site.LoadBalancer
 	out := pulumi.Map{
-		"url":                 lb.URL,
-		"publicIp":            lb.PublicIP,
-		"vpcId":               site.Network.VpcID,
-		"availabilityZones":   pulumi.ToStringArray(site.Network.AvailabilityZones),
-		"publicSubnetIds":     network.SubnetIDs(site.Network.PublicSubnets),
-		"privateSubnetIds":    network.SubnetIDs(site.Network.PrivateSubnets),
-		"databaseSubnetIds":   network.SubnetIDs(site.Network.DatabaseSubnets),
-		"bucket":              pulumi.String(site.Bucket.Name),
-		"databaseEndpoint":    site.Database.Endpoint,
-		"databasePort":        site.Database.Port,
-		"databaseName":        pulumi.String(site.Database.Name),
-		"databaseSecretArn":   site.Database.SecretArn,
-		"loadBalancerNodeIds": hostIDs(lb.Nodes),
-		"loadBalancerNodeIps": hostIPs(lb.Nodes),
-		"webServerIps":        hostIPs(site.Web.Hosts),
-		"appServerIps":        hostIPs(site.App.Hosts),
-		"appRelease":          pulumi.String(site.Facts.Release.SHA256),
+		"url":               lb.URL,
+		"publicIp":          lb.PublicIP,
+		"vpcId":             site.Network.VpcID,
+		"availabilityZones": pulumi.ToStringArray(site.Network.AvailabilityZones),
+		"publicSubnetIds":   network.SubnetIDs(site.Network.PublicSubnets),
+		"privateSubnetIds":  network.SubnetIDs(site.Network.PrivateSubnets),
+		"databaseSubnetIds": network.SubnetIDs(site.Network.DatabaseSubnets),
+		"bucket":            pulumi.String(site.Bucket.Name),
+		"databaseEndpoint":  site.Database.Endpoint,
+		"databasePort":      site.Database.Port,
+		"databaseName":      pulumi.String(site.Database.Name),
+		"databaseSecretArn": site.Database.SecretArn,
+		"loadBalancerGroup": pulumi.String(lb.Group.Group),
+		"webServerGroup":    pulumi.String(site.Web.Group.Group),
+		"appServerGroup":    pulumi.String(site.App.Group.Group),
+		"appRelease":        pulumi.String(site.Facts.Release.SHA256),
 	}
 	return out
 }
 
-// fleet is a tier's hosts as its settings, the lookups and the network
-// describe them.
-func fleet(count int, h stacks.Host, img host.Image, subnets []network.Subnet, group *firewall.Group, volumeTags map[string]string) host.Fleet {
-	placements := make([]host.Placement, len(subnets))
+// hosts is a tier's group as its settings, the lookups and the network
+// describe it.
+func hosts(h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, fw *firewall.Group, tags map[string]string) group.Args {
+	placements := make([]group.Placement, len(subnets))
 	for i, s := range subnets {
-		placements[i] = host.Placement{Zone: s.Zone, SubnetID: s.ID}
+		placements[i] = group.Placement{Zone: s.Zone, SubnetID: s.ID}
 	}
-	return host.Fleet{
-		Count: count, Placements: placements, Image: img, InstanceType: h.InstanceType,
-		RootVolumeGiB: h.RootVolumeGiB, VolumeTags: volumeTags, SecurityGroupID: group.ID,
+	return group.Args{
+		Placements: placements, Image: img, InstanceType: h.InstanceType, RootVolumeGiB: h.RootVolumeGiB,
+		Tags: tags, SecurityGroupID: fw.ID,
+		MinSize: c.Min, MaxSize: c.Max, DesiredCapacity: c.Desired,
+		ScalingMetric: c.Scaling.Metric, ScalingTarget: c.Scaling.Target,
 	}
-}
-
-func hostIDs(hosts []*host.Host) pulumi.StringArray {
-	out := make(pulumi.StringArray, len(hosts))
-	for i, h := range hosts {
-		out[i] = h.ID
-	}
-	return out
-}
-
-func hostIPs(hosts []*host.Host) pulumi.StringArrayOutput {
-	return host.PrivateIPs(host.Endpoints(hosts))
 }
 
 // CommonTags are the tags every taggable resource carries: the user's tags

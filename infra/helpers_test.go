@@ -1,7 +1,6 @@
 package infra_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/foobar/webstack/components/host"
@@ -79,6 +78,8 @@ const (
 	attachT    = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 	recordT    = "aws:route53/record:Record"
 	subnetType = "aws:ec2/subnet:Subnet"
+	asgT       = "aws:autoscaling/group:Group"
+	ltT        = "aws:ec2/launchTemplate:LaunchTemplate"
 )
 
 // bundle reads the files of a bundle the program uploaded.
@@ -103,13 +104,6 @@ func file(t testing.TB, b host.Bundle, path string) string {
 		t.Fatalf("bundle has no %s; it has %v", path, b.Paths())
 	}
 	return f.Content
-}
-
-// hosts returns the instances of a tier (lb, web, app), sorted by name.
-func hosts(rec *mocks.Recorder, tier string) []*mocks.Resource {
-	return rec.Where(instanceT, func(r *mocks.Resource) bool {
-		return strings.HasPrefix(r.Name, tier) && strings.Trim(strings.TrimPrefix(r.Name, tier), "0123456789") == ""
-	})
 }
 
 // exports runs the program for a stack and awaits every output.

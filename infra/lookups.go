@@ -9,12 +9,19 @@ import (
 )
 
 // Facts are what the program learns before creating anything: the
-// account, the hosts' images and the application release.
+// account and its partition, the hosts' images, the application release
+// and the agent's release for each architecture the hosts use.
 type Facts struct {
-	AccountID              string
+	AccountID, Partition   string
 	LoadBalancer, Web, App host.Image
 	Release                release.Artifact
+	// Agents are the webstack agent built for each architecture (arm64,
+	// x86_64) a tier uses.
+	Agents map[string]release.Artifact
 }
+
+// Agent is the agent's release for an image's architecture.
+func (f Facts) Agent(img host.Image) release.Artifact { return f.Agents[img.Architecture] }
 
 // lookups asks AWS what the settings depend on (the region's zones, the
 // hosts' images) and reports every problem at once, before anything is
@@ -39,7 +46,11 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	if err != nil {
 		return Facts{}, err
 	}
-	images := Facts{AccountID: caller.AccountId}
+	partition, err := aws.GetPartition(ctx, &aws.GetPartitionArgs{})
+	if err != nil {
+		return Facts{}, err
+	}
+	images := Facts{AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{}}
 	latest := map[string]host.Image{} // one lookup per architecture
 	for _, tier := range []struct {
 		key  string
@@ -70,6 +81,16 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		if err != nil {
 			problems = append(problems, stacks.Problem{Key: s.Project + ":app.artifact", Value: s.App.Artifact, Message: err.Error()})
 		}
+		for _, img := range []host.Image{images.LoadBalancer, images.Web, images.App} {
+			if _, built := images.Agents[img.Architecture]; built {
+				continue
+			}
+			agent, err := buildProgram("./agent", img.Architecture)
+			if err != nil {
+				return Facts{}, err
+			}
+			images.Agents[img.Architecture] = agent
+		}
 	}
 	if len(problems) > 0 {
 		return Facts{}, problems
@@ -83,9 +104,15 @@ func appRelease(s *stacks.Settings, arch string) (release.Artifact, error) {
 	if s.App.Artifact != "" {
 		return release.FileArtifact(s.App.Artifact)
 	}
+	return buildProgram("./app", arch)
+}
+
+// buildProgram builds a program of this module for the hosts'
+// architecture (release.Build, cached in .build/).
+func buildProgram(pkg, arch string) (release.Artifact, error) {
 	root, err := release.ModuleRoot()
 	if err != nil {
 		return release.Artifact{}, err
 	}
-	return release.Build(release.BuildArgs{ModuleDir: root, Package: "./app", Arch: arch})
+	return release.Build(release.BuildArgs{ModuleDir: root, Package: pkg, Arch: arch})
 }

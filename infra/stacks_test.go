@@ -142,14 +142,14 @@ func TestComponentsTwiceInOneProgram(t *testing.T) {
 		keys[o.Str("key")] = o.Name
 	}
 	for _, color := range bluegreen.Colors {
-		for _, want := range []string{"bundles/web-" + color + ".sh", "bundles/app-" + color + ".sh", "bundles/lb-" + color + "1.sh", "bundles/lb-" + color + "2.sh"} {
+		for _, want := range []string{"bundles/web-" + color + ".sh", "bundles/lb-" + color + ".sh"} {
 			if _, ok := keys[want]; !ok {
 				t.Errorf("no object at %s; keys: %v", want, keys)
 			}
 		}
-		for _, h := range []string{"web-" + color + "1", "app-" + color + "2", "lb-" + color + "2"} {
-			if rec.Named(instanceT, h) == nil {
-				t.Errorf("no host %s", h)
+		for _, g := range []string{"web-" + color, "app-" + color, "lb-" + color} {
+			if asg := rec.Named(asgT, g); asg == nil || asg.Str("name") != "webstack-dev-"+g {
+				t.Errorf("no group %s", g)
 			}
 		}
 	}

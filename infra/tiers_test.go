@@ -1,8 +1,8 @@
 package infra_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"slices"
 	"sort"
@@ -11,171 +11,201 @@ import (
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/cloudinit"
+	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/internal/hostagent"
 	"github.com/foobar/webstack/internal/mocks"
 )
 
-var stackShapes = map[string]struct {
-	zones, web, app int
-}{
-	"dev":     {2, 1, 1},
-	"staging": {3, 2, 2},
-	"prod":    {3, 3, 3},
+// decode is base64 user data, decoded.
+func decode(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("user data is not base64: %v", err)
+	}
+	return string(b)
 }
 
-// The load balancers: two nodes in public subnets of two zones, one
-// Elastic IP that starts on lb1 and that Pulumi never moves back.
+var stackShapes = map[string]struct {
+	zones    int
+	web, app [3]int // min, max, desired
+	scaling  bool
+}{
+	"dev":     {2, [3]int{1, 2, 1}, [3]int{1, 2, 1}, false},
+	"staging": {3, [3]int{2, 4, 2}, [3]int{2, 4, 2}, false},
+	"prod":    {3, [3]int{3, 6, 3}, [3]int{3, 6, 3}, true},
+}
+
+// group returns a tier's Auto Scaling group and its launch template.
+func group(t *testing.T, rec *mocks.Recorder, tier string) (asg, lt *mocks.Resource) {
+	t.Helper()
+	asg, lt = rec.Named(asgT, tier), rec.Named(ltT, tier)
+	if asg == nil || lt == nil {
+		t.Fatalf("no group or launch template %q", tier)
+	}
+	if asg.Str("launchTemplate.id") != lt.ID {
+		t.Fatalf("group %s launches %q, not its template %s", tier, asg.Str("launchTemplate.id"), lt.ID)
+	}
+	return asg, lt
+}
+
+// subnetsOf names the subnets a group spreads over, with their zones.
+func subnetsOf(rec *mocks.Recorder, asg *mocks.Resource) (names []string, zones map[string]bool) {
+	zones = map[string]bool{}
+	for _, id := range asg.Strings("vpcZoneIdentifiers") {
+		if s := rec.ByID(id); s != nil {
+			names = append(names, s.Name)
+			zones[s.Str("availabilityZone")] = true
+		}
+	}
+	return names, zones
+}
+
+// The load balancers: a group of two over the public subnets, replacing one
+// node at a time, and one Elastic IP that only the MASTER node attaches.
 func TestLoadBalancerCluster(t *testing.T) {
 	for _, stack := range stackNames {
 		t.Run(stack, func(t *testing.T) {
 			rec := mustRunStack(t, stack)
-			lbs := hosts(rec, "lb")
-			if len(lbs) != 2 || lbs[0].Name != "lb1" || lbs[1].Name != "lb2" {
-				t.Fatalf("load balancers = %v", lbs)
+			asg, _ := group(t, rec, "lb")
+			if asg.Int("minSize") != 2 || asg.Int("maxSize") != 2 || asg.Int("desiredCapacity") != 2 {
+				t.Errorf("the pair keeps %d to %d nodes (desired %d), want exactly 2", asg.Int("minSize"), asg.Int("maxSize"), asg.Int("desiredCapacity"))
 			}
-			zones := map[string]bool{}
-			for _, lb := range lbs {
-				subnet := rec.ByID(lb.Str("subnetId"))
-				if subnet == nil || !strings.HasPrefix(subnet.Name, "network-public-") {
-					t.Errorf("%s is not in a public subnet (%v)", lb.Name, subnet)
-					continue
-				}
-				if subnet.Str("availabilityZone") != lb.Str("availabilityZone") {
-					t.Errorf("%s: zone %s but subnet in %s", lb.Name, lb.Str("availabilityZone"), subnet.Str("availabilityZone"))
-				}
-				zones[lb.Str("availabilityZone")] = true
+			if asg.Int("instanceRefresh.preferences.maxHealthyPercentage") != 150 || asg.Int("instanceRefresh.preferences.minHealthyPercentage") != 100 {
+				t.Errorf("refresh %v: one node at a time, the new one ready first", asg.In("instanceRefresh"))
 			}
-			if len(zones) != 2 {
-				t.Errorf("both load balancers in one zone: %v", zones)
+			names, zones := subnetsOf(rec, asg)
+			for _, n := range names {
+				if !strings.HasPrefix(n, "network-public-") {
+					t.Errorf("the pair launches in %s, not a public subnet", n)
+				}
+			}
+			if len(zones) != stackShapes[stack].zones {
+				t.Errorf("the pair spans %v", zones)
+			}
+			if len(rec.OfType(instanceT)) != 0 {
+				t.Errorf("%d standalone instances: every host belongs to a group", len(rec.OfType(instanceT)))
 			}
 			eips := rec.Where(eipT, func(r *mocks.Resource) bool { return !strings.HasPrefix(r.Name, "network-nat-") })
 			if len(eips) != 1 {
 				t.Fatalf("%d Elastic IPs for the site, want 1", len(eips))
 			}
-			if eips[0].Str("instance") != lbs[0].ID || !slices.Contains(eips[0].IgnoreChanges, "instance") {
-				t.Errorf("Elastic IP: instance %q (lb1 is %s), ignoreChanges %v", eips[0].Str("instance"), lbs[0].ID, eips[0].IgnoreChanges)
+			if eips[0].Str("instance") != "" || !slices.Contains(eips[0].IgnoreChanges, "instance") || !slices.Contains(eips[0].IgnoreChanges, "networkInterface") {
+				t.Errorf("Elastic IP: instance %q, ignoreChanges %v", eips[0].Str("instance"), eips[0].IgnoreChanges)
 			}
 		})
 	}
 }
 
-// Every host: IMDSv2 only, encrypted gp3 root volume, no key pair, no
-// public IP, valid cloud-config user data under EC2's limit.
+// Every group's hosts: IMDSv2 only, encrypted gp3 root volume, no key
+// pair, no public IP, the latest image kept until pinned, valid
+// cloud-config user data under EC2's limit naming the group's bundle.
 func TestEveryHostIsHardened(t *testing.T) {
 	for _, stack := range stackNames {
 		rec := mustRunStack(t, stack)
-		shape := stackShapes[stack]
-		instances := rec.OfType(instanceT)
-		if want := 2 + shape.web + shape.app; len(instances) != want {
-			t.Errorf("%s: %d instances, want %d", stack, len(instances), want)
-		}
-		for _, i := range instances {
+		for _, tier := range []string{"lb", "web", "app"} {
+			_, lt := group(t, rec, tier)
 			for path, want := range map[string]any{
 				"metadataOptions.httpTokens": "required", "metadataOptions.httpPutResponseHopLimit": 1.0,
-				"rootBlockDevice.encrypted": true, "rootBlockDevice.volumeType": "gp3",
-				"associatePublicIpAddress": false, "userDataReplaceOnChange": true,
+				"blockDeviceMappings.0.ebs.encrypted": "true", "blockDeviceMappings.0.ebs.volumeType": "gp3",
+				"networkInterfaces.0.associatePublicIpAddress": "false", "monitoring.enabled": true,
 			} {
-				if got := mocks.Reveal(i.In(path)); got != want {
-					t.Errorf("%s/%s: %s = %v, want %v", stack, i.Name, path, got, want)
+				if got := mocks.Reveal(lt.In(path)); got != want {
+					t.Errorf("%s/%s: %s = %v, want %v", stack, tier, path, got, want)
 				}
 			}
-			if i.In("keyName") != nil {
-				t.Errorf("%s/%s has a key pair", stack, i.Name)
+			if lt.In("keyName") != nil {
+				t.Errorf("%s/%s has a key pair", stack, tier)
 			}
-			ud := i.Str("userData")
-			if ud == "" || len(ud) > cloudinit.MaxUserData || !strings.HasPrefix(ud, "#cloud-config\n") {
-				t.Errorf("%s/%s: user data of %d bytes", stack, i.Name, len(ud))
+			raw, err := base64.StdEncoding.DecodeString(lt.Str("userData"))
+			ud := string(raw)
+			if err != nil || len(raw) > cloudinit.MaxUserData || !strings.HasPrefix(ud, "#cloud-config\n") ||
+				!strings.Contains(ud, "WEBSTACK_GROUP=webstack-"+stack+"-"+tier) || !strings.Contains(ud, "WEBSTACK_BUNDLE_KEY=bundles/"+tier) {
+				t.Errorf("%s/%s: user data of %d bytes (%v):\n%s", stack, tier, len(raw), err, ud)
 			}
-			if i.Str("ami") != mocks.LatestAMI("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64") || !slices.Contains(i.IgnoreChanges, "ami") {
-				t.Errorf("%s/%s: ami %s, ignoreChanges %v", stack, i.Name, i.Str("ami"), i.IgnoreChanges)
+			if lt.Str("imageId") != mocks.LatestAMI("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64") || !slices.Contains(lt.IgnoreChanges, "imageId") {
+				t.Errorf("%s/%s: image %s, ignoreChanges %v", stack, tier, lt.Str("imageId"), lt.IgnoreChanges)
 			}
 		}
 	}
 }
 
-// Web and app servers: N per environment, spread over the zones.
-func TestTiersSpreadOverZones(t *testing.T) {
+// Web and app servers: groups over every private subnet, sized per
+// environment, scaling on CPU in prod; gated by both lifecycle hooks.
+func TestTierGroupsPerEnvironment(t *testing.T) {
 	for _, stack := range stackNames {
 		rec := mustRunStack(t, stack)
 		shape := stackShapes[stack]
-		for tier, n := range map[string]int{"web": shape.web, "app": shape.app} {
-			hs := hosts(rec, tier)
-			if len(hs) != n {
-				t.Errorf("%s: %d %s hosts, want %d", stack, len(hs), tier, n)
+		for tier, size := range map[string][3]int{"web": shape.web, "app": shape.app} {
+			asg, _ := group(t, rec, tier)
+			if got := [3]int{asg.Int("minSize"), asg.Int("maxSize"), asg.Int("desiredCapacity")}; got != size {
+				t.Errorf("%s/%s: min, max, desired %v, want %v", stack, tier, got, size)
 			}
-			zones := map[string]int{}
-			for _, h := range hs {
-				subnet := rec.ByID(h.Str("subnetId"))
-				if subnet == nil || !strings.HasPrefix(subnet.Name, "network-private-") {
-					t.Errorf("%s/%s is not in a private subnet", stack, h.Name)
+			names, zones := subnetsOf(rec, asg)
+			for _, n := range names {
+				if !strings.HasPrefix(n, "network-private-") {
+					t.Errorf("%s/%s launches in %s", stack, tier, n)
 				}
-				zones[h.Str("availabilityZone")]++
 			}
-			if want := min(n, shape.zones); len(zones) != want {
-				t.Errorf("%s: %s hosts in %d zones %v, want %d", stack, tier, len(zones), zones, want)
+			if len(zones) != shape.zones {
+				t.Errorf("%s/%s spans %v, want %d zones", stack, tier, zones, shape.zones)
+			}
+			policy := rec.Named("aws:autoscaling/policy:Policy", tier+"-cpu")
+			if (policy != nil) != shape.scaling || slices.Contains(asg.IgnoreChanges, "desiredCapacity") != shape.scaling {
+				t.Errorf("%s/%s: scaling policy %v, ignoreChanges %v", stack, tier, policy != nil, asg.IgnoreChanges)
+			}
+			if asg.Str("initialLifecycleHooks.0.name") != "webstack-"+stack+"-"+tier+"-launch" || asg.Str("initialLifecycleHooks.1.name") != "webstack-"+stack+"-"+tier+"-terminate" {
+				t.Errorf("%s/%s hooks %v", stack, tier, asg.In("initialLifecycleHooks"))
 			}
 		}
 	}
 }
 
-var (
-	serverLineRe   = regexp.MustCompile(`(?m)^\s*server (\S+) ([0-9.]+):(\d+)`)
-	upstreamLineRe = regexp.MustCompile(`(?m)^\s*server ([0-9.]+):(\d+)`)
-)
-
-// HAProxy's backend is exactly the web servers; nginx's upstream exactly the
-// application servers.
-func TestEachTierPointsAtTheNext(t *testing.T) {
+// Each tier's agents discover the tier behind: HAProxy's backend is the web
+// group, nginx's upstream the application group, keepalived's peers the
+// pair's own group; neither configuration lists an address.
+func TestEachTierDiscoversTheNext(t *testing.T) {
 	for _, stack := range stackNames {
 		t.Run(stack, func(t *testing.T) {
 			rec := mustRunStack(t, stack)
-			ips := func(tier string, port int) []string {
-				var out []string
-				for _, h := range hosts(rec, tier) {
-					out = append(out, fmt.Sprintf("%s:%d", h.Outputs["privateIp"], port))
-				}
-				sort.Strings(out)
-				return out
+			lb := agentConfig(t, bundle(t, rec, "lb-bundle"))
+			web := agentConfig(t, bundle(t, rec, "web-bundle"))
+			app := agentConfig(t, bundle(t, rec, rec.Named(objectT, "app-bundle").Name))
+			prefix := "webstack-" + stack + "-"
+			if len(lb.Discover) != 2 || lb.Discover[0].Group != prefix+"web" || lb.Discover[0].Port != 80 ||
+				lb.Discover[1].Group != prefix+"lb" || !lb.Discover[1].ExcludeSelf {
+				t.Errorf("load balancers discover %+v", lb.Discover)
 			}
-			for _, lb := range []string{"lb1", "lb2"} {
-				cfg := file(t, bundle(t, rec, "lb-"+lb+"-bundle"), "/etc/haproxy/haproxy.cfg")
-				var backends []string
-				for _, m := range serverLineRe.FindAllStringSubmatch(cfg, -1) {
-					backends = append(backends, m[2]+":"+m[3])
-				}
-				sort.Strings(backends)
-				if want := ips("web", 80); !slices.Equal(backends, want) {
-					t.Errorf("%s backends = %v, want the web servers %v", lb, backends, want)
-				}
+			if len(web.Discover) != 1 || web.Discover[0].Group != prefix+"app" || web.Discover[0].Port != 8080 {
+				t.Errorf("web servers discover %+v", web.Discover)
 			}
+			if len(app.Discover) != 0 || app.Group != prefix+"app" || app.Drain.Port != 8080 {
+				t.Errorf("application servers: %+v", app)
+			}
+			cfg := file(t, bundle(t, rec, "lb-bundle"), "/etc/haproxy/haproxy.cfg")
 			conf := file(t, bundle(t, rec, "web-bundle"), "/etc/nginx/nginx.conf")
-			var upstreams []string
-			for _, m := range upstreamLineRe.FindAllStringSubmatch(conf, -1) {
-				upstreams = append(upstreams, m[1]+":"+m[2])
+			if addr := regexp.MustCompile(`\b10\.\d+\.\d+\.\d+:\d+`); addr.MatchString(cfg) || addr.MatchString(conf) {
+				t.Errorf("a configuration lists a host's address: it is discovered")
 			}
-			sort.Strings(upstreams)
-			if want := ips("app", 8080); !slices.Equal(upstreams, want) {
-				t.Errorf("nginx upstream = %v, want the app servers %v", upstreams, want)
+			if !strings.Contains(conf, "include /etc/nginx/webstack/app-servers.conf;") {
+				t.Errorf("nginx.conf does not include the discovered servers:\n%s", conf)
 			}
 		})
 	}
 }
 
-// keepalived on each node talks to the other node, from its own address.
-func TestKeepalivedPeersAreTheOtherNode(t *testing.T) {
-	rec := mustRunStack(t, "prod")
-	lbs := hosts(rec, "lb")
-	for i, lb := range lbs {
-		conf := file(t, bundle(t, rec, "lb-"+lb.Name+"-bundle"), "/etc/keepalived/keepalived.conf")
-		self, peer := lb.Outputs["privateIp"].(string), lbs[1-i].Outputs["privateIp"].(string)
-		if !strings.Contains(conf, "unicast_src_ip "+self) || !regexp.MustCompile(`unicast_peer \{\s*`+regexp.QuoteMeta(peer)+`\s*\}`).MatchString(conf) {
-			t.Errorf("%s keepalived.conf does not pair %s with %s:\n%s", lb.Name, self, peer, conf)
-		}
-		env := file(t, bundle(t, rec, "lb-"+lb.Name+"-bundle"), "/etc/webstack/lb.env")
-		if !strings.Contains(env, "WEBSTACK_EIP_ALLOCATION_ID=eipalloc-") {
-			t.Errorf("%s lb.env lacks the Elastic IP: %s", lb.Name, env)
-		}
+// agentConfig reads the agent's configuration out of a bundle.
+func agentConfig(t *testing.T, b host.Bundle) hostagent.Config {
+	t.Helper()
+	var c hostagent.Config
+	if err := json.Unmarshal([]byte(file(t, b, host.AgentConfigPath)), &c); err != nil {
+		t.Fatal(err)
 	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("agent configuration: %v", err)
+	}
+	return c
 }
 
 // policyDoc is an IAM policy as the tests read it.
@@ -225,25 +255,29 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 	dbSecret := rec.Named(secretT, "database-credentials").Outputs["arn"].(string)
 	lbSecret := rec.Named(secretT, "lb-secrets").Outputs["arn"].(string)
 	eip := rec.Named(eipT, "lb-eip").Outputs["arn"].(string)
-	var takeover []string
-	for _, lb := range hosts(rec, "lb") {
-		takeover = append(takeover, lb.Outputs["arn"].(string),
-			"arn:aws:ec2:us-east-1:123456789012:network-interface/"+lb.Outputs["primaryNetworkInterfaceId"].(string))
+	own := func(tier string) []string {
+		return []string{"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/webstack-prod-" + tier}
 	}
-	takeover = append(takeover, eip)
-	sort.Strings(takeover)
-
+	agent := func(tier string, actions map[string][]string) map[string][]string {
+		for _, a := range []string{"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"} {
+			actions[a] = own(tier)
+		}
+		actions["autoscaling:DescribeAutoScalingGroups"] = []string{"*"}
+		actions["ec2:DescribeInstances"] = []string{"*"}
+		return actions
+	}
+	nodes := []string{"arn:aws:ec2:us-east-1:123456789012:instance/*", "arn:aws:ec2:us-east-1:123456789012:network-interface/*"}
 	want := map[string]map[string][]string{
-		"lb-role": {
-			"s3:GetObject":                  {bucket + "bundles/lb1.sh", bucket + "bundles/lb2.sh"},
+		"lb-role": agent("lb", map[string][]string{
+			"s3:GetObject":                  {bucket + "bundles/lb.sh", bucket + "releases/lb/*"},
 			"secretsmanager:GetSecretValue": {lbSecret},
-			"ec2:AssociateAddress":          takeover,
-		},
-		"web-role": {"s3:GetObject": {bucket + "bundles/web.sh"}},
-		"app-role": {
-			"s3:GetObject":                  {bucket + "bundles/app.sh", bucket + "releases/app/*"},
+			"ec2:AssociateAddress":          append([]string{eip}, nodes...),
+		}),
+		"web-role": agent("web", map[string][]string{"s3:GetObject": {bucket + "bundles/web.sh", bucket + "releases/web/*"}}),
+		"app-role": agent("app", map[string][]string{
+			"s3:GetObject":                  {bucket + "bundles/app/*", bucket + "releases/app/*"},
 			"secretsmanager:GetSecretValue": {dbSecret},
-		},
+		}),
 		"network-flow-logs": policies["network-flow-logs"], // checked in the network tests
 	}
 	for role, actions := range policies {
@@ -253,6 +287,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			continue
 		}
 		for action, resources := range actions {
+			sort.Strings(w[action])
 			if !slices.Equal(resources, w[action]) {
 				t.Errorf("%s: %s on %v, want %v", role, action, resources, w[action])
 			}
@@ -261,6 +296,13 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			if _, ok := actions[action]; !ok {
 				t.Errorf("%s lacks %s", role, action)
 			}
+		}
+	}
+	// The Elastic IP moves only onto the pair's own nodes.
+	for _, p := range rec.OfType(rolePolT) {
+		if strings.Contains(p.Str("policy"), `"arn:aws:ec2:us-east-1:123456789012:instance/*"`) &&
+			!strings.Contains(p.Str("policy"), `"Condition":{"StringEquals":{"aws:ResourceTag/webstack:group":"webstack-prod-lb"}}`) {
+			t.Errorf("%s lets AssociateAddress reach any instance: %s", p.Name, p.Str("policy"))
 		}
 	}
 	// The database secret: only the application servers' role names it.
@@ -297,6 +339,12 @@ func TestAppRunsTheBuiltRelease(t *testing.T) {
 		t.Errorf("release key %s, want %s", object.Str("key"), store.ReleaseKey("app", art.SHA256))
 	}
 	env := file(t, bundle(t, rec, "app-bundle"), "/etc/webstack/release.env")
+	// The application tier is immutable: its bundle lives under its own
+	// content's key, named in the launch template, so a new release rolls.
+	key := rec.Named(objectT, "app-bundle").Str("key")
+	if _, lt := group(t, rec, "app"); !regexp.MustCompile(`^bundles/app/[0-9a-f]{16}\.sh$`).MatchString(key) || !strings.Contains(decode(t, lt.Str("userData")), "WEBSTACK_BUNDLE_KEY="+key) {
+		t.Errorf("app bundle key %q is not content-addressed, or not named by the launch template", key)
+	}
 	if !strings.Contains(env, `WEBSTACK_RELEASE_SHA256="`+art.SHA256+`"`) {
 		t.Errorf("release.env does not name the uploaded release %s:\n%s", art.SHA256, env)
 	}

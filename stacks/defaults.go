@@ -9,21 +9,22 @@ package stacks
 // forgotten setting errs on the side of production.
 func Defaults() Settings {
 	host := Host{InstanceType: "t4g.small", RootVolumeGiB: 16}
+	capacity := Capacity{Min: 2, Max: 4, Desired: 2, Scaling: Scaling{Target: 60}}
 	return Settings{
 		Network: Network{
 			CIDR:                 "10.0.0.0/16",
 			AvailabilityZones:    []string{},
 			NATGateways:          NATPerAZ,
 			FlowLogRetentionDays: 90,
-			InterfaceEndpoints:   []string{"ec2", "secretsmanager", "ssm", "ssmmessages", "ec2messages"},
+			InterfaceEndpoints:   []string{"autoscaling", "ec2", "secretsmanager", "ssm", "ssmmessages", "ec2messages"},
 		},
 		LoadBalancer: LoadBalancer{
 			Host:             host,
 			AllowedCIDRs:     []string{"0.0.0.0/0"},
 			AllowedIPv6CIDRs: []string{"::/0"},
 		},
-		Web: Web{Host: host, Count: 2, Port: 80},
-		App: App{Host: host, Count: 2, Port: 8080},
+		Web: Web{Host: host, Capacity: capacity, Port: 80},
+		App: App{Host: host, Capacity: capacity, Port: 8080},
 		Database: Database{
 			Engine:                 Postgres,
 			EngineVersion:          "16",

@@ -111,16 +111,22 @@ func decodeObject(key, raw string, dst any) Problems {
 	for _, name := range sortedKeys(fields) {
 		field, ok := byName[name]
 		if !ok {
-			problems = append(problems, Problem{
-				Key: key + "." + name, Value: rawJSON(fields[name]),
-				Message: "unknown setting; allowed: " + strings.Join(sortedKeys(byName), ", "),
-			})
+			message := "unknown setting; allowed: " + strings.Join(sortedKeys(byName), ", ")
+			if instead, renamed := renamedFields[name]; renamed {
+				message = instead
+			}
+			problems = append(problems, Problem{Key: key + "." + name, Value: rawJSON(fields[name]), Message: message})
 			continue
 		}
 		// Decode into a fresh value so that a list replaces the default
-		// instead of being merged into it.
+		// instead of being merged into it; a nested object (scaling) is
+		// merged field by field, like the top-level ones.
 		fresh := reflect.New(field.Type())
+		if field.Kind() == reflect.Struct {
+			fresh.Elem().Set(field)
+		}
 		dec := json.NewDecoder(bytes.NewReader(fields[name]))
+		dec.DisallowUnknownFields() // in nested objects (scaling) too
 		if err := dec.Decode(fresh.Interface()); err != nil || isNull(fields[name]) {
 			problems = append(problems, Problem{
 				Key: key + "." + name, Value: rawJSON(fields[name]),
@@ -131,6 +137,12 @@ func decodeObject(key, raw string, dst any) Problems {
 		field.Set(fresh.Elem())
 	}
 	return problems
+}
+
+// renamedFields are settings that no longer exist, and what to write
+// instead.
+var renamedFields = map[string]string{
+	"count": "replaced by the tier's Auto Scaling group: write desired: N (how many hosts run), with min and max (the group's bounds), e.g. {min: 2, max: 4, desired: 2}",
 }
 
 // jsonFields maps the JSON names of a struct's fields (including those of
@@ -167,6 +179,13 @@ func describeType(t reflect.Type) string {
 		return "a list of " + strings.TrimPrefix(describeType(t.Elem()), "a ") + "s"
 	case reflect.Map:
 		return "a mapping of strings to strings"
+	case reflect.Struct:
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			names = append(names, name+" ("+strings.TrimPrefix(describeType(t.Field(i).Type), "a ")+")")
+		}
+		return "an object with " + strings.Join(names, " and ")
 	}
 	return t.String()
 }

@@ -91,18 +91,38 @@ type LoadBalancer struct {
 	CertificateSecret string `json:"certificateSecret"`
 }
 
+// Capacity is how many hosts a tier's Auto Scaling group keeps.
+type Capacity struct {
+	// Min and Max bound the group; Desired is how many it runs (with a
+	// scaling policy, only the first count: the policy moves it).
+	Min     int `json:"min"`
+	Max     int `json:"max"`
+	Desired int `json:"desired"`
+	// Scaling is an optional target-tracking policy.
+	Scaling Scaling `json:"scaling"`
+}
+
+// Scaling is a target-tracking policy: the group adds and removes hosts to
+// keep Metric near Target.
+type Scaling struct {
+	// Metric is "" (no policy) or cpu (the group's average CPU).
+	Metric string `json:"metric"`
+	// Target is the metric's target, in percent.
+	Target int `json:"target"`
+}
+
 // Web is webstack:web: the nginx hosts.
 type Web struct {
 	Host
-	Count int `json:"count"`
-	Port  int `json:"port"`
+	Capacity
+	Port int `json:"port"`
 }
 
 // App is webstack:app: the application hosts.
 type App struct {
 	Host
-	Count int `json:"count"`
-	Port  int `json:"port"`
+	Capacity
+	Port int `json:"port"`
 	// Artifact is a path to your own Linux executable to run instead of the
 	// default application built from this repository. Empty: the default.
 	Artifact string `json:"artifact"`

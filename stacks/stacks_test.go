@@ -58,15 +58,15 @@ func lookup(values map[string]string) stacks.Lookup {
 
 func TestPartialObjectsMergeWithDefaults(t *testing.T) {
 	s, err := stacks.FromConfig("webstack", "dev", "us-east-1", lookup(map[string]string{
-		"web":     `{"count": 3}`,
+		"web":     `{"desired": 3}`,
 		"network": `{"availabilityZones": ["us-east-1a", "us-east-1b"]}`,
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := stacks.Defaults()
-	if s.Web.Count != 3 || s.Web.Port != d.Web.Port || s.Web.InstanceType != d.Web.InstanceType {
-		t.Errorf("web = %+v: count from the stack, the rest from the defaults", s.Web)
+	if s.Web.Desired != 3 || s.Web.Min != d.Web.Min || s.Web.Max != d.Web.Max || s.Web.Port != d.Web.Port || s.Web.InstanceType != d.Web.InstanceType {
+		t.Errorf("web = %+v: desired from the stack, the rest from the defaults", s.Web)
 	}
 	if got := s.Network.AvailabilityZones; len(got) != 2 || s.Network.CIDR != d.Network.CIDR {
 		t.Errorf("network = %+v", s.Network)
@@ -87,7 +87,7 @@ func TestEveryDecodingProblemIsReported(t *testing.T) {
 		t.Fatal("accepted")
 	}
 	for _, want := range []string{
-		`webstack:web.cont = 3: unknown setting; allowed: ami, count, instanceType, port, rootVolumeGiB`,
+		`webstack:web.cont = 3: unknown setting; allowed: ami, desired, instanceType, max, min, port, rootVolumeGiB, scaling`,
 		`webstack:web.port = "eighty": must be a whole number`,
 		`webstack:database.multiAz = "yes": must be true or false`,
 		`webstack:tags.team = 7: must be a string`,
@@ -137,5 +137,39 @@ func TestMaintenanceMayNotOverlapBackups(t *testing.T) {
 		if ok := len(problems) == 0; ok != tc.ok {
 			t.Errorf("backup %s, maintenance %s: ok = %v, want %v (%v)", tc.backup, tc.maint, ok, tc.ok, problems)
 		}
+	}
+}
+
+// The tiers' groups: bounds, the desired count inside them, a known
+// scaling metric, prod's minimum; and the old count key says what to
+// write instead.
+func TestCapacityRules(t *testing.T) {
+	for _, tc := range []struct {
+		name, stack, web, want string
+	}{
+		{"min above max", "dev", `{"min": 3, "max": 2, "desired": 2}`, `webstack:web.max = 2: must be at least min (3)`},
+		{"desired above max", "dev", `{"min": 1, "max": 2, "desired": 3}`, `webstack:web.desired = 3: must be between min (1) and max (2)`},
+		{"desired below min", "staging", `{"min": 2, "max": 4, "desired": 1}`, `webstack:web.desired = 1: must be between min (2) and max (4)`},
+		{"zero hosts", "dev", `{"min": 0, "max": 2, "desired": 0}`, `webstack:web.min = 0: must be between 1 and 20`},
+		{"too many", "dev", `{"max": 21}`, `webstack:web.max = 21: must be between 1 and 20`},
+		{"one in prod", "prod", `{"min": 1, "max": 4, "desired": 2}`, `webstack:web.min = 1: prod keeps at least 2 web servers, in different zones`},
+		{"unknown metric", "dev", `{"scaling": {"metric": "memory"}}`, `webstack:web.scaling.metric = "memory": must be "cpu"`},
+		{"target out of range", "dev", `{"scaling": {"metric": "cpu", "target": 95}}`, `webstack:web.scaling.target = 95: must be a percentage between 10 and 90`},
+		{"typo inside scaling", "dev", `{"scaling": {"metric": "cpu", "targt": 50}}`, `webstack:web.scaling = {"metric": "cpu", "targt": 50}: must be an object with metric (string) and target (whole number)`},
+		{"the old count", "dev", `{"count": 3}`, `webstack:web.count = 3: replaced by the tier's Auto Scaling group: write desired: N`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := stacks.FromConfig("webstack", tc.stack, "us-east-1", lookup(map[string]string{"web": tc.web}))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("web = %s: %v\nwant a problem containing %q", tc.web, err, tc.want)
+			}
+		})
+	}
+	s, err := stacks.FromConfig("webstack", "prod", "us-east-1", lookup(map[string]string{"app": `{"min": 2, "max": 6, "desired": 3, "scaling": {"metric": "cpu"}}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.App.Scaling != (stacks.Scaling{Metric: "cpu", Target: 60}) {
+		t.Errorf("scaling = %+v; the target defaults to 60", s.App.Scaling)
 	}
 }

@@ -25,10 +25,12 @@ const (
 var FlowLogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 // RequiredEndpoints are the interface endpoints the stack cannot work
-// without: the load balancers have no public IP of their own, so the backup
-// node reaches the EC2 API (to take over the Elastic IP) and both reach
-// Secrets Manager (for their passwords) through them.
-var RequiredEndpoints = []string{"ec2", "secretsmanager"}
+// without: the hosts have no public IP of their own, and their agents
+// reach Auto Scaling and EC2 (to discover the tier behind, complete
+// lifecycle hooks, mark themselves unhealthy; the load balancers also to
+// take over the Elastic IP) and Secrets Manager (for passwords) through
+// them.
+var RequiredEndpoints = []string{"autoscaling", "ec2", "secretsmanager"}
 
 // EngineVersions are the major versions webstack knows the parameter group
 // family of.
@@ -87,10 +89,10 @@ func (s *Settings) Validate() Problems {
 	s.validateNetwork(v)
 	s.validateLoadBalancer(v)
 	validateHost(v, "web", s.Web.Host)
-	validateCount(v, "web.count", s.Web.Count)
+	validateCapacity(v, "web", s.Web.Capacity)
 	validatePort(v, "web.port", s.Web.Port)
 	validateHost(v, "app", s.App.Host)
-	validateCount(v, "app.count", s.App.Count)
+	validateCapacity(v, "app", s.App.Capacity)
 	validatePort(v, "app.port", s.App.Port)
 	if s.App.Artifact != "" {
 		if st, err := os.Stat(s.App.Artifact); err != nil || !st.Mode().IsRegular() {
@@ -223,9 +225,33 @@ func Architecture(instanceType string) (string, error) {
 	return instancetype.Architecture(instanceType)
 }
 
-func validateCount(v *validator, key string, n int) {
-	if n < 1 || n > MaxHosts {
-		v.add(key, n, "must be between 1 and %d", MaxHosts)
+// Scaling limits: a target below 10 % or above 90 % keeps a group at one
+// of its bounds.
+const (
+	MinScalingTarget = 10
+	MaxScalingTarget = 90
+)
+
+func validateCapacity(v *validator, tier string, c Capacity) {
+	if c.Min < 1 || c.Min > MaxHosts {
+		v.add(tier+".min", c.Min, "must be between 1 and %d (a tier with no host serves nothing)", MaxHosts)
+	}
+	if c.Max < 1 || c.Max > MaxHosts {
+		v.add(tier+".max", c.Max, "must be between 1 and %d", MaxHosts)
+	} else if c.Max < c.Min {
+		v.add(tier+".max", c.Max, "must be at least min (%d)", c.Min)
+	}
+	if c.Desired < c.Min || c.Desired > c.Max {
+		v.add(tier+".desired", c.Desired, "must be between min (%d) and max (%d)", c.Min, c.Max)
+	}
+	switch c.Scaling.Metric {
+	case "":
+	case "cpu":
+		if c.Scaling.Target < MinScalingTarget || c.Scaling.Target > MaxScalingTarget {
+			v.add(tier+".scaling.target", c.Scaling.Target, "must be a percentage between %d and %d", MinScalingTarget, MaxScalingTarget)
+		}
+	default:
+		v.add(tier+".scaling.metric", c.Scaling.Metric, `must be "cpu" (the group's average CPU), or "" for no scaling policy`)
 	}
 }
 
@@ -408,11 +434,11 @@ func (s *Settings) validateEnvironmentRules(v *validator) {
 		if s.Network.NATGateways == NATSingle {
 			v.add("network.natGateways", s.Network.NATGateways, "prod must not depend on one AZ's NAT gateway: use perAz (or none, with VPC endpoints only)")
 		}
-		if s.Web.Count < 2 {
-			v.add("web.count", s.Web.Count, "prod needs at least 2 web servers, in different AZs")
+		if s.Web.Min < 2 {
+			v.add("web.min", s.Web.Min, "prod keeps at least 2 web servers, in different zones")
 		}
-		if s.App.Count < 2 {
-			v.add("app.count", s.App.Count, "prod needs at least 2 application servers, in different AZs")
+		if s.App.Min < 2 {
+			v.add("app.min", s.App.Min, "prod keeps at least 2 application servers, in different zones")
 		}
 		if !d.MultiAZ {
 			v.add("database.multiAz", d.MultiAZ, "prod needs a Multi-AZ database")

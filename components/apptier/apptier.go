@@ -1,26 +1,32 @@
-// Package apptier provides the diagram's application servers: N hosts in
-// the private subnets, spread over the zones, running the application as a
-// hardened systemd service (package appconf renders its units).
+// Package apptier provides the diagram's application servers: an Auto
+// Scaling group of hosts in the private subnets of every zone (package
+// group), running the application as a hardened systemd service (package
+// appconf renders its units) beside the webstack agent.
 //
 // The release is a Linux executable: by default the application in app/,
-// built by the program itself for the hosts' architecture (Build), or your
-// own (FileArtifact). It goes into the stack's bucket under its SHA-256;
-// each host downloads it, checks the checksum, switches to it and restarts
-// the service one host at a time (host i waits i × StaggerSeconds), keeping the old
-// release if the new one does not answer /healthz. The database password
-// reaches the application at start, from Secrets Manager, through a
-// root-only file and systemd's LoadCredential; it is never in user data.
+// built by the program itself for the hosts' architecture (release.Build),
+// or your own (release.FileArtifact). It goes into the stack's bucket under
+// its SHA-256. The tier is immutable: a new release, or any change of the
+// application's files, is a new bundle under a key of its own, named in a
+// new launch template, so it rolls through the group (new hosts ready
+// before old ones go; the web servers discover them) instead of restarting
+// running hosts under their requests. The database password reaches the
+// application at start, from Secrets Manager, through a root-only file and
+// systemd's LoadCredential; it is never in user data.
 package apptier
 
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/foobar/webstack/components/apptier/appconf"
 	"github.com/foobar/webstack/components/apptier/release"
+	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/internal/hostagent"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -28,7 +34,7 @@ import (
 const (
 	ServiceName  = "webstack-app"
 	SecretsName  = "webstack-app-secrets"
-	ExecPath     = "/opt/webstack/app/current/webstack-app"
+	ExecPath     = "/opt/webstack/" + ServiceName + "/current/" + ServiceName
 	envFile      = "/etc/webstack/app.env"
 	releaseEnv   = "/etc/webstack/release.env"
 	secretEnv    = "/etc/webstack/app-secret.env"
@@ -36,36 +42,38 @@ const (
 	libexec      = "/usr/local/libexec/webstack"
 	fetchScript  = libexec + "/fetch-db-secret"
 	deployScript = libexec + "/app-deploy"
-	// StaggerSeconds is how long host i waits (× i) before restarting on a
-	// new release, so that one host restarts at a time.
-	StaggerSeconds = "20"
 )
 
 // Args configures the application tier.
 type Args struct {
-	// Fleet is the application servers: how many, in which private
-	// subnets, on what image and instance type, behind which security group.
-	host.Fleet
+	// Group is the application servers' group: where, on what, how many.
+	group.Args
 	// Port the application listens on.
 	Port int
-	// Release is the executable to run (release.Build or release.FileArtifact). Required.
-	Release release.Artifact
+	// Release is the executable to run (release.Build or
+	// release.FileArtifact), Agent the webstack agent's. Required.
+	Release, Agent release.Artifact
 	// DatabaseSecretArn is the secret with the database's connection
 	// details; the tier's role may read it and nothing else may.
 	DatabaseSecretArn pulumi.StringInput
-	// Bucket holds the bundle and the release; Region is the stack's.
-	Bucket *store.Bucket
-	Region string
+	// Bucket holds the bundles and the releases; Region, Partition and
+	// AccountID name ARNs.
+	Bucket                       *store.Bucket
+	Region, Partition, AccountID string
+	// AgentInterval is how often the hosts' agents look (default 2s).
+	AgentInterval time.Duration
 }
 
 // Tier is the application servers.
 type Tier struct {
 	pulumi.ResourceState
-	host.Members
+	*group.Hosts
+	// Port the application listens on.
+	Port int
 }
 
 func (a Args) validate() error {
-	errs := []error{a.Fleet.Validate("apptier")}
+	var errs []error
 	if a.Port < 1 || a.Port > 65535 {
 		errs = append(errs, fmt.Errorf("apptier: Args.Port = %d: must be a TCP port", a.Port))
 	}
@@ -75,6 +83,7 @@ func (a Args) validate() error {
 	if a.Bucket == nil || a.DatabaseSecretArn == nil || a.Region == "" {
 		errs = append(errs, errors.New("apptier: Bucket, DatabaseSecretArn and Region are required"))
 	}
+	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent}.Validate("apptier"))
 	return errors.Join(errs...)
 }
 
@@ -86,6 +95,28 @@ type BundleArgs struct {
 	ReleaseKey        string
 	DatabaseSecretArn string
 	Region            string
+	// Agent is the agent's configuration, AgentKey and AgentSHA256 its
+	// release.
+	Agent                 hostagent.Config
+	AgentKey, AgentSHA256 string
+}
+
+// AgentConfig is what the application servers' agents do: complete the
+// launch hook once the application answers /healthz, mark the host
+// unhealthy when it stops answering, and on termination wait until the
+// web servers no longer send requests, then stop the application.
+func AgentConfig(names group.Names, region string, port int, interval time.Duration) hostagent.Config {
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
+	return hostagent.Config{
+		Region: region, Tier: "app", Group: names.Group, LaunchHook: names.LaunchHook, TerminateHook: names.TerminateHook,
+		Interval: hostagent.Duration(interval), StateDir: host.StateDir + "/agent",
+		Ready:  hostagent.Ready{Marker: host.AppliedMarker, URL: health, Timeout: hostagent.Duration(group.LaunchHookTimeout * time.Second / 2)},
+		Health: hostagent.Health{URL: health, Failures: 3, Timeout: hostagent.Duration(2 * time.Second)},
+		Drain: hostagent.Drain{
+			Port: port, Quiet: hostagent.Duration(3 * interval), Timeout: hostagent.Duration(120 * time.Second),
+			After: [][]string{{"systemctl", "stop", ServiceName}},
+		},
+	}
 }
 
 // Bundle is what every application server runs.
@@ -114,18 +145,24 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 	if err != nil {
 		return host.Bundle{}, err
 	}
+	agent, err := a.Agent.JSON()
+	if err != nil {
+		return host.Bundle{}, err
+	}
+	files := []host.File{
+		{Path: releaseEnv, Content: releaseEnvText, Owner: "root:root"},
+		{Path: secretEnv, Content: secretEnvText, Owner: "root:root"},
+		{Path: fetchScript, Content: appconf.SecretsScript(), Mode: "0755", Owner: "root:root"},
+		{Path: deployScript, Content: deployScriptText, Mode: "0755", Owner: "root:root"},
+		{Path: "/etc/systemd/system/" + SecretsName + ".service", Content: secretsUnit, Owner: "root:root"},
+		{Path: "/etc/systemd/system/" + ServiceName + ".service", Content: unit, Owner: "root:root"},
+	}
 	return host.Bundle{
-		Name: "app",
-		Files: []host.File{
-			{Path: releaseEnv, Content: releaseEnvText, Owner: "root:root"},
-			{Path: secretEnv, Content: secretEnvText, Owner: "root:root"},
-			{Path: fetchScript, Content: appconf.SecretsScript(), Mode: "0755", Owner: "root:root"},
-			{Path: deployScript, Content: deployScriptText, Mode: "0755", Owner: "root:root"},
-			{Path: "/etc/systemd/system/" + SecretsName + ".service", Content: secretsUnit, Owner: "root:root"},
-			{Path: "/etc/systemd/system/" + ServiceName + ".service", Content: unit, Owner: "root:root"},
-		},
+		Name:     "app",
+		Files:    append(files, host.AgentFiles(agent)...),
 		Check:    []string{"bash -n " + deployScript, "bash -n " + fetchScript},
-		Activate: []string{"systemctl daemon-reload", "systemctl enable " + ServiceName, deployScript},
+		Activate: append([]string{"systemctl daemon-reload", "systemctl enable " + ServiceName, deployScript}, host.AgentActivate(a.AgentKey, a.AgentSHA256)...),
+		Verify:   []string{fmt.Sprintf("%s http://127.0.0.1:%d/healthz", host.WaitHealthy, a.Port)},
 	}, nil
 }
 
@@ -134,101 +171,59 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := args.validate(); err != nil {
 		return nil, err
 	}
-	t := &Tier{}
+	if args.AgentInterval == 0 {
+		args.AgentInterval = 2 * time.Second
+	}
+	t := &Tier{Port: args.Port}
 	if err := ctx.RegisterComponentResource("webstack:apptier:Tier", name, t, opts...); err != nil {
 		return nil, err
 	}
-	child := pulumi.Parent(t)
-
+	names := group.NamesOf(ctx, name)
 	releaseKey := store.ReleaseKey(name, args.Release.SHA256)
-	releaseObject, err := args.Bucket.PutFile(name+"-release", releaseKey, args.Release.Path)
+	releaseObject, err := args.Bucket.PutFile(name+"-release", releaseKey, args.Release.Path, pulumi.Parent(t))
 	if err != nil {
 		return nil, err
 	}
-	t.Role, err = host.NewRole(ctx, name+"-role", host.RoleArgs{
-		Description: "webstack application servers: read their bundle, release and database secret",
-		Policy: iampolicy.FromARNs(pulumi.StringArray{args.DatabaseSecretArn}, func(arns []string) []iampolicy.Statement {
-			return []iampolicy.Statement{
-				iampolicy.Allow("ReadBundleAndReleases", []string{"s3:GetObject"},
-					args.Bucket.ObjectArn(store.BundleKey(name)), args.Bucket.ObjectArn(store.ReleaseKey(name, "*"))),
-				iampolicy.Allow("ReadDatabaseSecret", []string{"secretsmanager:GetSecretValue"}, arns...),
-			}
-		}),
-	}, child)
-	if err != nil {
-		return nil, err
-	}
-	t.Hosts, err = host.NewFleet(ctx, host.FleetArgs{
-		Fleet: args.Fleet, Name: name, Tier: "app", Role: t.Role,
-		Region: args.Region, Bucket: args.Bucket.Name, BundleKey: store.BundleKey(name),
-		// Releases arrive in the bundle; only a new bootstrap replaces a host.
-		ReplaceOnUserDataChange: true,
-	}, child)
-	if err != nil {
-		return nil, err
-	}
-
-	t.Bundle = args.DatabaseSecretArn.ToStringOutput().ApplyT(func(arn string) (string, error) {
-		b, err := Bundle(BundleArgs{Port: args.Port, Release: args.Release, ReleaseKey: releaseKey, DatabaseSecretArn: arn, Region: args.Region})
+	bundle := args.DatabaseSecretArn.ToStringOutput().ApplyT(func(arn string) (string, error) {
+		b, err := Bundle(BundleArgs{
+			Port: args.Port, Release: args.Release, ReleaseKey: releaseKey, DatabaseSecretArn: arn, Region: args.Region,
+			Agent:    AgentConfig(names, args.Region, args.Port, args.AgentInterval),
+			AgentKey: group.AgentKey(name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,
+		})
 		if err != nil {
 			return "", err
 		}
 		return b.Script()
 	}).(pulumi.StringOutput)
-	// The bundle names the release: publish it only once the release is up.
-	if _, err := args.Bucket.PutText(name+"-bundle", store.BundleKey(name), t.Bundle, pulumi.DependsOn([]pulumi.Resource{releaseObject})); err != nil {
+	t.Hosts, err = group.NewHosts(ctx, name, t, group.HostsArgs{
+		Args: args.Args, Tier: "app",
+		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
+		Agent: args.Agent, Bundle: bundle, BundleDependsOn: []pulumi.Resource{releaseObject},
+		// A new release or unit rolls through the group.
+		Immutable:       true,
+		RoleDescription: "webstack application servers: read their bundle, releases and database secret; run their agent",
+		Policy: iampolicy.FromARNs(pulumi.StringArray{args.DatabaseSecretArn}, func(arns []string) []iampolicy.Statement {
+			return []iampolicy.Statement{iampolicy.Allow("ReadDatabaseSecret", []string{"secretsmanager:GetSecretValue"}, arns...)}
+		}),
+	})
+	if err != nil {
 		return nil, err
 	}
-
-	outs := pulumi.Map{"releaseSha256": pulumi.String(args.Release.SHA256)}
-	for _, h := range t.Hosts {
-		outs[h.Name+"PrivateIp"] = h.PrivateIP
-	}
-	return t, ctx.RegisterResourceOutputs(t, outs)
+	return t, ctx.RegisterResourceOutputs(t, pulumi.Map{
+		"group": pulumi.String(t.Group.Group), "releaseSha256": pulumi.String(args.Release.SHA256),
+	})
 }
 
-// deployScriptText installs the release named in release.env and restarts
-// the application on it, staggered across the tier, rolling back if the new
-// release does not become healthy.
+// deployScriptText installs the release named in release.env and
+// (re)starts the application on it. The tier is immutable: a host runs the
+// release it was launched with, so this runs once per host.
 const deployScriptText = `#!/bin/bash
-# app-deploy: switch this host to the release in ` + releaseEnv + `.
+# app-deploy: run this host's release (` + releaseEnv + `).
 set -euo pipefail
 . ` + host.HostEnvPath + `
 . ` + releaseEnv + `
-base=/opt/webstack/app
-dir=$base/releases/$WEBSTACK_RELEASE_SHA256
-install -d -m 0755 "$base/releases"
-printf 'WEBSTACK_LISTEN=":%s"\nWEBSTACK_HOST_NAME="%s"\n' "$WEBSTACK_APP_PORT" "$WEBSTACK_HOST" >` + envFile + `.tmp
+` + host.InstallRelease + ` ` + ServiceName + ` "$WEBSTACK_RELEASE_KEY" "$WEBSTACK_RELEASE_SHA256"
+printf 'WEBSTACK_LISTEN=":%s"\nWEBSTACK_HOST_NAME="%s"\n' "$WEBSTACK_APP_PORT" "$(` + host.InstanceIDCommand + `)" >` + envFile + `.tmp
 mv -f ` + envFile + `.tmp ` + envFile + `
-if [ ! -x "$dir/webstack-app" ]; then
-	tmp=$(mktemp -d "$base/releases/.download.XXXXXX")
-	trap 'rm -rf "$tmp"' EXIT
-	aws s3 cp --only-show-errors "s3://$WEBSTACK_BUCKET/$WEBSTACK_RELEASE_KEY" "$tmp/webstack-app"
-	echo "$WEBSTACK_RELEASE_SHA256  $tmp/webstack-app" | sha256sum --check --quiet --strict -
-	chmod 0755 "$tmp" "$tmp/webstack-app"
-	mv -T "$tmp" "$dir"
-fi
-previous=$(readlink "$base/current" || true)
-if systemctl is-active --quiet ` + ServiceName + `; then
-	# One host at a time: the others keep serving while this one restarts.
-	sleep $((WEBSTACK_HOST_INDEX * ` + StaggerSeconds + `))
-fi
-ln -sfn "$dir" "$base/current.new"
-mv -T "$base/current.new" "$base/current"
 systemctl restart ` + ServiceName + `
-for _ in $(seq 60); do
-	if curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$WEBSTACK_APP_PORT/healthz"; then
-		ls -1dt "$base"/releases/*/ | tail -n +4 | grep -v "^$dir/$" | xargs -r rm -rf
-		exit 0
-	fi
-	sleep 1
-done
-echo "app-deploy: release $WEBSTACK_RELEASE_SHA256 is not healthy" >&2
-if [ -n "$previous" ] && [ "$previous" != "$dir" ]; then
-	echo "app-deploy: rolling back to $previous" >&2
-	ln -sfn "$previous" "$base/current.new"
-	mv -T "$base/current.new" "$base/current"
-	systemctl restart ` + ServiceName + `
-fi
-exit 1
 `

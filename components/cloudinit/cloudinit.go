@@ -76,3 +76,12 @@ func Encode(doc []byte) (UserData, error) {
 	}
 	return UserData{Base64: base64.StdEncoding.EncodeToString(buf.Bytes()), Size: buf.Len()}, nil
 }
+
+// Base64OrEncode is the user data base64-encoded, as a launch template
+// takes it: Base64 when set (compressed), else Text encoded.
+func (u UserData) Base64OrEncode() string {
+	if u.Base64 != "" {
+		return u.Base64
+	}
+	return base64.StdEncoding.EncodeToString([]byte(u.Text))
+}

@@ -7,14 +7,12 @@ import (
 	"github.com/foobar/webstack/components/cloudinit"
 )
 
-// BootstrapArgs describes a host to its user data.
+// BootstrapArgs describes a group's hosts to their user data.
 type BootstrapArgs struct {
-	// Host is the host's name (lb1, web2); Tier its tier (lb, web, app).
-	Host, Tier string
-	// Index is the host's position in its tier (0-based); bundles use it to
-	// stagger restarts across the tier.
-	Index int
-	// Region, Bucket and BundleKey locate the host's bundle.
+	// Group is the hosts' Auto Scaling group; Tier their tier (lb, web,
+	// app). A host learns its own name (its instance id) at boot.
+	Group, Tier string
+	// Region, Bucket and BundleKey locate the hosts' bundle.
 	Region, Bucket, BundleKey string
 	// Packages to install on first boot (haproxy, nginx, ...).
 	Packages []string
@@ -25,12 +23,14 @@ const (
 	HostEnvPath = "/etc/webstack/host.env"
 	SyncPath    = "/usr/local/sbin/webstack-sync"
 	StateDir    = "/var/lib/webstack"
+	// AppliedMarker is the bundle webstack-sync last applied: it exists
+	// once the host's first bundle is applied (the agent's readiness).
+	AppliedMarker = StateDir + "/applied"
 )
 
-// Bootstrap is a host's user data: its packages and the webstack-sync agent,
-// which applies the host's bundle at boot and whenever it changes. User data
-// holds nothing that changes in routine operation (no configuration file,
-// no release, no secret), so those changes never replace a host.
+// Bootstrap is a group's user data: its packages and webstack-sync, which
+// applies the hosts' bundle at boot and whenever it changes. User data
+// holds no configuration file, no release and no secret.
 func Bootstrap(a BootstrapArgs) cloudinit.Config {
 	return cloudinit.Config{
 		Packages: a.Packages,
@@ -47,13 +47,13 @@ func Bootstrap(a BootstrapArgs) cloudinit.Config {
 	}
 }
 
-// HostEnv is /etc/webstack/host.env: who the host is and where its bundle is.
+// HostEnv is /etc/webstack/host.env: which group the host belongs to and
+// where its bundle is.
 func HostEnv(a BootstrapArgs) string {
 	var b strings.Builder
 	for _, kv := range [][2]string{
-		{"WEBSTACK_HOST", a.Host},
+		{"WEBSTACK_GROUP", a.Group},
 		{"WEBSTACK_TIER", a.Tier},
-		{"WEBSTACK_HOST_INDEX", fmt.Sprint(a.Index)},
 		{"WEBSTACK_BUCKET", a.Bucket},
 		{"WEBSTACK_BUNDLE_KEY", a.BundleKey},
 		{"AWS_REGION", a.Region},

@@ -14,7 +14,7 @@ import (
 
 func bootstrapArgs() host.BootstrapArgs {
 	return host.BootstrapArgs{
-		Host: "web1", Tier: "web", Index: 0, Region: "us-east-1",
+		Group: "webstack-dev-web", Tier: "web", Region: "us-east-1",
 		Bucket: "webstack-dev-123456789012-us-east-1", BundleKey: "bundles/web.sh",
 		Packages: []string{"nginx"},
 	}

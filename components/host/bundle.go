@@ -17,6 +17,10 @@ type File struct {
 	Content string // text; a final newline is added if missing
 	Mode    string // octal, e.g. 0644 (default) or 0600
 	Owner   string // user:group, e.g. root:root; "" keeps the installer's
+	// IfMissing installs the file only where it does not exist yet: the
+	// first version of a file the host's agent maintains (the servers it
+	// discovered), which a bundle must not overwrite.
+	IfMissing bool
 }
 
 // Bundle is what a host runs, delivered through the stack's bucket and
@@ -34,6 +38,11 @@ type Bundle struct {
 	// Activate runs after the checks pass (shell commands): reload or
 	// restart what uses the files.
 	Activate []string
+	// Verify runs after activation (shell commands): the host's own
+	// service must still answer. If a command fails, the previous files
+	// are put back and activated again, and the bundle fails: a bundle
+	// that breaks the service never stays on a host.
+	Verify []string
 }
 
 var modeRe = regexp.MustCompile(`^0[0-7]{3}$`)
@@ -57,7 +66,11 @@ func (b Bundle) Script() (string, error) {
 			mode = "0644"
 		}
 		delim := "WEBSTACK_EOF_" + hash(content)[:12]
-		fmt.Fprintf(&s, "\nput %s %s %s <<'%s'\n%s%s\n", shellQuote(f.Path), mode, shellQuote(f.Owner), delim, content, delim)
+		verb := "put"
+		if f.IfMissing {
+			verb = "put_if_missing"
+		}
+		fmt.Fprintf(&s, "\n%s %s %s %s <<'%s'\n%s%s\n", verb, shellQuote(f.Path), mode, shellQuote(f.Owner), delim, content, delim)
 	}
 	fmt.Fprintf(&s, "\nfailed() {\n\tprintf 'bundle %%s: check failed: %%s; the previous files are back in place\\n' %s \"$1\" >&2\n\trestore\n\texit 1\n}\n", shellQuote(b.Name))
 	for _, c := range b.Check {
@@ -65,6 +78,16 @@ func (b Bundle) Script() (string, error) {
 	}
 	for _, c := range b.Activate {
 		fmt.Fprintf(&s, "%s\n", c)
+	}
+	if len(b.Verify) > 0 {
+		fmt.Fprintf(&s, "\nbroken() {\n\tprintf 'bundle %%s: verification failed: %%s; the previous files are back in place\\n' %s \"$1\" >&2\n\trestore\n", shellQuote(b.Name))
+		for _, c := range b.Activate {
+			fmt.Fprintf(&s, "\t%s || true\n", c)
+		}
+		s.WriteString("\texit 1\n}\n")
+		for _, c := range b.Verify {
+			fmt.Fprintf(&s, "%s || broken %s\n", c, shellQuote(c))
+		}
 	}
 	return s.String(), nil
 }
@@ -88,6 +111,14 @@ put() {
 	mv -f "$tmp" "$1"
 }
 
+# put_if_missing PATH MODE OWNER: put, unless PATH exists (then keep it).
+put_if_missing() {
+	if [ -e "$1" ]; then
+		cat >/dev/null
+		return
+	fi
+	put "$@"
+}
 # restore: put every file back as it was before this bundle.
 restore() {
 	local f
@@ -148,7 +179,8 @@ func ParseBundle(script string) (Bundle, error) {
 	lines := strings.Split(script, "\n")
 	for i := 0; i < len(lines); i++ {
 		line := lines[i]
-		if !strings.HasPrefix(line, "put ") || !strings.Contains(line, " <<'WEBSTACK_EOF_") {
+		ifMissing := strings.HasPrefix(line, "put_if_missing ")
+		if !(strings.HasPrefix(line, "put ") || ifMissing) || !strings.Contains(line, " <<'WEBSTACK_EOF_") {
 			continue
 		}
 		head, delim, _ := strings.Cut(line, " <<'")
@@ -157,7 +189,7 @@ func ParseBundle(script string) (Bundle, error) {
 		if len(fields) != 4 {
 			return Bundle{}, fmt.Errorf("bundle: malformed line %d: %q", i+1, line)
 		}
-		f := File{Path: unquote(fields[1]), Mode: fields[2], Owner: unquote(fields[3])}
+		f := File{Path: unquote(fields[1]), Mode: fields[2], Owner: unquote(fields[3]), IfMissing: ifMissing}
 		var content strings.Builder
 		for i++; i < len(lines) && lines[i] != delim; i++ {
 			content.WriteString(lines[i])

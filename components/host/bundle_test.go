@@ -135,3 +135,52 @@ func TestParseBundleRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// A bundle after which the host's service does not answer is rolled back:
+// the previous files are put back and activated again.
+func TestFailedVerificationRollsBack(t *testing.T) {
+	dir := t.TempDir()
+	conf, log := filepath.Join(dir, "site.conf"), filepath.Join(dir, "activations")
+	os.WriteFile(conf, []byte("good\n"), 0o644)
+	b := host.Bundle{
+		Name:     "test",
+		Files:    []host.File{{Path: conf, Content: "bad"}},
+		Activate: []string{"cat " + conf + " >> " + log},
+		Verify:   []string{"grep -q good " + conf},
+	}
+	out, err := runBundle(t, dir, b)
+	if err == nil || !strings.Contains(out, "verification failed: grep -q good") {
+		t.Fatalf("a bundle failing its verification succeeded: %v %s", err, out)
+	}
+	if got := read(t, conf); got != "good\n" {
+		t.Errorf("the previous file is not back: %q", got)
+	}
+	if got := read(t, log); got != "bad\ngood\n" {
+		t.Errorf("activations %q: want the new files, then the previous ones again", got)
+	}
+	b.Files[0].Content = "good too"
+	if out, err := runBundle(t, dir, b); err != nil {
+		t.Errorf("a bundle passing its verification failed: %v %s", err, out)
+	}
+}
+
+// A file the host's agent maintains is installed only where it is missing.
+func TestIfMissingKeepsWhatTheAgentWrote(t *testing.T) {
+	dir := t.TempDir()
+	servers := filepath.Join(dir, "servers.conf")
+	b := host.Bundle{Name: "test", Files: []host.File{{Path: servers, Content: "# none yet", IfMissing: true}}}
+	if out, err := runBundle(t, dir, b); err != nil || read(t, servers) != "# none yet\n" {
+		t.Fatalf("first install: %v %s", err, out)
+	}
+	os.WriteFile(servers, []byte("server 10.0.0.5;\n"), 0o644)
+	if out, err := runBundle(t, dir, b); err != nil || read(t, servers) != "server 10.0.0.5;\n" {
+		t.Errorf("the agent's file was overwritten: %q (%v %s)", read(t, servers), err, out)
+	}
+	parsed, err := b.Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pb, _ := host.ParseBundle(parsed); len(pb.Files) != 1 || !pb.Files[0].IfMissing {
+		t.Errorf("ParseBundle lost IfMissing: %+v", pb.Files)
+	}
+}

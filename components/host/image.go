@@ -19,6 +19,9 @@ type Image struct {
 	// looked up on every run: hosts then ignore later changes of it, so a
 	// newer image never replaces running hosts by surprise.
 	Latest bool
+	// RootDevice is the image's root device name (known for a pinned
+	// image; Amazon Linux 2023's is /dev/xvda).
+	RootDevice string
 }
 
 // LatestParameter is the public SSM parameter holding the latest Amazon Linux
@@ -53,5 +56,5 @@ func ResolveImage(ctx *pulumi.Context, instanceType, pinnedAMI string, opts ...p
 	if ami.Architecture != arch {
 		return Image{}, fmt.Errorf("the image is %s but instance type %s is %s; pick an image or instance type of the same architecture", ami.Architecture, instanceType, arch)
 	}
-	return Image{ID: pinnedAMI, Architecture: arch}, nil
+	return Image{ID: pinnedAMI, Architecture: arch, RootDevice: ami.RootDeviceName}, nil
 }

@@ -25,8 +25,9 @@ type Role struct {
 
 	Role    *iam.Role
 	Profile *iam.InstanceProfile
-	// ProfileName is what host.Args.InstanceProfile takes.
-	ProfileName pulumi.StringOutput
+	// ProfileName is what host.Args.InstanceProfile takes; ProfileArn what
+	// a launch template takes.
+	ProfileName, ProfileArn pulumi.StringOutput
 	// RoleArn identifies the role in resource policies.
 	RoleArn pulumi.StringOutput
 }
@@ -63,7 +64,7 @@ func NewRole(ctx *pulumi.Context, name string, args RoleArgs, opts ...pulumi.Res
 	if err != nil {
 		return nil, err
 	}
-	r.Role, r.Profile, r.ProfileName, r.RoleArn = role, profile, profile.Name, role.Arn
+	r.Role, r.Profile, r.ProfileName, r.ProfileArn, r.RoleArn = role, profile, profile.Name, profile.Arn, role.Arn
 	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"roleArn": role.Arn, "instanceProfile": profile.Name})
 }
 

@@ -1,29 +1,42 @@
 // Package loadbalancer provides the diagram's load-balancer cluster: two
-// HAProxy hosts, lb1 and lb2, in public subnets of two zones, with
-// keepalived speaking unicast VRRP between their private addresses and one
-// Elastic IP held by whichever node is MASTER.
+// HAProxy nodes in public subnets of two zones, with keepalived speaking
+// unicast VRRP between them and one Elastic IP held by whichever node is
+// MASTER.
+//
+// The pair is an Auto Scaling group of exactly two (package group): a node
+// that dies is replaced, and a change of the nodes (a new image, instance
+// type or bootstrap) replaces one node at a time, the new one ready before
+// the old one goes (min healthy 100 %, max healthy 150 %), so both are
+// never down at once. A node's agent (internal/hostagent) keeps
+// keepalived's peers (the other nodes of the group, also while a
+// replacement joins) and HAProxy's backends (the web servers in service)
+// current; it starts keepalived only once its node is in service, and a
+// leaving node stops keepalived first, so the peer takes the address
+// before the node goes.
 //
 // A node that becomes MASTER takes the Elastic IP with
-// `aws ec2 associate-address --allow-reassociation` (its role may call only
-// that, on this address and these two nodes). The preemption choice is
-// nopreempt: a recovered node does not take the address back, which would
-// cost a second move. The files the nodes run (haproxy.cfg,
-// keepalived.conf, scripts) are rendered by package lbconf and delivered as
-// bundles (package host); secrets (the stats and VRRP passwords, the TLS
-// certificate) stay in Secrets Manager, readable by this role only, and are
-// written to root-only files on the nodes.
+// `aws ec2 associate-address --allow-reassociation` (its role may call it
+// only on this address and on instances and network interfaces of this
+// group). The preemption choice is nopreempt: a recovered node does not
+// take the address back, which would cost a second move. The files the
+// nodes run (haproxy.cfg, the agent's keepalived parameters, scripts) are
+// rendered by package lbconf and delivered as one bundle (package host);
+// secrets (the stats and VRRP passwords, the TLS certificate) stay in
+// Secrets Manager, readable by this role only, and are written to
+// root-only files on the nodes.
 package loadbalancer
 
 import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
-	"github.com/foobar/webstack/components/cloudinit"
+	"github.com/foobar/webstack/components/apptier/release"
+	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
-	"github.com/foobar/webstack/components/loadbalancer/lbconf"
 	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/components/store"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -33,10 +46,12 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// Nodes is the size of the pair.
+const Nodes = 2
+
 // Args configures the cluster.
 type Args struct {
-	// Subnets are public subnets; lb1 goes to the first and lb2 to the
-	// second, which must be in another zone. Required.
+	// Subnets are public subnets of at least two zones. Required.
 	Subnets []network.Subnet
 	// SecurityGroupID of the load-balancer tier. Required.
 	SecurityGroupID pulumi.StringInput
@@ -44,15 +59,17 @@ type Args struct {
 	Image         host.Image
 	InstanceType  string
 	RootVolumeGiB int
-	// VolumeTags tag the nodes' root volumes.
-	VolumeTags map[string]string
-	// Bucket delivers the nodes' bundles. Required.
+	// Tags tag the nodes, their volumes and network interfaces.
+	Tags map[string]string
+	// Bucket delivers the nodes' bundle. Required.
 	Bucket *store.Bucket
-	// Region and AccountID name ARNs in the role's policy. Required.
-	Region, AccountID string
-	// WebServers are HAProxy's backends, WebPort their port. Required.
-	WebServers []host.Endpoint
-	WebPort    int
+	// Region, Partition and AccountID name ARNs in the role's policy.
+	// Required.
+	Region, Partition, AccountID string
+	// WebGroup is the web servers' group (group.Names.Group), whose hosts
+	// in service are HAProxy's backends; WebPort their port. Required.
+	WebGroup string
+	WebPort  int
 	// SiteName is the site's host name (health-check Host header, URL).
 	SiteName string
 	// CertificateSecret is a Secrets Manager secret (name or ARN) holding
@@ -60,6 +77,10 @@ type Args struct {
 	CertificateSecret string
 	// HostedZoneID, when set, gets an A record SiteName → the Elastic IP.
 	HostedZoneID string
+	// Agent is the webstack agent's release. Required.
+	Agent release.Artifact
+	// AgentInterval is how often the agents look (default 2s).
+	AgentInterval time.Duration
 }
 
 // Paths on the nodes.
@@ -73,50 +94,55 @@ const (
 	checkScript   = libexec + "/lb-check"
 	takeover      = libexec + "/lb-takeover"
 	secretsScript = libexec + "/lb-secrets"
+	haproxyCheck  = libexec + "/haproxy-check"
+	backendFile   = "/etc/haproxy/conf.d/be_web.cfg"
+	keepalivedCfg = "/etc/keepalived/keepalived.conf"
 )
 
 // Cluster is the load-balancer pair and its Elastic IP.
 type Cluster struct {
 	pulumi.ResourceState
-
-	Nodes []*host.Host
-	Role  *host.Role
-	EIP   *ec2.Eip
+	// Hosts is the pair's group.
+	*group.Hosts
+	EIP *ec2.Eip
 	// PublicIP is the Elastic IP; URL the site's address through it.
 	PublicIP, URL pulumi.StringOutput
 	// SecretArn is the secret holding the stats and VRRP passwords.
 	SecretArn pulumi.StringOutput
-	// Bundles are the nodes' bundles (scripts), for inspection.
-	Bundles []pulumi.StringOutput
 }
 
 func (a Args) validate() error {
 	var errs []error
-	if len(a.Subnets) < 2 || a.Subnets[0].Zone == a.Subnets[1].Zone {
-		errs = append(errs, errors.New("loadbalancer: Args.Subnets needs two public subnets in different zones"))
+	zones := map[string]bool{}
+	for _, s := range a.Subnets {
+		zones[s.Zone] = true
 	}
-	if a.SecurityGroupID == nil || a.Bucket == nil || a.Region == "" || a.AccountID == "" || a.InstanceType == "" || a.Image.ID == "" {
-		errs = append(errs, errors.New("loadbalancer: SecurityGroupID, Bucket, Region, AccountID, InstanceType and Image are required"))
+	if len(zones) < 2 {
+		errs = append(errs, errors.New("loadbalancer: Args.Subnets needs public subnets in at least two zones"))
 	}
-	if len(a.WebServers) == 0 || a.WebPort < 1 || a.WebPort > 65535 {
-		errs = append(errs, fmt.Errorf("loadbalancer: Args.WebServers (%d) and WebPort (%d): at least one server and a TCP port", len(a.WebServers), a.WebPort))
+	if a.SecurityGroupID == nil || a.Bucket == nil || a.Region == "" || a.Partition == "" || a.AccountID == "" || a.InstanceType == "" || a.Image.ID == "" {
+		errs = append(errs, errors.New("loadbalancer: SecurityGroupID, Bucket, Region, Partition, AccountID, InstanceType and Image are required"))
+	}
+	if a.WebGroup == "" || a.WebPort < 1 || a.WebPort > 65535 {
+		errs = append(errs, fmt.Errorf("loadbalancer: Args.WebGroup (%q) and WebPort (%d): the web servers' group and a TCP port", a.WebGroup, a.WebPort))
 	}
 	if a.SiteName == "" {
 		errs = append(errs, errors.New("loadbalancer: Args.SiteName is required"))
 	}
+	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent}.Validate("loadbalancer"))
 	return errors.Join(errs...)
 }
 
-// UserData is a node's user data: packages and the bundle agent.
-func UserData(node string, index int, region, bucket string) (cloudinit.UserData, error) {
-	doc, err := host.Bootstrap(host.BootstrapArgs{
-		Host: node, Tier: "lb", Index: index, Region: region, Bucket: bucket,
-		BundleKey: store.BundleKey(node), Packages: []string{"haproxy", "keepalived"},
-	}).Render()
-	if err != nil {
-		return cloudinit.UserData{}, err
+// group is the pair's group.
+func (a Args) group() group.Args {
+	return group.Args{
+		Placements: placements(a.Subnets), Image: a.Image, InstanceType: a.InstanceType,
+		RootVolumeGiB: a.RootVolumeGiB, Tags: a.Tags, SecurityGroupID: a.SecurityGroupID,
+		MinSize: Nodes, MaxSize: Nodes, DesiredCapacity: Nodes,
+		// One node at a time: a third node joins, is ready, then an old
+		// one leaves.
+		MinHealthyPercentage: 100, MaxHealthyPercentage: 150,
 	}
-	return cloudinit.Encode(doc)
 }
 
 // New creates the cluster.
@@ -124,23 +150,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := args.validate(); err != nil {
 		return nil, err
 	}
-	// The nodes' names, bundle keys and hosts derive from the cluster's
-	// name (lb: lb1 and lb2), so two clusters coexist in one program.
-	nodes := lbconf.ClusterNodes(name)
-	userData := make([]cloudinit.UserData, len(nodes))
-	for i, n := range nodes {
-		ud, err := UserData(n.Name, i, args.Region, args.Bucket.Name)
-		if err != nil {
-			return nil, err
-		}
-		userData[i] = ud
+	if args.AgentInterval == 0 {
+		args.AgentInterval = 2 * time.Second
 	}
-
 	c := &Cluster{}
 	if err := ctx.RegisterComponentResource("webstack:loadbalancer:Cluster", name, c, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(c)
+	groupNames := group.NamesOf(ctx, name)
 
 	// Passwords: HAProxy's stats page, and VRRP (keepalived reads 8 characters).
 	stats, err := random.NewRandomPassword(ctx, name+"-stats-password", &random.RandomPasswordArgs{Length: pulumi.Int(32), Special: pulumi.Bool(false)}, child)
@@ -167,55 +185,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	c.SecretArn = secret.Arn
 
-	// The role: read its own bundles and secrets. AssociateAddress is added
-	// below, once the address and the nodes exist.
-	certARN := secretARN(args.Region, args.AccountID, args.CertificateSecret)
-	var bundleARNs []string
-	for _, n := range nodes {
-		bundleARNs = append(bundleARNs, args.Bucket.ObjectArn(store.BundleKey(n.Name)))
-	}
-	c.Role, err = host.NewRole(ctx, name+"-role", host.RoleArgs{
-		Description: "webstack load balancers: read their bundles and secrets",
-		Policy: iampolicy.FromARNs(pulumi.StringArray{secret.Arn}, func(arns []string) []iampolicy.Statement {
-			secrets := arns
-			if certARN != "" {
-				secrets = append(secrets, certARN)
-			}
-			return []iampolicy.Statement{
-				iampolicy.Allow("ReadBundles", []string{"s3:GetObject"}, bundleARNs...),
-				iampolicy.Allow("ReadSecrets", []string{"secretsmanager:GetSecretValue"}, secrets...),
-			}
-		}),
-	}, child)
-	if err != nil {
-		return nil, err
-	}
-
-	for i, n := range nodes {
-		h, err := host.New(ctx, n.Name, host.Args{
-			Image: args.Image, InstanceType: args.InstanceType,
-			Zone: args.Subnets[i].Zone, SubnetID: args.Subnets[i].ID,
-			SecurityGroupIDs: pulumi.StringArray{args.SecurityGroupID},
-			InstanceProfile:  c.Role.ProfileName,
-			UserData:         userData[i],
-			// User data is only the bootstrap; it changes with webstack
-			// itself, not with configuration: replace the node then.
-			ReplaceOnUserDataChange: true,
-			RootVolumeGiB:           args.RootVolumeGiB,
-			VolumeTags:              args.VolumeTags,
-		}, child)
-		if err != nil {
-			return nil, err
-		}
-		c.Nodes = append(c.Nodes, h)
-	}
-
-	// The Elastic IP starts on lb1; from then on keepalived moves it, and
-	// Pulumi must not move it back (ignoreChanges on the association).
+	// The Elastic IP: the MASTER node associates it with itself, so Pulumi
+	// never associates it, nor undoes keepalived's association.
 	c.EIP, err = ec2.NewEip(ctx, name+"-eip", &ec2.EipArgs{
-		Domain:   pulumi.String("vpc"),
-		Instance: c.Nodes[0].ID,
-		Tags:     names.Tags(ctx, name+"-eip"),
+		Domain: pulumi.String("vpc"),
+		Tags:   names.Tags(ctx, name+"-eip"),
 	}, child, pulumi.IgnoreChanges([]string{"instance", "networkInterface", "associateWithPrivateIp"}))
 	if err != nil {
 		return nil, err
@@ -226,42 +200,49 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		c.URL = pulumi.Sprintf("https://%s/", args.SiteName)
 	}
 
-	// Taking over the address: AssociateAddress on this address, these two
-	// nodes and their network interfaces, nothing else.
-	takeoverARNs := pulumi.StringArray{c.EIP.Arn}
-	for _, h := range c.Nodes {
-		takeoverARNs = append(takeoverARNs, h.Arn,
-			pulumi.Sprintf("arn:aws:ec2:%s:%s:network-interface/%s", args.Region, args.AccountID, h.Instance.PrimaryNetworkInterfaceId))
-	}
-	if err := c.Role.AddPolicy(ctx, name+"-takeover", iampolicy.FromARNs(takeoverARNs, func(arns []string) []iampolicy.Statement {
-		return []iampolicy.Statement{iampolicy.Allow("TakeOverTheElasticIP", []string{"ec2:AssociateAddress"}, arns...)}
-	})); err != nil {
-		return nil, err
-	}
-
-	// Each node's bundle: HAProxy in front of the web servers, keepalived
-	// toward the other node.
-	webIPs := host.PrivateIPs(args.WebServers)
-	for i, n := range nodes {
-		self, peer := c.Nodes[i], c.Nodes[1-i]
-		bundle := pulumi.All(webIPs, self.PrivateIP, peer.PrivateIP, c.EIP.AllocationId, secret.Arn).ApplyT(func(v []any) (string, error) {
-			b, err := Bundle(BundleArgs{
-				Node: n.Name, Priority: n.Priority,
-				SelfIP: v[1].(string), PeerIP: v[2].(string),
-				WebServers: servers(args.WebServers, v[0].([]string), args.WebPort),
-				SiteName:   args.SiteName, Region: args.Region,
-				AllocationID: v[3].(string), SecretArn: v[4].(string),
-				CertificateSecret: args.CertificateSecret,
-			})
-			if err != nil {
-				return "", err
-			}
-			return b.Script()
-		}).(pulumi.StringOutput)
-		c.Bundles = append(c.Bundles, bundle)
-		if _, err := args.Bucket.PutText(name+"-"+n.Name+"-bundle", store.BundleKey(n.Name), bundle); err != nil {
-			return nil, err
+	bundle := pulumi.All(c.EIP.AllocationId, c.EIP.Arn, secret.Arn).ApplyT(func(v []any) (string, error) {
+		b, err := Bundle(BundleArgs{
+			Names: groupNames, Region: args.Region, AllocationID: v[0].(string), SecretArn: v[2].(string),
+			CertificateSecret: args.CertificateSecret, SiteName: args.SiteName,
+			WebGroup: args.WebGroup, WebPort: args.WebPort, AgentInterval: args.AgentInterval,
+			AgentKey: group.AgentKey(name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,
+		})
+		if err != nil {
+			return "", err
 		}
+		return b.Script()
+	}).(pulumi.StringOutput)
+
+	// The role: read its secrets, and take over the Elastic IP onto a node
+	// of this group (tagged by its launch template), nothing else.
+	certARN := secretARN(args.Partition, args.Region, args.AccountID, args.CertificateSecret)
+	ec2ARN := func(kind string) string {
+		return fmt.Sprintf("arn:%s:ec2:%s:%s:%s/*", args.Partition, args.Region, args.AccountID, kind)
+	}
+	policy := iampolicy.FromARNs(pulumi.StringArray{secret.Arn, c.EIP.Arn}, func(arns []string) []iampolicy.Statement {
+		secrets := arns[:1]
+		if certARN != "" {
+			secrets = append(secrets, certARN)
+		}
+		onto := iampolicy.Allow("TakeOverTheElasticIPOntoANode", []string{"ec2:AssociateAddress"}, ec2ARN("instance"), ec2ARN("network-interface"))
+		onto.Condition = map[string]map[string]any{"StringEquals": {"aws:ResourceTag/" + group.GroupTag: groupNames.Group}}
+		return []iampolicy.Statement{
+			iampolicy.Allow("ReadSecrets", []string{"secretsmanager:GetSecretValue"}, secrets...),
+			iampolicy.Allow("TakeOverTheElasticIP", []string{"ec2:AssociateAddress"}, arns[1]),
+			onto,
+		}
+	})
+
+	c.Hosts, err = group.NewHosts(ctx, name, c, group.HostsArgs{
+		Args: args.group(),
+		Tier: "lb", Packages: []string{"haproxy", "keepalived"},
+		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
+		Agent: args.Agent, Bundle: bundle,
+		RoleDescription: "webstack load balancers: read their bundle, releases and secrets; take over the Elastic IP; run their agent",
+		Policy:          policy,
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	if args.HostedZoneID != "" {
@@ -275,31 +256,26 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, err
 		}
 	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"publicIp": c.PublicIP, "url": c.URL, "group": pulumi.String(groupNames.Group)})
+}
 
-	outs := pulumi.Map{"publicIp": c.PublicIP, "url": c.URL}
-	for _, h := range c.Nodes {
-		outs[h.Name+"InstanceId"] = h.ID
-		outs[h.Name+"PrivateIp"] = h.PrivateIP
+// placements are the public subnets the pair spreads over.
+func placements(subnets []network.Subnet) []group.Placement {
+	out := make([]group.Placement, len(subnets))
+	for i, s := range subnets {
+		out[i] = group.Placement{Zone: s.Zone, SubnetID: s.ID}
 	}
-	return c, ctx.RegisterResourceOutputs(c, outs)
+	return out
 }
 
 // secretARN turns a secret's name into an ARN pattern IAM accepts (Secrets
 // Manager appends 6 random characters to names).
-func secretARN(region, account, nameOrARN string) string {
+func secretARN(partition, region, account, nameOrARN string) string {
 	switch {
 	case nameOrARN == "":
 		return ""
 	case strings.HasPrefix(nameOrARN, "arn:"):
 		return nameOrARN
 	}
-	return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-??????", region, account, nameOrARN)
-}
-
-func servers(eps []host.Endpoint, ips []string, port int) []lbconf.Server {
-	out := make([]lbconf.Server, len(eps))
-	for i, e := range eps {
-		out[i] = lbconf.Server{Name: e.Name, Address: ips[i], Port: port}
-	}
-	return out
+	return fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:%s-??????", partition, region, account, nameOrARN)
 }

@@ -1,39 +1,43 @@
 package loadbalancer_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/loadbalancer"
 	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/internal/hostagent"
 	"github.com/foobar/webstack/internal/mocks"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// args builds the cluster as another program would: its own subnets, group
-// and web servers, with TLS and a DNS record.
+// args builds the cluster as another program would: its own subnets, web
+// servers' group, TLS and a DNS record.
 func args(b *store.Bucket) loadbalancer.Args {
 	return loadbalancer.Args{
 		Subnets: []network.Subnet{
 			{ID: pulumi.String("subnet-a").ToStringOutput(), Zone: "eu-west-1a"},
 			{ID: pulumi.String("subnet-b").ToStringOutput(), Zone: "eu-west-1b"},
 		},
-		SecurityGroupID: pulumi.String("sg-lb"),
-		Image:           host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
-		InstanceType:    "t4g.small",
-		Bucket:          b,
-		Region:          "eu-west-1",
-		AccountID:       "123456789012",
-		WebServers: []host.Endpoint{
-			{Name: "edge1", PrivateIP: pulumi.String("10.1.2.3").ToStringOutput()},
-			{Name: "edge2", PrivateIP: pulumi.String("10.1.3.4").ToStringOutput()},
-		},
+		SecurityGroupID:   pulumi.String("sg-lb"),
+		Image:             host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
+		InstanceType:      "t4g.small",
+		Bucket:            b,
+		Region:            "eu-west-1",
+		Partition:         "aws",
+		AccountID:         "123456789012",
+		WebGroup:          "other-test-edge-web",
 		WebPort:           8080,
 		SiteName:          "www.example.org",
 		CertificateSecret: "site/pem",
 		HostedZoneID:      "Z0123456789ABCDEFGHIJ",
+		Agent:             release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("a", 64)},
 	}
 }
 
@@ -58,28 +62,35 @@ func TestClusterInAnotherProgramWithTLSAndDNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes := rec.OfType("aws:ec2/instance:Instance")
-	if len(nodes) != 2 || nodes[0].Str("subnetId") != "subnet-a" || nodes[1].Str("subnetId") != "subnet-b" {
-		t.Fatalf("nodes = %v", nodes)
+	// A pair: a group of exactly two over both zones, replacing one node at
+	// a time, named after the cluster.
+	groups := rec.OfType("aws:autoscaling/group:Group")
+	if len(groups) != 1 {
+		t.Fatalf("%d groups", len(groups))
 	}
-	// Nodes and their bundles are named after the cluster, so two clusters
-	// coexist in one program and one bucket.
-	if nodes[0].Name != "edge1" || nodes[1].Name != "edge2" {
-		t.Errorf("nodes are named %s and %s; want edge1 and edge2", nodes[0].Name, nodes[1].Name)
+	g := groups[0]
+	if g.Str("name") != "other-test-edge" || g.Int("minSize") != 2 || g.Int("maxSize") != 2 || g.Int("desiredCapacity") != 2 ||
+		!slices.Equal(g.Strings("vpcZoneIdentifiers"), []string{"subnet-a", "subnet-b"}) ||
+		g.Int("instanceRefresh.preferences.minHealthyPercentage") != 100 || g.Int("instanceRefresh.preferences.maxHealthyPercentage") != 150 {
+		t.Errorf("group %v", g.Inputs)
 	}
-	for _, n := range []string{"edge1", "edge2"} {
-		if o := rec.Named("aws:s3/bucketObjectv2:BucketObjectv2", "edge-"+n+"-bundle"); o == nil || o.Str("key") != "bundles/"+n+".sh" {
-			t.Errorf("bundle of %s: %v", n, o)
-		}
-	}
+	// The Elastic IP is the MASTER's to take: Pulumi neither attaches it
+	// nor moves it back.
 	eip := rec.Named("aws:ec2/eip:Eip", "edge-eip")
+	if eip.Str("instance") != "" || !slices.Contains(eip.IgnoreChanges, "instance") {
+		t.Errorf("Elastic IP %v, ignoreChanges %v", eip.Inputs, eip.IgnoreChanges)
+	}
 	record := rec.Named("aws:route53/record:Record", "edge-www")
 	if record == nil || record.Str("name") != "www.example.org" || record.Str("type") != "A" ||
 		strings.Join(record.Strings("records"), ",") != eip.Outputs["publicIp"] {
 		t.Errorf("DNS record = %v (Elastic IP %v)", record, eip.Outputs["publicIp"])
 	}
 
-	b, err := host.ParseBundle(rec.Named("aws:s3/bucketObjectv2:BucketObjectv2", "edge-edge1-bundle").Str("content"))
+	obj := rec.Named("aws:s3/bucketObjectv2:BucketObjectv2", "edge-bundle")
+	if obj == nil || obj.Str("key") != "bundles/edge.sh" {
+		t.Fatalf("bundle %v", obj)
+	}
+	b, err := host.ParseBundle(obj.Str("content"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,44 +98,68 @@ func TestClusterInAnotherProgramWithTLSAndDNS(t *testing.T) {
 	for _, want := range []string{
 		"bind :443 ssl crt /etc/haproxy/certs/site.pem",
 		"http-request redirect scheme https code 301 unless { ssl_fc }",
-		"server edge1 10.1.2.3:8080", "server edge2 10.1.3.4:8080",
-		"hdr Host www.example.org",
+		"default_backend be_web",
 	} {
 		if !strings.Contains(cfg.Content, want) {
 			t.Errorf("haproxy.cfg lacks %q", want)
 		}
 	}
+	if strings.Contains(cfg.Content, "\nbackend be_web") {
+		t.Error("haproxy.cfg holds the backend: it is the agent's file")
+	}
+	backend, _ := b.File("/etc/haproxy/conf.d/be_web.cfg")
+	if !backend.IfMissing || !strings.Contains(backend.Content, "backend be_web") || !strings.Contains(backend.Content, "hdr Host www.example.org") {
+		t.Errorf("first backend file: %+v", backend)
+	}
+	// The agent discovers the web servers and the peers, and drains with
+	// the HTTPS port, keepalived stopped first.
+	agentFile, _ := b.File(host.AgentConfigPath)
+	var agent hostagent.Config
+	if err := json.Unmarshal([]byte(agentFile.Content), &agent); err != nil {
+		t.Fatal(err)
+	}
+	if len(agent.Discover) != 2 || agent.Discover[0].Group != "other-test-edge-web" || agent.Discover[0].Port != 8080 ||
+		agent.Discover[1].Group != "other-test-edge" || !agent.Discover[1].ExcludeSelf || !slices.Contains(agent.Discover[1].States, "Pending:Wait") {
+		t.Errorf("discovery %+v", agent.Discover)
+	}
+	if agent.Drain.Port != 443 || fmt.Sprint(agent.Drain.Before) != "[[systemctl stop keepalived]]" ||
+		fmt.Sprint(agent.Ready.Then) != "[[systemctl enable --now keepalived]]" {
+		t.Errorf("drain %+v, ready %+v", agent.Drain, agent.Ready)
+	}
 	env, _ := b.File("/etc/webstack/lb.env")
 	if !strings.Contains(env.Content, "WEBSTACK_CERT_SECRET_ID=site/pem") || !strings.Contains(env.Content, "AWS_REGION=eu-west-1") {
 		t.Errorf("lb.env = %s", env.Content)
 	}
-	var certReadable bool
+	var certReadable, takeover bool
 	for _, p := range rec.OfType("aws:iam/rolePolicy:RolePolicy") {
-		if strings.Contains(p.Str("policy"), `"arn:aws:secretsmanager:eu-west-1:123456789012:secret:site/pem-??????"`) {
+		pol := p.Str("policy")
+		if strings.Contains(pol, `"arn:aws:secretsmanager:eu-west-1:123456789012:secret:site/pem-??????"`) {
 			certReadable = true
 		}
+		if strings.Contains(pol, `"aws:ResourceTag/webstack:group":"other-test-edge"`) && strings.Contains(pol, `"arn:aws:ec2:eu-west-1:123456789012:instance/*"`) {
+			takeover = true
+		}
 	}
-	if !certReadable {
-		t.Error("the role cannot read the certificate secret by its name's ARN pattern")
-	}
-	if rec.Named("webstack:loadbalancer:Cluster", "edge") == nil {
-		t.Error("no component resource")
+	if !certReadable || !takeover {
+		t.Errorf("the role can read the certificate: %v; take the address onto its group's nodes only: %v", certReadable, takeover)
 	}
 }
 
 func TestClusterRefusesBadArgsBeforeRegisteringAnything(t *testing.T) {
 	for name, mutate := range map[string]func(*loadbalancer.Args){
-		"one zone":       func(a *loadbalancer.Args) { a.Subnets[1].Zone = "eu-west-1a" },
-		"no web servers": func(a *loadbalancer.Args) { a.WebServers = nil },
-		"bad web port":   func(a *loadbalancer.Args) { a.WebPort = 0 },
-		"no site name":   func(a *loadbalancer.Args) { a.SiteName = "" },
+		"one zone":         func(a *loadbalancer.Args) { a.Subnets[1].Zone = "eu-west-1a" },
+		"no web servers":   func(a *loadbalancer.Args) { a.WebGroup = "" },
+		"bad web port":     func(a *loadbalancer.Args) { a.WebPort = 0 },
+		"no site name":     func(a *loadbalancer.Args) { a.SiteName = "" },
+		"no agent":         func(a *loadbalancer.Args) { a.Agent = release.Artifact{} },
+		"no instance type": func(a *loadbalancer.Args) { a.InstanceType = "" },
 	} {
 		rec, err := run(t, mutate)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 		for _, r := range rec.Resources() {
-			if strings.HasPrefix(r.Name, "edge") {
+			if strings.HasPrefix(r.Name, "edge") && r.Type != "webstack:loadbalancer:Cluster" {
 				t.Errorf("%s: %s %s registered before the error", name, r.Type, r.Name)
 			}
 		}

@@ -155,9 +155,15 @@ func (b *Bucket) ObjectArn(key string) string { return b.Arn + "/" + key }
 
 // PutText stores a text object (a bundle) at key.
 func (b *Bucket) PutText(name, key string, content pulumi.StringInput, opts ...pulumi.ResourceOption) (*s3.BucketObjectv2, error) {
+	return b.PutObject(name, pulumi.String(key), content, opts...)
+}
+
+// PutObject stores a text object at a key that may still be computed (a
+// content-addressed bundle).
+func (b *Bucket) PutObject(name string, key, content pulumi.StringInput, opts ...pulumi.ResourceOption) (*s3.BucketObjectv2, error) {
 	return s3.NewBucketObjectv2(b.ctx, name, &s3.BucketObjectv2Args{
 		Bucket:            pulumi.String(b.Name),
-		Key:               pulumi.String(key),
+		Key:               key,
 		Content:           content,
 		ContentType:       pulumi.String("text/plain; charset=utf-8"),
 		ChecksumAlgorithm: pulumi.String("SHA256"),

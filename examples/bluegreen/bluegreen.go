@@ -16,6 +16,7 @@ import (
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/components/firewall"
+	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/loadbalancer"
 	"github.com/foobar/webstack/components/network"
@@ -52,6 +53,14 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	agent, err := release.Build(release.BuildArgs{ModuleDir: root, Package: "./agent", Arch: image.Architecture})
+	if err != nil {
+		return err
+	}
+	partition, err := aws.GetPartition(ctx, &aws.GetPartitionArgs{})
+	if err != nil {
+		return err
+	}
 	provider, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{Region: pulumi.String(region)})
 	if err != nil {
 		return err
@@ -69,7 +78,7 @@ func Program(ctx *pulumi.Context) error {
 	for _, color := range Colors {
 		net, err := network.New(ctx, "network-"+color, network.Args{
 			Region: region, AvailabilityZones: zones, NATGateways: network.NATNone,
-			InterfaceEndpoints: []string{"ec2", "secretsmanager"},
+			InterfaceEndpoints: []string{"autoscaling", "ec2", "secretsmanager"},
 		}, withAWS)
 		if err != nil {
 			return err
@@ -88,31 +97,32 @@ func Program(ctx *pulumi.Context) error {
 		if err != nil {
 			return err
 		}
-		fleet := func(group *firewall.Group) host.Fleet {
-			var placements []host.Placement
+		hosts := func(fw *firewall.Group) group.Args {
+			var placements []group.Placement
 			for _, s := range net.PrivateSubnets {
-				placements = append(placements, host.Placement{Zone: s.Zone, SubnetID: s.ID})
+				placements = append(placements, group.Placement{Zone: s.Zone, SubnetID: s.ID})
 			}
-			return host.Fleet{Count: 2, Placements: placements, Image: image, InstanceType: instanceType, RootVolumeGiB: 16, SecurityGroupID: group.ID}
+			return group.Args{Placements: placements, Image: image, InstanceType: instanceType, SecurityGroupID: fw.ID, MinSize: 2, MaxSize: 4, DesiredCapacity: 2}
 		}
 		apps, err := apptier.New(ctx, "app-"+color, apptier.Args{
-			Fleet: fleet(fw.App), Port: 8080, Release: app, DatabaseSecretArn: db.SecretArn, Bucket: bucket, Region: region,
+			Args: hosts(fw.App), Port: 8080, Release: app, Agent: agent, DatabaseSecretArn: db.SecretArn,
+			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId,
 		}, withAWS)
 		if err != nil {
 			return err
 		}
 		site := color + ".foobar.com"
 		web, err := webtier.New(ctx, "web-"+color, webtier.Args{
-			Fleet: fleet(fw.Web), Port: 80, SiteName: site, AppServers: apps.Endpoints(), AppPort: 8080,
-			Bucket: bucket, Region: region,
+			Args: hosts(fw.Web), Port: 80, SiteName: site, AppGroup: apps.Group.Group, AppPort: 8080, Agent: agent,
+			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId,
 		}, withAWS)
 		if err != nil {
 			return err
 		}
 		lb, err := loadbalancer.New(ctx, "lb-"+color, loadbalancer.Args{
 			Subnets: net.PublicSubnets, SecurityGroupID: fw.LoadBalancer.ID, Image: image, InstanceType: instanceType,
-			Bucket: bucket, Region: region, AccountID: account.AccountId,
-			WebServers: web.Endpoints(), WebPort: 80, SiteName: site,
+			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId, Agent: agent,
+			WebGroup: web.Group.Group, WebPort: 80, SiteName: site,
 		}, withAWS)
 		if err != nil {
 			return err

@@ -197,6 +197,16 @@ func (p *Provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pul
 			outputs[k] = v
 		}
 	}
+	if resource.URN(req.GetUrn()).Type() == "aws:ec2/launchTemplate:LaunchTemplate" {
+		// Any change of a launch template is a new version: unknown in a
+		// preview (as the provider marks it), the next number after it.
+		if v := olds["latestVersion"]; v.IsNumber() {
+			outputs["latestVersion"] = resource.NewProperty(v.NumberValue() + 1)
+			if req.GetPreview() {
+				outputs["latestVersion"] = resource.MakeComputed(resource.NewProperty(""))
+			}
+		}
+	}
 	if !req.GetPreview() {
 		if err := p.world.update(resource.URN(req.GetUrn()), req.GetId(), news, outputs); err != nil {
 			return nil, err

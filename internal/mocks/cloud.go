@@ -75,6 +75,7 @@ var idPrefixes = map[string]string{
 	"aws:ec2/routeTable:RouteTable":                             "rtb-",
 	"aws:ec2/vpcEndpoint:VpcEndpoint":                           "vpce-",
 	"aws:ec2/flowLog:FlowLog":                                   "fl-",
+	"aws:ec2/launchTemplate:LaunchTemplate":                     "lt-",
 	"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
 	"aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":   "sgr-",
 }
@@ -113,6 +114,20 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 		set("primaryNetworkInterfaceId", "eni-"+h[:17])
 		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", region, AccountID, id))
 		return id
+	case "aws:ec2/launchTemplate:LaunchTemplate":
+		set("latestVersion", 1.0)
+		set("defaultVersion", 1.0)
+		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:launch-template/%s", region, AccountID, id))
+		return id
+	case "aws:autoscaling/group:Group":
+		name := str("name")
+		if name == "" {
+			name = res.Name + "-" + h[:7]
+		}
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s-%s-%s-%s-%s:autoScalingGroupName/%s",
+			region, AccountID, h[:8], h[8:12], h[12:16], h[16:20], h[20:32], name))
+		return name
 	case "aws:ec2/eip:Eip":
 		set("allocationId", id)
 		set("publicIp", fmt.Sprintf("203.0.113.%d", 1+int(h[0])%250))

@@ -51,13 +51,18 @@ import (
 
 // Placeholders for what depends on the machine.
 const (
-	// AppBuild stands for the SHA-256 of the application built from ./app.
+	// AppBuild stands for the SHA-256 of the application built from ./app
+	// (BuildOf("app")).
 	AppBuild = "<sha256 of the app build>"
 	// SourceHash stands for the build cache key in .build/ file names.
 	SourceHash = "<source hash>"
 	// Secret stands for every secret value.
 	Secret = "[secret]"
 )
+
+// BuildOf stands for the SHA-256 of a program built from this module
+// (app, agent): it depends on the Go toolchain.
+func BuildOf(program string) string { return "<sha256 of the " + program + " build>" }
 
 // Plan is one stack's rendered plan.
 type Plan struct {
@@ -148,7 +153,10 @@ type renderer struct {
 }
 
 var (
-	heredocRe   = regexp.MustCompile(`WEBSTACK_EOF_[0-9a-f]{12}`)
+	heredocRe = regexp.MustCompile(`WEBSTACK_EOF_[0-9a-f]{12}`)
+	// A content-addressed bundle's key names its content's hash, which
+	// depends on the builds it names.
+	bundleKeyRe = regexp.MustCompile(`(bundles/[a-z0-9-]+/)[0-9a-f]{16}(\.sh)`)
 	buildHashRe = regexp.MustCompile(`-[0-9a-f]{16}$`)
 )
 
@@ -235,7 +243,8 @@ func (r *renderer) maskBuilds() error {
 				return err
 			}
 			name := filepath.Base(path)
-			r.masks = append(r.masks, sum, AppBuild, name, buildHashRe.ReplaceAllString(name, "-"+SourceHash))
+			program, _, _ := strings.Cut(name, "-linux-")
+			r.masks = append(r.masks, sum, BuildOf(program), name, buildHashRe.ReplaceAllString(name, "-"+SourceHash))
 		case mocks.Secret:
 			return visit(c.Value)
 		case map[string]any:
@@ -278,7 +287,8 @@ func fileSHA256(path string) (string, error) {
 
 // mask makes a string the same on every machine.
 func (r *renderer) mask(s string) string {
-	return heredocRe.ReplaceAllString(r.replacer.Replace(s), "WEBSTACK_EOF_<content hash>")
+	s = heredocRe.ReplaceAllString(r.replacer.Replace(s), "WEBSTACK_EOF_<content hash>")
+	return bundleKeyRe.ReplaceAllString(s, "${1}<content hash>${2}")
 }
 
 func (r *renderer) line(indent int, s string) {
@@ -466,7 +476,8 @@ func (r *renderer) item(indent int, v any, self *mocks.Resource) {
 // str writes a string: inline, as an indented text block, or as an
 // indented JSON document.
 func (r *renderer) str(indent int, prefix, key, s string, self *mocks.Resource) {
-	if strings.HasSuffix(key, "Base64") {
+	// A launch template's user data is base64 too.
+	if strings.HasSuffix(key, "Base64") || (key == "userData" && self != nil && self.Type == "aws:ec2/launchTemplate:LaunchTemplate") {
 		if text, how, ok := decodeBase64(s); ok {
 			r.block(indent, prefix+" ("+how+")", text)
 			return

@@ -72,7 +72,7 @@ func TestPlanHidesSecretsAndTheMachine(t *testing.T) {
 					t.Errorf("%s: the plan shows the password of %s", stack, r.Name)
 				}
 			}
-			if r.Type == "aws:s3/bucketObjectv2:BucketObjectv2" && strings.HasPrefix(r.Str("key"), "releases/app/") {
+			if r.Type == "aws:s3/bucketObjectv2:BucketObjectv2" && strings.HasPrefix(r.Str("key"), "releases/app/") && !strings.Contains(r.Str("key"), "agent-") {
 				release = strings.TrimPrefix(r.Str("key"), "releases/app/")
 			}
 		}
@@ -93,6 +93,9 @@ func TestPlanHidesSecretsAndTheMachine(t *testing.T) {
 			"source: file(.build/app-linux-arm64-" + plan.SourceHash + ")",
 			`WEBSTACK_RELEASE_SHA256="` + plan.AppBuild + `"`,
 			"appRelease: " + plan.AppBuild,
+			"key: releases/web/agent-" + plan.BuildOf("agent"),
+			"key: bundles/app/<content hash>.sh",
+			"WEBSTACK_BUNDLE_KEY=bundles/app/<content hash>.sh",
 			"guardrails: ",
 		} {
 			if !strings.Contains(p.Text, want) {

@@ -1,0 +1,149 @@
+package group
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/foobar/webstack/components/apptier/release"
+	"github.com/foobar/webstack/components/cloudinit"
+	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/internal/iampolicy"
+	"github.com/foobar/webstack/components/store"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// HostsArgs describes a tier's hosts: the group, and what every host of it
+// runs (packages, the agent, the tier's bundle) with which permissions.
+type HostsArgs struct {
+	// Args is the group (its Role and UserData are made here).
+	Args
+	// Tier is the kind of host: lb, web or app.
+	Tier string
+	// Packages to install at first boot (haproxy, nginx, ...).
+	Packages []string
+	// Bucket holds the bundle and the releases; Region, Partition and
+	// AccountID name ARNs.
+	Bucket                       *store.Bucket
+	Region, Partition, AccountID string
+	// Agent is the webstack-agent release for the hosts' architecture.
+	Agent release.Artifact
+	// Bundle is the tier's bundle script (host.Bundle.Script); it runs the
+	// agent with the files of AgentBundle.
+	Bundle pulumi.StringInput
+	// BundleDependsOn are resources the bundle names, which must exist
+	// before it is published (a release in the bucket).
+	BundleDependsOn []pulumi.Resource
+	// Immutable makes every change of the bundle a change of the launch
+	// template, so that it rolls through the group (new hosts ready
+	// before old ones go) instead of being applied to running hosts: for
+	// services that cannot reload without dropping requests (the
+	// application). Otherwise running hosts apply a new bundle in place
+	// (HAProxy and nginx reload gracefully).
+	Immutable bool
+	// RoleDescription says what the hosts do; Policy is the tier's own
+	// inline policy (besides reading its bundle and releases and running
+	// the agent), or nil.
+	RoleDescription string
+	Policy          pulumi.StringInput
+}
+
+// Hosts is a tier's group of hosts.
+type Hosts struct {
+	*Group
+	Role *host.Role
+	// Bundle is the script the hosts run; BundleKey where it is.
+	Bundle    pulumi.StringOutput
+	BundleKey pulumi.StringOutput
+}
+
+// Validate reports what the group's arguments and the agent lack, before a
+// tier registers anything: NewHosts makes the role and the user data.
+func (a HostsArgs) Validate(name string) error {
+	var errs []error
+	if a.Agent.SHA256 == "" || a.Agent.Path == "" {
+		errs = append(errs, fmt.Errorf("group %s: Agent is required (release.Build of ./agent)", name))
+	}
+	return errors.Join(append(errs, a.Args.validate(name, true))...)
+}
+
+// AgentKey is where a tier's agent release lives in the bucket.
+func AgentKey(name, sha256 string) string { return store.ReleaseKey(name, "agent-"+sha256) }
+
+// immutableBundleKey is where an immutable tier's bundle of a given
+// content lives.
+func immutableBundleKey(name, script string) string {
+	sum := sha256.Sum256([]byte(script))
+	return "bundles/" + name + "/" + hex.EncodeToString(sum[:])[:16] + ".sh"
+}
+
+// NewHosts creates a tier's hosts, as children of parent: the role, the
+// agent's release and the bundle in the bucket, and the group.
+func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args HostsArgs) (*Hosts, error) {
+	errs := []error{args.Validate(name)}
+	if args.Bucket == nil || args.Region == "" || args.Partition == "" || args.AccountID == "" || args.Bundle == nil {
+		errs = append(errs, fmt.Errorf("group %s: Bucket, Region, Partition, AccountID and Bundle are required", name))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(parent)
+	names := NamesOf(ctx, name)
+	b := args.Bucket
+
+	agent, err := b.PutFile(name+"-agent", AgentKey(name, args.Agent.SHA256), args.Agent.Path)
+	if err != nil {
+		return nil, err
+	}
+	bundle := args.Bundle.ToStringOutput()
+	bundleKey := pulumi.String(store.BundleKey(name)).ToStringOutput()
+	if args.Immutable {
+		bundleKey = bundle.ApplyT(func(s string) string { return immutableBundleKey(name, s) }).(pulumi.StringOutput)
+	}
+	if _, err := b.PutObject(name+"-bundle", bundleKey, bundle, pulumi.DependsOn(append([]pulumi.Resource{agent}, args.BundleDependsOn...))); err != nil {
+		return nil, err
+	}
+
+	bundles := b.ObjectArn(store.BundleKey(name))
+	if args.Immutable {
+		bundles = b.ObjectArn("bundles/" + name + "/*")
+	}
+	role, err := host.NewRole(ctx, name+"-role", host.RoleArgs{
+		Description: args.RoleDescription,
+		Policy: pulumi.String(iampolicy.Document(append([]iampolicy.Statement{
+			iampolicy.Allow("ReadBundleAndReleases", []string{"s3:GetObject"}, bundles, b.ObjectArn(store.ReleaseKey(name, "*"))),
+		}, LifecycleStatements(args.Partition, args.Region, args.AccountID, names.Group)...)...)),
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	if args.Policy != nil {
+		if err := role.AddPolicy(ctx, name+"-tier", args.Policy); err != nil {
+			return nil, err
+		}
+	}
+
+	userData := bundleKey.ApplyT(func(key string) (string, error) {
+		doc, err := host.Bootstrap(host.BootstrapArgs{
+			Group: names.Group, Tier: args.Tier, Region: args.Region, Bucket: b.Name, BundleKey: key, Packages: args.Packages,
+		}).Render()
+		if err != nil {
+			return "", err
+		}
+		ud, err := cloudinit.Encode(doc)
+		if err != nil {
+			return "", err
+		}
+		return ud.Base64OrEncode(), nil
+	}).(pulumi.StringOutput)
+
+	ga := args.Args
+	ga.Role = role
+	ga.UserData = cloudinit.UserData{}
+	g, err := newGroup(ctx, name, ga, userData, child)
+	if err != nil {
+		return nil, err
+	}
+	return &Hosts{Group: g, Role: role, Bundle: bundle, BundleKey: bundleKey}, nil
+}
