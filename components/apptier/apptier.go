@@ -18,7 +18,6 @@ package apptier
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/foobar/webstack/components/apptier/appconf"
 	"github.com/foobar/webstack/components/apptier/release"
@@ -60,8 +59,6 @@ type Args struct {
 	// AccountID name ARNs.
 	Bucket                       *store.Bucket
 	Region, Partition, AccountID string
-	// AgentInterval is how often the hosts' agents look (default 2s).
-	AgentInterval time.Duration
 }
 
 // Tier is the application servers.
@@ -105,19 +102,26 @@ type BundleArgs struct {
 // launch hook once the application answers /healthz, mark the host
 // unhealthy when it stops answering, and on termination wait until the
 // web servers no longer send requests, then stop the application.
-func AgentConfig(names group.Names, region string, port int, interval time.Duration) hostagent.Config {
+func AgentConfig(names group.Names, region string, port int, t group.Timing, p Platform) hostagent.Config {
 	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
 	return hostagent.Config{
 		Region: region, Tier: "app", Group: names.Group, LaunchHook: names.LaunchHook, TerminateHook: names.TerminateHook,
-		Interval: hostagent.Duration(interval), StateDir: host.StateDir + "/agent",
-		Ready:  hostagent.Ready{Marker: host.AppliedMarker, URL: health, Timeout: hostagent.Duration(group.LaunchHookTimeout * time.Second / 2)},
-		Health: hostagent.Health{URL: health, Failures: 3, Timeout: hostagent.Duration(2 * time.Second)},
-		Drain: hostagent.Drain{
-			Port: port, Quiet: hostagent.Duration(3 * interval), Timeout: hostagent.Duration(120 * time.Second),
-			After: [][]string{{"systemctl", "stop", ServiceName}},
-		},
+		Interval: hostagent.Duration(t.Interval), StateDir: p.StateDir,
+		Ready:  t.Ready(p.Applied, health),
+		Health: t.Health(health),
+		Drain:  t.Drain(port, nil, [][]string{p.Stop}),
 	}
 }
+
+// Platform is how an application server's agent stops the application:
+// AWS on the hosts; the sandbox has its own.
+type Platform struct {
+	Stop []string
+	host.AgentPaths
+}
+
+// AWS is an Amazon Linux 2023 application server.
+var AWS = Platform{Stop: []string{"systemctl", "stop", ServiceName}, AgentPaths: host.AWSAgentPaths}
 
 // Bundle is what every application server runs.
 func Bundle(a BundleArgs) (host.Bundle, error) {
@@ -171,9 +175,6 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := args.validate(); err != nil {
 		return nil, err
 	}
-	if args.AgentInterval == 0 {
-		args.AgentInterval = 2 * time.Second
-	}
 	t := &Tier{Port: args.Port}
 	if err := ctx.RegisterComponentResource("webstack:apptier:Tier", name, t, opts...); err != nil {
 		return nil, err
@@ -187,7 +188,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	bundle := args.DatabaseSecretArn.ToStringOutput().ApplyT(func(arn string) (string, error) {
 		b, err := Bundle(BundleArgs{
 			Port: args.Port, Release: args.Release, ReleaseKey: releaseKey, DatabaseSecretArn: arn, Region: args.Region,
-			Agent:    AgentConfig(names, args.Region, args.Port, args.AgentInterval),
+			Agent:    AgentConfig(names, args.Region, args.Port, group.AWSTiming, AWS),
 			AgentKey: group.AgentKey(name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,
 		})
 		if err != nil {

@@ -33,11 +33,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/foobar/webstack/components/cloudinit"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
+	"github.com/foobar/webstack/internal/hostagent"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/autoscaling"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -51,6 +53,53 @@ const (
 	LaunchHookTimeout    = 900
 	TerminateHookTimeout = 300
 )
+
+// Timing is how fast the hosts' agents look and how long they wait: AWS's
+// on the hosts (AWSTiming), the sandbox's shorter. What the agents do is
+// the same.
+type Timing struct {
+	// Interval between two rounds of an agent.
+	Interval time.Duration
+	// ReadyWithin: a host not ready by then abandons its launch.
+	ReadyWithin time.Duration
+	// HealthFailures in a row (each waiting HealthTimeout) mark a host
+	// unhealthy.
+	HealthFailures int
+	HealthTimeout  time.Duration
+	// DrainQuiet is how long a leaving host must see no connection (three
+	// rounds of the tier in front, which must drop it first); DrainWithin
+	// bounds the drain.
+	DrainQuiet, DrainWithin time.Duration
+}
+
+// AWSTiming is the hosts' timing on AWS: a round every 2 s (the Describe
+// calls of every host of the tiers in front stay far below the APIs'
+// rates), 7.5 minutes to get ready (within the launch hook's 15), three
+// failed checks, a drain of up to 2 minutes (within the terminate hook's 5).
+var AWSTiming = Timing{
+	Interval: 2 * time.Second, ReadyWithin: LaunchHookTimeout * time.Second / 2,
+	HealthFailures: 3, HealthTimeout: 2 * time.Second,
+	DrainQuiet: 6 * time.Second, DrainWithin: 2 * time.Minute,
+}
+
+// Ready is the readiness an agent waits for: the applied bundle's mark and
+// the host's own service.
+func (t Timing) Ready(marker, url string) hostagent.Ready {
+	return hostagent.Ready{Marker: marker, URL: url, Timeout: hostagent.Duration(t.ReadyWithin)}
+}
+
+// Health is the check that marks a host unhealthy.
+func (t Timing) Health(url string) hostagent.Health {
+	return hostagent.Health{URL: url, Failures: t.HealthFailures, Timeout: hostagent.Duration(t.HealthTimeout)}
+}
+
+// Drain is how a host leaves: before, wait until port is quiet, after.
+func (t Timing) Drain(port int, before, after [][]string) hostagent.Drain {
+	return hostagent.Drain{
+		Before: before, Port: port, After: after,
+		Quiet: hostagent.Duration(t.DrainQuiet), Timeout: hostagent.Duration(t.DrainWithin),
+	}
+}
 
 // Names are the group's names, known before anything is created: the
 // hosts' bundles and policies name them.

@@ -22,6 +22,15 @@ const (
 // InstanceIDCommand prints this instance's id (IMDSv2), for scripts.
 const InstanceIDCommand = `curl -fsS -m 2 -H "X-aws-ec2-metadata-token: $(curl -fsS -m 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)" http://169.254.169.254/latest/meta-data/instance-id`
 
+// AgentPaths is where a host's agent keeps its state and finds the mark of
+// an applied bundle (hostagent.Config.StateDir and Ready.Marker).
+type AgentPaths struct {
+	StateDir, Applied string
+}
+
+// AWSAgentPaths are an AWS host's.
+var AWSAgentPaths = AgentPaths{StateDir: StateDir + "/agent", Applied: AppliedMarker}
+
 // ReleasePath is where install-release puts the current release of a
 // program: /opt/webstack/<name>/current/<name>.
 func ReleasePath(name string) string {

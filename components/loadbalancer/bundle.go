@@ -2,7 +2,6 @@ package loadbalancer
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
@@ -21,23 +20,49 @@ type BundleArgs struct {
 	CertificateSecret string
 	SiteName          string
 	// WebGroup and WebPort are the web servers HAProxy discovers.
-	WebGroup      string
-	WebPort       int
-	AgentInterval time.Duration
+	WebGroup string
+	WebPort  int
 	// AgentKey and AgentSHA256 are the agent's release.
 	AgentKey, AgentSHA256 string
 }
 
-// AWSPaths is where an AWS node keeps its files.
-func AWSPaths(tls bool) lbconf.Paths {
-	p := lbconf.Paths{
+// Platform is where a node keeps its files and how its agent controls
+// HAProxy and keepalived: AWSPlatform on the hosts; the sandbox has its
+// own. Everything else the agent does is the same on both.
+type Platform struct {
+	// Paths are HAProxy's and keepalived's.
+	Paths lbconf.Paths
+	// BackendFile is the web servers' backend the agent writes; HAProxy
+	// checks (with it), reloads gracefully and stops with these commands.
+	BackendFile                              string
+	HAProxyCheck, HAProxyReload, HAProxyStop []string
+	// KeepalivedFile is keepalived.conf, which the agent writes (its
+	// peers); the commands check it, reload keepalived if it runs, start
+	// and stop it.
+	KeepalivedFile                                                     string
+	KeepalivedCheck, KeepalivedReload, KeepalivedStart, KeepalivedStop []string
+	host.AgentPaths
+}
+
+// AWSPlatform is an Amazon Linux 2023 node.
+func AWSPlatform(tls bool) Platform {
+	paths := lbconf.Paths{
 		RuntimeDir: "/run/haproxy", Log: "/dev/log", User: "haproxy", Group: "haproxy", MaxConn: 20000,
 		LocalInclude: localInclude, CheckScript: checkScript, NotifyMaster: takeover,
 	}
 	if tls {
-		p.CertFile = certFile
+		paths.CertFile = certFile
 	}
-	return p
+	return Platform{
+		Paths: paths, BackendFile: backendFile,
+		HAProxyCheck: []string{haproxyCheck}, HAProxyReload: []string{"systemctl", "reload-or-restart", "haproxy"},
+		HAProxyStop:    []string{"systemctl", "stop", "haproxy"},
+		KeepalivedFile: keepalivedCfg, KeepalivedCheck: []string{"keepalived", "-t", "-f", keepalivedCfg},
+		KeepalivedReload: []string{"systemctl", "try-reload-or-restart", "keepalived"},
+		KeepalivedStart:  []string{"systemctl", "enable", "--now", "keepalived"},
+		KeepalivedStop:   []string{"systemctl", "stop", "keepalived"},
+		AgentPaths:       host.AWSAgentPaths,
+	}
 }
 
 // AgentConfig is what the nodes' agents do: keep HAProxy's backend (the web
@@ -47,34 +72,28 @@ func AWSPaths(tls bool) lbconf.Paths {
 // node unhealthy when HAProxy stops answering; and on termination stop
 // keepalived first (the peer takes the address), wait until the clients'
 // connections are done, then stop HAProxy.
-func AgentConfig(a BundleArgs, paths lbconf.Paths) hostagent.Config {
+func AgentConfig(a BundleArgs, t group.Timing, p Platform) hostagent.Config {
 	monitor := "http://" + lbconf.MonitorAddr + lbconf.MonitorPath
 	clientPort := lbconf.HTTPPort
-	if paths.CertFile != "" {
+	if p.Paths.CertFile != "" {
 		clientPort = lbconf.HTTPSPort
 	}
 	// The agent fills in this node as the source and the others as peers.
-	ka := lbconf.ClusterKeepalived(lbconf.Node{Priority: 100}, "", "", paths)
-	ka.RouterID = ""
+	ka := lbconf.ClusterKeepalived(lbconf.Node{Priority: 100}, "", "", p.Paths)
+	backend := lbconf.ClusterBackend(nil, a.SiteName)
+	ready := t.Ready(p.Applied, monitor)
+	ready.Then = [][]string{p.KeepalivedStart}
 	return hostagent.Config{
 		Region: a.Region, Tier: "lb", Group: a.Names.Group, LaunchHook: a.Names.LaunchHook, TerminateHook: a.Names.TerminateHook,
-		Interval: hostagent.Duration(a.AgentInterval), StateDir: host.StateDir + "/agent",
-		Ready: hostagent.Ready{
-			Marker: host.AppliedMarker, URL: monitor, Timeout: hostagent.Duration(group.LaunchHookTimeout * time.Second / 2),
-			Then: [][]string{{"systemctl", "enable", "--now", "keepalived"}},
-		},
-		Health: hostagent.Health{URL: monitor, Failures: 3, Timeout: hostagent.Duration(2 * time.Second)},
-		Drain: hostagent.Drain{
-			Before: [][]string{{"systemctl", "stop", "keepalived"}},
-			Port:   clientPort, Quiet: hostagent.Duration(3 * a.AgentInterval), Timeout: hostagent.Duration(60 * time.Second),
-			After: [][]string{{"systemctl", "stop", "haproxy"}},
-		},
+		Interval: hostagent.Duration(t.Interval), StateDir: p.StateDir,
+		Ready:  ready,
+		Health: t.Health(monitor),
+		Drain:  t.Drain(clientPort, [][]string{p.KeepalivedStop}, [][]string{p.HAProxyStop}),
 		Discover: []hostagent.Discovery{
 			{
 				Name: "web servers", Group: a.WebGroup, Port: a.WebPort,
-				Render:  hostagent.RenderHAProxyBackend,
-				HAProxy: &lbconf.Backend{Name: lbconf.WebBackend, HealthPath: lbconf.HealthPath, HealthHost: a.SiteName},
-				Path:    backendFile, Check: []string{haproxyCheck}, Reload: []string{"systemctl", "reload-or-restart", "haproxy"},
+				Render: hostagent.RenderHAProxyBackend, HAProxy: &backend,
+				Path: p.BackendFile, Check: p.HAProxyCheck, Reload: p.HAProxyReload,
 			},
 			{
 				Name: "load-balancer peers", Group: a.Names.Group, Port: lbconf.HTTPPort, ExcludeSelf: true,
@@ -83,8 +102,7 @@ func AgentConfig(a BundleArgs, paths lbconf.Paths) hostagent.Config {
 				States:     []string{"Pending", "Pending:Wait", "Pending:Proceed", "InService"},
 				Render:     hostagent.RenderKeepalived,
 				Keepalived: &ka,
-				Path:       keepalivedCfg, Check: []string{"keepalived", "-t", "-f", keepalivedCfg},
-				Reload: []string{"systemctl", "try-reload-or-restart", "keepalived"},
+				Path:       p.KeepalivedFile, Check: p.KeepalivedCheck, Reload: p.KeepalivedReload,
 			},
 		},
 	}
@@ -92,12 +110,12 @@ func AgentConfig(a BundleArgs, paths lbconf.Paths) hostagent.Config {
 
 // Bundle is everything a node runs.
 func Bundle(a BundleArgs) (host.Bundle, error) {
-	paths := AWSPaths(a.CertificateSecret != "")
-	haproxy, err := lbconf.RenderHAProxy(lbconf.ClusterHAProxy(nil, a.SiteName, paths))
+	p := AWSPlatform(a.CertificateSecret != "")
+	haproxy, err := lbconf.RenderHAProxy(lbconf.ClusterHAProxy(nil, a.SiteName, p.Paths))
 	if err != nil {
 		return host.Bundle{}, err
 	}
-	agent := AgentConfig(a, paths)
+	agent := AgentConfig(a, group.AWSTiming, p)
 	noServers, err := lbconf.RenderBackend(*agent.Discover[0].HAProxy)
 	if err != nil {
 		return host.Bundle{}, err

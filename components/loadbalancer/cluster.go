@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/group"
@@ -79,8 +78,6 @@ type Args struct {
 	HostedZoneID string
 	// Agent is the webstack agent's release. Required.
 	Agent release.Artifact
-	// AgentInterval is how often the agents look (default 2s).
-	AgentInterval time.Duration
 }
 
 // Paths on the nodes.
@@ -150,9 +147,6 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := args.validate(); err != nil {
 		return nil, err
 	}
-	if args.AgentInterval == 0 {
-		args.AgentInterval = 2 * time.Second
-	}
 	c := &Cluster{}
 	if err := ctx.RegisterComponentResource("webstack:loadbalancer:Cluster", name, c, opts...); err != nil {
 		return nil, err
@@ -204,7 +198,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		b, err := Bundle(BundleArgs{
 			Names: groupNames, Region: args.Region, AllocationID: v[0].(string), SecretArn: v[2].(string),
 			CertificateSecret: args.CertificateSecret, SiteName: args.SiteName,
-			WebGroup: args.WebGroup, WebPort: args.WebPort, AgentInterval: args.AgentInterval,
+			WebGroup: args.WebGroup, WebPort: args.WebPort,
 			AgentKey: group.AgentKey(name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,
 		})
 		if err != nil {

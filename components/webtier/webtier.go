@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/group"
@@ -29,11 +28,30 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Paths on the web servers.
-const (
-	configPath  = "/etc/nginx/nginx.conf"
-	serversFile = "/etc/nginx/webstack/app-servers.conf"
-)
+// configPath is nginx's configuration on the web servers.
+const configPath = "/etc/nginx/nginx.conf"
+
+// Platform is where a web server keeps its files and how its agent
+// controls nginx: AWS on the hosts; the sandbox has its own. Everything
+// else the agent does is the same on both.
+type Platform struct {
+	// Paths are nginx's; Paths.ServersFile is the file the agent writes.
+	Paths nginxconf.Paths
+	// Check, Reload and Stop nginx (gracefully).
+	Check, Reload, Stop []string
+	host.AgentPaths
+}
+
+// AWS is an Amazon Linux 2023 web server.
+var AWS = func() Platform {
+	paths := nginxconf.AWSPaths
+	paths.ServersFile = "/etc/nginx/webstack/app-servers.conf"
+	return Platform{
+		Paths: paths, Check: []string{"nginx", "-t", "-q", "-c", configPath},
+		Reload: []string{"systemctl", "reload", "nginx"}, Stop: []string{"systemctl", "stop", "nginx"},
+		AgentPaths: host.AWSAgentPaths,
+	}
+}()
 
 // Args configures the web tier.
 type Args struct {
@@ -52,8 +70,6 @@ type Args struct {
 	// Bucket delivers the bundle; Region, Partition and AccountID name ARNs.
 	Bucket                       *store.Bucket
 	Region, Partition, AccountID string
-	// AgentInterval is how often the agents look (default 2s).
-	AgentInterval time.Duration
 }
 
 // Tier is the web servers.
@@ -78,10 +94,8 @@ func (a Args) validate() error {
 
 // Config is the web servers' nginx configuration: the application servers
 // come from the file the agent maintains.
-func Config(siteName string, port int, p nginxconf.Paths) nginxconf.Config {
-	c := nginxconf.WebServer(siteName, port, nil, p)
-	c.ServersFile = serversFile
-	return c
+func Config(siteName string, port int, p Platform) nginxconf.Config {
+	return nginxconf.WebServer(siteName, port, nil, p.Paths)
 }
 
 // AgentConfig is what the web servers' agents do: discover the application
@@ -89,24 +103,28 @@ func Config(siteName string, port int, p nginxconf.Paths) nginxconf.Config {
 // once nginx answers /healthz with them; mark the host unhealthy when nginx
 // stops answering; and on termination wait until the load balancers no
 // longer send requests, then stop nginx.
-func AgentConfig(names group.Names, region string, port int, appGroup string, appPort int, interval time.Duration) hostagent.Config {
-	health := fmt.Sprintf("http://127.0.0.1:%d%s", port, nginxconf.HealthPath)
+func AgentConfig(names group.Names, region string, port int, appGroup string, appPort int, t group.Timing, p Platform) hostagent.Config {
 	return hostagent.Config{
 		Region: region, Tier: "web", Group: names.Group, LaunchHook: names.LaunchHook, TerminateHook: names.TerminateHook,
-		Interval: hostagent.Duration(interval), StateDir: host.StateDir + "/agent",
-		Ready:  hostagent.Ready{Marker: host.AppliedMarker, URL: health, Timeout: hostagent.Duration(group.LaunchHookTimeout * time.Second / 2)},
-		Health: hostagent.Health{URL: health, Failures: 3, Timeout: hostagent.Duration(2 * time.Second)},
-		Drain: hostagent.Drain{
-			Port: port, Quiet: hostagent.Duration(3 * interval), Timeout: hostagent.Duration(120 * time.Second),
-			After: [][]string{{"systemctl", "stop", "nginx"}},
-		},
+		Interval: hostagent.Duration(t.Interval), StateDir: p.StateDir,
+		Ready:  t.Ready(p.Applied, healthURL(p, port)),
+		Health: t.Health(healthURL(p, port)),
+		Drain:  t.Drain(port, nil, [][]string{p.Stop}),
 		Discover: []hostagent.Discovery{{
 			Name: "application servers", Group: appGroup, Port: appPort,
-			Render: hostagent.RenderNginxServers, Path: serversFile,
-			Check:  []string{"nginx", "-t", "-q", "-c", configPath},
-			Reload: []string{"systemctl", "reload", "nginx"},
+			Render: hostagent.RenderNginxServers, Path: p.Paths.ServersFile,
+			Check: p.Check, Reload: p.Reload,
 		}},
 	}
+}
+
+// healthURL is nginx's own health check on a web server.
+func healthURL(p Platform, port int) string {
+	addr := p.Paths.ListenAddr
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	return fmt.Sprintf("http://%s:%d%s", addr, port, nginxconf.HealthPath)
 }
 
 // Bundle is what every web server runs: nginx's configuration and static
@@ -152,12 +170,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := args.validate(); err != nil {
 		return nil, err
 	}
-	if args.AgentInterval == 0 {
-		args.AgentInterval = 2 * time.Second
-	}
 	names := group.NamesOf(ctx, name)
-	b, err := Bundle(Config(args.SiteName, args.Port, nginxconf.AWSPaths),
-		AgentConfig(names, args.Region, args.Port, args.AppGroup, args.AppPort, args.AgentInterval),
+	b, err := Bundle(Config(args.SiteName, args.Port, AWS),
+		AgentConfig(names, args.Region, args.Port, args.AppGroup, args.AppPort, group.AWSTiming, AWS),
 		group.AgentKey(name, args.Agent.SHA256), args.Agent.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("webtier: %w", err)
