@@ -6,6 +6,7 @@ import (
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/loadbalancer/lbconf"
+	"github.com/foobar/webstack/internal/awsapi"
 	"github.com/foobar/webstack/internal/hostagent"
 )
 
@@ -15,6 +16,7 @@ type BundleArgs struct {
 	Names        group.Names
 	Region       string
 	AllocationID string // the Elastic IP
+	Address      string // its public address
 	SecretArn    string // stats and VRRP passwords
 	// CertificateSecret (name or ARN) holds the site's PEM; "" = HTTP only.
 	CertificateSecret string
@@ -41,6 +43,10 @@ type Platform struct {
 	// and stop it.
 	KeepalivedFile                                                     string
 	KeepalivedCheck, KeepalivedReload, KeepalivedStart, KeepalivedStop []string
+	// KeepAddress runs every round while the node is in service: if
+	// keepalived is MASTER here and the address is elsewhere, it takes it
+	// (lbconf.KeepAddressScript).
+	KeepAddress []string
 	host.AgentPaths
 }
 
@@ -61,6 +67,7 @@ func AWSPlatform(tls bool) Platform {
 		KeepalivedReload: []string{"systemctl", "try-reload-or-restart", "keepalived"},
 		KeepalivedStart:  []string{"systemctl", "enable", "--now", "keepalived"},
 		KeepalivedStop:   []string{"systemctl", "stop", "keepalived"},
+		KeepAddress:      []string{keepAddress},
 		AgentPaths:       host.AWSAgentPaths,
 	}
 }
@@ -71,7 +78,8 @@ func AWSPlatform(tls bool) Platform {
 // answers its monitor with them, and only then start keepalived; mark the
 // node unhealthy when HAProxy stops answering; and on termination stop
 // keepalived first (the peer takes the address), wait until the clients'
-// connections are done, then stop HAProxy.
+// connections are done, then stop HAProxy. Every round, a MASTER without
+// the address takes it (Platform.KeepAddress).
 func AgentConfig(a BundleArgs, t group.Timing, p Platform) hostagent.Config {
 	monitor := "http://" + lbconf.MonitorAddr + lbconf.MonitorPath
 	clientPort := lbconf.HTTPPort
@@ -83,7 +91,7 @@ func AgentConfig(a BundleArgs, t group.Timing, p Platform) hostagent.Config {
 	backend := lbconf.ClusterBackend(nil, a.SiteName)
 	ready := t.Ready(p.Applied, monitor)
 	ready.Then = [][]string{p.KeepalivedStart}
-	return hostagent.Config{
+	c := hostagent.Config{
 		Region: a.Region, Tier: "lb", Group: a.Names.Group, LaunchHook: a.Names.LaunchHook, TerminateHook: a.Names.TerminateHook,
 		Interval: hostagent.Duration(t.Interval), StateDir: p.StateDir,
 		Ready:  ready,
@@ -97,15 +105,27 @@ func AgentConfig(a BundleArgs, t group.Timing, p Platform) hostagent.Config {
 			},
 			{
 				Name: "load-balancer peers", Group: a.Names.Group, Port: lbconf.HTTPPort, ExcludeSelf: true,
-				// A node joining the pair is a peer from its launch on, so
-				// that it hears the MASTER before it starts keepalived.
-				States:     []string{"Pending", "Pending:Wait", "Pending:Proceed", "InService"},
+				// Every node that may run keepalived is a peer: one joining
+				// the pair from its launch on, so that it hears the MASTER
+				// before it starts keepalived; one leaving or marked
+				// unhealthy until it is gone, so that the peer hears its
+				// priority-0 advert and takes the address at once, instead
+				// of waiting out the master down interval.
+				States: []string{
+					awsapi.Pending, awsapi.PendingWait, awsapi.PendingProceed, awsapi.InService,
+					awsapi.Terminating, awsapi.TerminatingWait, awsapi.TerminatingProceed,
+				},
+				Unhealthy:  true,
 				Render:     hostagent.RenderKeepalived,
 				Keepalived: &ka,
 				Path:       p.KeepalivedFile, Check: p.KeepalivedCheck, Reload: p.KeepalivedReload,
 			},
 		},
 	}
+	if len(p.KeepAddress) > 0 {
+		c.Every = [][]string{p.KeepAddress}
+	}
+	return c
 }
 
 // Bundle is everything a node runs.
@@ -124,13 +144,14 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 	if err != nil {
 		return host.Bundle{}, err
 	}
-	env := fmt.Sprintf("AWS_REGION=%s\nWEBSTACK_EIP_ALLOCATION_ID=%s\nWEBSTACK_LB_SECRET_ARN=%s\nWEBSTACK_CERT_SECRET_ID=%s\n",
-		a.Region, a.AllocationID, a.SecretArn, a.CertificateSecret)
+	env := fmt.Sprintf("AWS_REGION=%s\nWEBSTACK_EIP_ALLOCATION_ID=%s\nWEBSTACK_EIP_ADDRESS=%s\nWEBSTACK_LB_SECRET_ARN=%s\nWEBSTACK_CERT_SECRET_ID=%s\n",
+		a.Region, a.AllocationID, a.Address, a.SecretArn, a.CertificateSecret)
 	files := []host.File{
 		{Path: envFile, Content: env, Owner: "root:root"},
 		{Path: secretsScript, Content: secretsScriptText, Mode: "0755", Owner: "root:root"},
 		{Path: checkScript, Content: lbconf.CheckScript(lbconf.MonitorAddr, lbconf.MonitorPath), Mode: "0755", Owner: "root:root"},
 		{Path: takeover, Content: lbconf.TakeoverScript(envFile), Mode: "0755", Owner: "root:root"},
+		{Path: keepAddress, Content: lbconf.KeepAddressScript(envFile, takeover, lbconf.MarkerAddr(agent.Discover[1].Keepalived.VirtualRouterID), "/run/webstack-lb-keep-address"), Mode: "0755", Owner: "root:root"},
 		{Path: haproxyCheck, Content: haproxyCheckText, Mode: "0755", Owner: "root:root"},
 		{Path: haproxyConfig, Content: haproxy, Owner: "root:root"},
 		// The agent rewrites it as web servers come and go.

@@ -90,6 +90,7 @@ const (
 	certFile      = "/etc/haproxy/certs/site.pem"
 	checkScript   = libexec + "/lb-check"
 	takeover      = libexec + "/lb-takeover"
+	keepAddress   = libexec + "/lb-keep-address"
 	secretsScript = libexec + "/lb-secrets"
 	haproxyCheck  = libexec + "/haproxy-check"
 	backendFile   = "/etc/haproxy/conf.d/be_web.cfg"
@@ -194,9 +195,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		c.URL = pulumi.Sprintf("https://%s/", args.SiteName)
 	}
 
-	bundle := pulumi.All(c.EIP.AllocationId, c.EIP.Arn, secret.Arn).ApplyT(func(v []any) (string, error) {
+	bundle := pulumi.All(c.EIP.AllocationId, c.EIP.PublicIp, secret.Arn).ApplyT(func(v []any) (string, error) {
 		b, err := Bundle(BundleArgs{
-			Names: groupNames, Region: args.Region, AllocationID: v[0].(string), SecretArn: v[2].(string),
+			Names: groupNames, Region: args.Region, AllocationID: v[0].(string), Address: v[1].(string), SecretArn: v[2].(string),
 			CertificateSecret: args.CertificateSecret, SiteName: args.SiteName,
 			WebGroup: args.WebGroup, WebPort: args.WebPort,
 			AgentKey: group.AgentKey(name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,

@@ -119,15 +119,25 @@ func TestClusterInAnotherProgramWithTLSAndDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(agent.Discover) != 2 || agent.Discover[0].Group != "other-test-edge-web" || agent.Discover[0].Port != 8080 ||
-		agent.Discover[1].Group != "other-test-edge" || !agent.Discover[1].ExcludeSelf || !slices.Contains(agent.Discover[1].States, "Pending:Wait") {
+		agent.Discover[1].Group != "other-test-edge" || !agent.Discover[1].ExcludeSelf || !slices.Contains(agent.Discover[1].States, "Pending:Wait") ||
+		// A leaving or sick MASTER stays a peer until it is gone, so that
+		// its priority-0 advert is heard.
+		!slices.Contains(agent.Discover[1].States, "Terminating:Wait") || !agent.Discover[1].Unhealthy || agent.Discover[0].Unhealthy {
 		t.Errorf("discovery %+v", agent.Discover)
+	}
+	if fmt.Sprint(agent.Every) != "[[/usr/local/libexec/webstack/lb-keep-address]]" {
+		t.Errorf("every round the agent should run lb-keep-address, not %v", agent.Every)
+	}
+	if keep, ok := b.File("/usr/local/libexec/webstack/lb-keep-address"); !ok || !strings.Contains(keep.Content, "127.254.0.51/32") || !strings.Contains(keep.Content, "/usr/local/libexec/webstack/lb-takeover") {
+		t.Errorf("lb-keep-address: %q", keep.Content)
 	}
 	if agent.Drain.Port != 443 || fmt.Sprint(agent.Drain.Before) != "[[systemctl stop keepalived]]" ||
 		fmt.Sprint(agent.Ready.Then) != "[[systemctl enable --now keepalived]]" {
 		t.Errorf("drain %+v, ready %+v", agent.Drain, agent.Ready)
 	}
 	env, _ := b.File("/etc/webstack/lb.env")
-	if !strings.Contains(env.Content, "WEBSTACK_CERT_SECRET_ID=site/pem") || !strings.Contains(env.Content, "AWS_REGION=eu-west-1") {
+	if !strings.Contains(env.Content, "WEBSTACK_CERT_SECRET_ID=site/pem") || !strings.Contains(env.Content, "AWS_REGION=eu-west-1") ||
+		!strings.Contains(env.Content, fmt.Sprint("WEBSTACK_EIP_ADDRESS=", eip.Outputs["publicIp"], "\n")) {
 		t.Errorf("lb.env = %s", env.Content)
 	}
 	var certReadable, takeover bool

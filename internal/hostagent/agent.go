@@ -174,6 +174,7 @@ func (a *Agent) round(ctx context.Context) {
 	case target == awsapi.InService:
 		a.launchStep(ctx)
 	}
+	a.everyStep(ctx)
 	a.healthStep(ctx)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -429,6 +430,25 @@ func TestDiscoveryRenders(t *testing.T) {
 	}
 }
 
+// With Unhealthy, a sick peer stays listed: keepalived must hear the
+// priority-0 advert of a MASTER whose HAProxy failed.
+func TestDiscoveryListsUnhealthyPeers(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Discover = []Discovery{{
+			Name: "load balancers", Group: "lb-asg", Port: 80, Render: RenderKeepalived, Unhealthy: true,
+			States:     []string{awsapi.InService, awsapi.TerminatingWait},
+			Keepalived: keepalivedTemplate(),
+			Path:       filepath.Join(c.StateDir, "..", "keepalived.conf"), Check: []string{"keepalived-check"}, Reload: []string{"keepalived-reload"},
+		}}
+	})
+	h.aws.set("lb-asg", selfID+" "+selfIP, "i-0sick 10.0.2.10 InService Unhealthy", "i-0leaving 10.0.3.10 Terminating:Wait", "i-0new 10.0.4.10 Pending:Wait")
+	h.rounds(1)
+	ka := h.file(filepath.Join(h.dir, "keepalived.conf"))
+	if want := "unicast_peer {\n        10.0.2.10\n        10.0.3.10\n    }\n"; !strings.Contains(ka, want) {
+		t.Errorf("keepalived.conf lacks %q:\n%s", want, ka)
+	}
+}
+
 // keepalivedTemplate is what a load balancer's configuration holds: the
 // agent fills in the addresses and the router id.
 func keepalivedTemplate() *lbconf.Keepalived {
@@ -766,5 +786,37 @@ func TestRunStops(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "completed the launch hook") || !strings.HasSuffix(logs.String(), "agent: stopped\n") {
 		t.Errorf("log:\n%s", logs)
+	}
+}
+
+// TestEveryRunsWhileInService: Every runs each round once the launch
+// hook is completed, never before nor while draining; what it prints is
+// logged, a failure once until it succeeds again.
+func TestEveryRunsWhileInService(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Every = [][]string{{"keep-cmd", "--arg"}} })
+	h.rounds(1) // not ready yet: the service does not answer
+	if ran := h.run.take(); slices.Contains(ran, "keep-cmd --arg") {
+		t.Errorf("Every ran before the launch hook was completed: %v", ran)
+	}
+	h.launched()
+	h.run.take()
+	before := h.logCount("every: keep-cmd --arg: ok")
+	h.rounds(3)
+	h.wantRan("keep-cmd --arg", "keep-cmd --arg", "keep-cmd --arg")
+	if n := h.logCount("every: keep-cmd --arg: ok") - before; n != 3 {
+		t.Errorf("%d log lines of what the command printed, want 3:\n%s", n, h.logs)
+	}
+	h.run.failing("keep-cmd", "no address")
+	h.rounds(3)
+	h.run.take()
+	if n := h.logCount("every: keep-cmd --arg failed"); n != 1 {
+		t.Errorf("a failing command was logged %d times, want once:\n%s", n, h.logs)
+	}
+	h.run.failing("keep-cmd", "")
+	h.aws.with(func(f *fakeAWS) { f.target = awsapi.Terminated })
+	h.proc.established(8080, 1)
+	h.rounds(2)
+	if ran := h.run.take(); slices.Contains(ran, "keep-cmd --arg") {
+		t.Errorf("Every ran while draining: %v", ran)
 	}
 }

@@ -20,6 +20,8 @@
 //   - Health: once in service, it asks Health.URL; after Health.Failures
 //     failures in a row it marks its instance Unhealthy, and the group
 //     replaces it.
+//   - Every: commands run each round while in service (the load
+//     balancers' MASTER makes sure it holds the address).
 //   - Drain: when the group terminates the instance (its target lifecycle
 //     state becomes Terminated), it runs Drain.Before, waits until no
 //     connection to Drain.Port has been seen for Drain.Quiet (the tier in
@@ -69,6 +71,14 @@ type Config struct {
 	Health   Health      `json:"health"`
 	Drain    Drain       `json:"drain"`
 	Discover []Discovery `json:"discover,omitempty"`
+	// Every are commands run every round while the host is in service
+	// (its launch hook completed, not terminating), after discovery. A
+	// command prints only when it acted, and that output is logged; a
+	// failure is logged once, until the command succeeds again. The load
+	// balancers use it so that keepalived's MASTER holds the address even
+	// after two nodes were MASTER for a moment and the other's takeover
+	// ran last.
+	Every [][]string `json:"every,omitempty"`
 }
 
 // Ready is what must hold before the launch hook is completed.
@@ -141,8 +151,12 @@ type Discovery struct {
 	// Port is the port the discovered hosts serve on.
 	Port int `json:"port"`
 	// States are the lifecycle states a host must be in to be listed
-	// (default: InService only). Unhealthy hosts are never listed.
+	// (default: InService only).
 	States []string `json:"states,omitempty"`
+	// Unhealthy lists hosts marked Unhealthy too (by default they are
+	// left out): keepalived must keep hearing a sick MASTER, whose
+	// priority-0 advert hands the address over at once.
+	Unhealthy bool `json:"unhealthy,omitempty"`
 	// ExcludeSelf leaves this host out (keepalived's peers; RenderKeepalived
 	// always leaves it out).
 	ExcludeSelf bool `json:"excludeSelf,omitempty"`
@@ -240,7 +254,7 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		field string
 		cmds  [][]string
-	}{{"ready.then", c.Ready.Then}, {"drain.before", c.Drain.Before}, {"drain.after", c.Drain.After}} {
+	}{{"ready.then", c.Ready.Then}, {"drain.before", c.Drain.Before}, {"drain.after", c.Drain.After}, {"every", c.Every}} {
 		for i, cmd := range l.cmds {
 			if len(cmd) == 0 || cmd[0] == "" {
 				bad(fmt.Sprintf("%s[%d]", l.field, i), "is an empty command")

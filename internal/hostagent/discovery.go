@@ -124,7 +124,7 @@ func (d *discovery) states() []string {
 }
 
 // list returns d's hosts, sorted by private IP: the instances of d.Group in
-// one of d's states, healthy, with a private IP; never this host when
+// one of d's states, healthy (unless d.Unhealthy), with a private IP; never this host when
 // ExcludeSelf (or for keepalived).
 func (a *Agent) list(ctx context.Context, d *discovery) ([]host, error) {
 	g, err := a.as.DescribeGroup(ctx, d.Group)
@@ -134,7 +134,7 @@ func (a *Agent) list(ctx context.Context, d *discovery) ([]host, error) {
 	excludeSelf := d.ExcludeSelf || d.Render == RenderKeepalived
 	var ids []string
 	for _, in := range g.Instances {
-		if !slices.Contains(d.states(), in.LifecycleState) || in.HealthStatus != awsapi.Healthy {
+		if !slices.Contains(d.states(), in.LifecycleState) || (in.HealthStatus != awsapi.Healthy && !d.Unhealthy) {
 			continue
 		}
 		if excludeSelf && in.InstanceID == a.id {

@@ -2,6 +2,8 @@ package hostagent
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/foobar/webstack/internal/awsapi"
 )
@@ -42,4 +44,26 @@ func (a *Agent) healthStep(ctx context.Context) {
 	}
 	h.marked = true
 	a.logf("health: %d failures in a row (last: %v): marked instance %s Unhealthy; the group replaces it", h.failures, err, a.id)
+}
+
+// everyStep runs Config.Every while the host is in service: output of a
+// command that succeeded is logged (it acted), a failure once until the
+// command succeeds again.
+func (a *Agent) everyStep(ctx context.Context) {
+	if !a.launch.done || a.drain.started {
+		return
+	}
+	for i, argv := range a.cfg.Every {
+		topic := fmt.Sprintf("every %d", i)
+		line := strings.Join(argv, " ")
+		out, err := a.command(ctx, argv)
+		if err != nil {
+			a.report(topic, "failed: "+err.Error(), "every: %s failed: %v: %s", line, err, out)
+			continue
+		}
+		a.clear(topic)
+		if out != "" {
+			a.logf("every: %s: %s", line, out)
+		}
+	}
 }

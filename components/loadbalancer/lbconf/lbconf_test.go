@@ -218,6 +218,7 @@ func TestScriptsAreValidBash(t *testing.T) {
 	for name, script := range map[string]string{
 		"check.sh":    lbconf.CheckScript("127.0.0.1:8405", "/lbhealth"),
 		"takeover.sh": lbconf.TakeoverScript("/etc/webstack/lb.env"),
+		"keep.sh":     lbconf.KeepAddressScript("/etc/webstack/lb.env", "/usr/local/libexec/webstack/lb-takeover", "127.254.0.51/32", "/run/x"),
 	} {
 		p := writeFile(t, dir, name, script, 0o755)
 		if out, code := run(t, os.Environ(), bash, "-n", p); code != 0 {

@@ -89,3 +89,53 @@ for attempt in 1 2 3 4 5; do
 done
 fail "could not associate $allocation_id with $instance_id after 5 attempts"
 `
+
+// KeepAddressScript renders the script webstack-agent runs every round on
+// an AWS node (hostagent.Config.Every): while keepalived is MASTER here
+// (marker, MarkerAddr, is on lo), the Elastic IP must be this instance's.
+// Two nodes can be MASTER for a moment, when both BACKUPs time out
+// together as the MASTER leaves; the one that loses the election goes
+// BACKUP, but its takeover may have run last and left the address on it,
+// and once that node leaves, the address would go with it. So the MASTER
+// compares the instance metadata's public-ipv4 (the Elastic IP once it is
+// associated) with WEBSTACK_EIP_ADDRESS from envFile and, if they differ,
+// runs takeoverPath (TakeoverScript), at most once per 15 s (the time of
+// stampFile) because the metadata follows an association with some delay.
+// It prints only when it acts; a BACKUP exits at once.
+func KeepAddressScript(envFile, takeoverPath, marker, stampFile string) string {
+	r := strings.NewReplacer("@ENV_FILE@", shQuote(envFile), "@TAKEOVER@", shQuote(takeoverPath),
+		"@MARKER@", shQuote(" "+marker+" "), "@STAMP@", shQuote(stampFile))
+	return r.Replace(keepAddress)
+}
+
+const keepAddress = `#!/bin/bash
+# lb-keep-address, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
+# Run by webstack-agent every round: keepalived's MASTER holds the Elastic IP.
+set -euo pipefail
+export PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# BACKUP (no marker address on lo): nothing to do.
+ip -o -4 addr show dev lo | grep -qF -- @MARKER@ || exit 0
+
+address=""
+while IFS="=" read -r key value || [[ -n $key ]]; do
+    value=${value%[\"\']}
+    value=${value#[\"\']}
+    [[ $key == WEBSTACK_EIP_ADDRESS ]] && address=$value
+done <@ENV_FILE@
+[[ -n $address ]] || { echo "WEBSTACK_EIP_ADDRESS is not set in "@ENV_FILE@ >&2; exit 1; }
+
+imds=http://169.254.169.254/latest
+token=$(curl -fsS --connect-timeout 1 -m 2 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" "$imds/api/token")
+mine=$(curl -fsS --connect-timeout 1 -m 2 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/public-ipv4" 2>/dev/null || true)
+[[ $mine == "$address" ]] && exit 0
+
+# The metadata follows an association with some delay: once per 15 s.
+stamp=@STAMP@
+if [[ -e $stamp ]] && (( $(date +%s) - $(stat -c %Y "$stamp") < 15 )); then
+    exit 0
+fi
+touch "$stamp"
+echo "MASTER without the Elastic IP $address (this instance has ${mine:-no public address}): taking it"
+exec @TAKEOVER@
+`

@@ -101,6 +101,65 @@ func TestTakeoverScript(t *testing.T) {
 	}
 }
 
+// TestKeepAddressScript: a BACKUP does nothing; a MASTER that holds the
+// Elastic IP does nothing; a MASTER without it runs the takeover, once per
+// 15 s while the metadata lags.
+func TestKeepAddressScript(t *testing.T) {
+	bash := testtools.Need(t, "bash", "bash")
+	const (
+		marker = "127.254.0.51/32"
+		eip    = "203.0.113.7"
+	)
+	stubIP := `#!/bin/bash
+echo "    inet 127.0.0.1/8 scope host lo"
+[[ ${MASTER:-} == 1 ]] && echo "    inet ` + marker + ` scope host lo"
+exit 0
+`
+	stubIMDS := `#!/bin/bash
+case "$*" in
+*"-X PUT"*) echo -n TOKEN ;;
+*"X-aws-ec2-metadata-token: TOKEN"*"/meta-data/public-ipv4") [[ -n ${PUBLIC:-} ]] || exit 22; echo -n "$PUBLIC" ;;
+*) exit 22 ;;
+esac
+`
+	for _, tc := range []struct {
+		name         string
+		env          []string
+		runs         int
+		wantTakeover int
+		wantOutput   string
+	}{
+		{"backup", []string{"MASTER=0", "PUBLIC="}, 1, 0, ""},
+		{"master with the address", []string{"MASTER=1", "PUBLIC=" + eip}, 1, 0, ""},
+		{"master without it", []string{"MASTER=1", "PUBLIC=198.51.100.9"}, 1, 1, "MASTER without the Elastic IP 203.0.113.7 (this instance has 198.51.100.9): taking it"},
+		{"master without any public address, three rounds", []string{"MASTER=1", "PUBLIC="}, 3, 1, "(this instance has no public address): taking it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stubs, dir := t.TempDir(), t.TempDir()
+			writeFile(t, stubs, "ip", stubIP, 0o755)
+			writeFile(t, stubs, "curl", stubIMDS, 0o755)
+			takeover := writeFile(t, stubs, "takeover", stubRecord, 0o755)
+			env := writeFile(t, dir, "lb.env", "AWS_REGION=eu-west-1\nWEBSTACK_EIP_ADDRESS="+eip+"\n", 0o600)
+			script := writeFile(t, dir, "lb-keep-address", lbconf.KeepAddressScript(env, takeover, marker, filepath.Join(dir, "stamp")), 0o755)
+			var outs string
+			for i := 0; i < tc.runs; i++ {
+				out, code := run(t, append([]string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs}, tc.env...), bash, script)
+				if code != 0 {
+					t.Fatalf("exit %d:\n%s", code, out)
+				}
+				outs += out
+			}
+			b, _ := os.ReadFile(filepath.Join(stubs, "takeover.log"))
+			if got := strings.Count(string(b), "\n"); got != tc.wantTakeover {
+				t.Errorf("takeover ran %d times, want %d", got, tc.wantTakeover)
+			}
+			if tc.wantOutput == "" && outs != "" || !strings.Contains(outs, tc.wantOutput) {
+				t.Errorf("output %q, want %q", outs, tc.wantOutput)
+			}
+		})
+	}
+}
+
 func TestCheckScriptFailsWithoutHAProxy(t *testing.T) {
 	testtools.Need(t, "curl", "curl")
 	script := writeFile(t, t.TempDir(), "lb-check", lbconf.CheckScript("127.0.0.1:1", "/lbhealth"), 0o755)
