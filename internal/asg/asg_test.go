@@ -1157,3 +1157,33 @@ func TestConcurrent(t *testing.T) {
 
 // The group model is a Cloud the fake AWS serves.
 var _ fakeaws.Cloud = (*Cloud)(nil)
+
+// A pair refreshed one instance at a time (100 %/150 %) ends with one new
+// instance in each zone, not both in the zone that happened to come first.
+func TestRefreshKeepsZonesBalanced(t *testing.T) {
+	cfg := baseConfig()
+	cfg.DesiredCapacity, cfg.MinSize, cfg.MaxSize = 2, 2, 2
+	cfg.Addresses = nil
+	cfg.InstanceWarmup = -1
+	e := start(t, newFake(), cfg)
+	e.agent(continueAll)
+	e.waitFor(time.Second, "two InService", e.nInState(awsapi.InService, 2))
+	for round := 2; round <= 4; round++ {
+		_ = e.c.SetTemplate("web", fmt.Sprint("v", round))
+		if _, err := e.c.StartInstanceRefresh(context.Background(), "web", 100, 150); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(3*time.Second, "the refresh successful", func() bool {
+			rs, _ := e.c.DescribeInstanceRefreshes(context.Background(), "web")
+			return rs[0].Status == awsapi.RefreshSuccessful
+		})
+		e.waitFor(3*time.Second, "two instances", func() bool { return len(e.c.Instances("web")) == 2 })
+		zones := map[string]bool{}
+		for _, in := range e.c.Instances("web") {
+			zones[in.AvailabilityZone] = true
+		}
+		if len(zones) != 2 {
+			t.Fatalf("after refresh %d the pair is in %v\n%s", round, zones, e.eventLog())
+		}
+	}
+}

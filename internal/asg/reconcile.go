@@ -281,12 +281,25 @@ func (c *Cloud) timeouts(g *group, now time.Time) {
 // newInstance creates an instance (Pending) in the zone with the fewest
 // instances that has a free address; nil if none has.
 func (c *Cloud) newInstance(ctx context.Context, g *group, now time.Time) *instance {
-	count := map[string]int{}
+	// Balance the zones: first the instances on the current template
+	// (during a refresh, the ones that stay), then all of them. Otherwise
+	// a refresh of a pair that launches one instance at a time could put
+	// both new ones in the same zone.
+	current, count := map[string]int{}, map[string]int{}
 	for _, in := range g.active() {
 		count[in.zone]++
+		if in.template == g.template {
+			current[in.zone]++
+		}
 	}
 	zones := append([]string(nil), g.cfg.Zones...)
-	sort.SliceStable(zones, func(i, j int) bool { return count[zones[i]] < count[zones[j]] })
+	sort.SliceStable(zones, func(i, j int) bool {
+		a, b := zones[i], zones[j]
+		if current[a] != current[b] {
+			return current[a] < current[b]
+		}
+		return count[a] < count[b]
+	})
 	var zone, ip string
 	for _, z := range zones {
 		if ip = c.allocate(g, z); ip != "" {
