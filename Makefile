@@ -43,6 +43,7 @@ fmt-check:
 ## bench: the program under mocks per stack, the test suite's wall time, and
 ## (as root) the data plane, failover and recovery in a sandbox: docs/BENCHMARKS.md
 bench: $(SANDBOX)
+	bash scripts/deps.sh bench
 	$(GO) run ./scripts/bench program
 	$(GO) build -o .build/bench ./scripts/bench
 	$(SANDBOX) prepare

@@ -4,17 +4,20 @@
 #
 #   scripts/deps.sh sandbox   what make sandbox runs: HAProxy, keepalived,
 #                             nginx, PostgreSQL, iproute2, arping, curl
+#   scripts/deps.sh bench     the sandbox's, plus wrk (make bench's load)
 #   scripts/deps.sh test      the sandbox's, plus what the test suite's
 #                             real-program checks use: cloud-init, systemd
 #                             (systemd-analyze), shellcheck (actionlint)
 set -euo pipefail
 sandbox=(haproxy keepalived nginx-light postgresql iproute2 util-linux curl iputils-arping procps)
+bench=("${sandbox[@]}" wrk)
 test=("${sandbox[@]}" cloud-init systemd shellcheck)
 case "${1:-test}" in
 sandbox) packages=("${sandbox[@]}") ;;
+bench) packages=("${bench[@]}") ;;
 test) packages=("${test[@]}") ;;
 *)
-	echo "usage: $0 [sandbox|test]" >&2
+	echo "usage: $0 [sandbox|bench|test]" >&2
 	exit 2
 	;;
 esac

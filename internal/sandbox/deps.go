@@ -21,6 +21,7 @@ var Requirements = []Requirement{
 	{"curl", "curl"},
 	{"arping", "iputils-arping"},
 	{"setpriv", "util-linux"},
+	{"flock", "util-linux"},
 	{"go", "golang (or Go from go.dev)"},
 }
 

@@ -24,7 +24,8 @@ func run(name string, args ...string) error {
 	return nil
 }
 
-// network creates the bridge, the namespaces and their links.
+// network creates the bridge and the fixed hosts (the database and the
+// client); the groups' hosts come and go with addHost and removeHost.
 func network(t Topology) error {
 	bridge := t.Bridge
 	if err := run("ip", "link", "add", bridge, "type", "bridge"); err != nil {
@@ -40,20 +41,42 @@ func network(t Topology) error {
 	if err := run("ip", "link", "set", bridge, "up"); err != nil {
 		return err
 	}
-	for _, h := range t.Hosts {
-		steps := [][]string{
-			{"ip", "netns", "add", h.NS()},
-			{"ip", "link", "add", h.link(), "type", "veth", "peer", "name", "eth0", "netns", h.NS()},
-			{"ip", "link", "set", h.link(), "master", bridge, "up"},
-			{"ip", "-n", h.NS(), "link", "set", "lo", "up"},
-			{"ip", "-n", h.NS(), "addr", "add", fmt.Sprintf("%s/%d", h.IP, t.PrefixLen), "dev", "eth0"},
-			{"ip", "-n", h.NS(), "link", "set", "eth0", "up"},
+	for _, h := range t.Fixed {
+		if err := addHost(t, h); err != nil {
+			return err
 		}
-		for _, s := range steps {
-			if err := run(s[0], s[1:]...); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// addHost creates a host's namespace with its address, linked to the
+// bridge.
+func addHost(t Topology, h Host) error {
+	steps := [][]string{
+		{"ip", "netns", "add", h.NS()},
+		{"ip", "link", "add", h.Link, "type", "veth", "peer", "name", "eth0", "netns", h.NS()},
+		{"ip", "link", "set", h.Link, "master", t.Bridge, "up"},
+		{"ip", "-n", h.NS(), "link", "set", "lo", "up"},
+		{"ip", "-n", h.NS(), "addr", "add", fmt.Sprintf("%s/%d", h.IP, t.PrefixLen), "dev", "eth0"},
+		{"ip", "-n", h.NS(), "link", "set", "eth0", "up"},
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// removeHost deletes a host's namespace (which takes its veth pair with
+// it); nothing may run in it any more.
+func removeHost(h Host) error {
+	if err := run("ip", "netns", "del", h.NS()); err != nil {
+		return err
+	}
+	// The link goes with its peer; delete it in case it lingers.
+	if err := run("ip", "link", "del", h.Link); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+		return err
 	}
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,18 +19,40 @@ import (
 	"time"
 
 	"github.com/foobar/webstack/components/apptier/release"
+	"github.com/foobar/webstack/internal/asg"
+	"github.com/foobar/webstack/internal/awsapi"
+	"github.com/foobar/webstack/internal/fakeaws"
 )
+
+// APIPort is where the fake AWS APIs (Auto Scaling, EC2 and the instance
+// metadata service) listen, on the bridge's address.
+const APIPort = 8585
 
 // Sandbox is a running sandbox.
 type Sandbox struct {
 	Config   Config
 	Topology Topology
-	// Release is the application binary the app hosts run.
-	Release release.Artifact
+	// Release is the application binary the application servers run,
+	// Agent the agent every group host runs.
+	Release, Agent release.Artifact
+	// Cloud is the groups' model: the sandbox's EC2 Auto Scaling.
+	Cloud *asg.Cloud
+
+	api       *http.Server
+	stopCloud context.CancelFunc
+	cloudDone chan struct{}
+	secrets   secrets
 
 	mu      sync.Mutex
-	daemons map[string]*daemon // by id: lb1/haproxy, web1/nginx, app1/app, db/postgres
+	daemons map[string]*daemon // by id: lb1/haproxy, web3/nginx, app2/app, web3/agent, db/postgres
+	hosts   map[string]*Host   // group hosts by instance id
+	names   map[string]int     // the last host number of each tier
+	dead    map[string]bool    // instance ids whose host died (EC2 status check)
+	faults  map[string]Fault   // tier → what goes wrong on its next launches
 }
+
+// secrets are the sandbox's generated passwords.
+type secrets struct{ stats, vrrp, db string }
 
 // daemon is one process the sandbox runs, and how to (re)start it.
 type daemon struct {
@@ -38,14 +62,18 @@ type daemon struct {
 	env   []string
 	stop  syscall.Signal
 	log   string
+	pid   string // a file to write the process's pid into, or ""
 	cmd   *exec.Cmd
 	done  chan struct{}
 	ready func(context.Context) error
 }
 
-// Up builds the sandbox: namespaces, bridge, files, daemons. It returns
-// once the site answers through the virtual IP with a page from the
-// database. On error everything created is removed again.
+// Up builds the sandbox: the bridge, the database and the client, the
+// fake AWS APIs and the three groups, whose hosts launch, discover each
+// other and get ready as on AWS. It returns once every group has its
+// desired hosts in service and the site answers through the virtual IP
+// with a page from the database. On error everything created is removed
+// again.
 func Up(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	cfg = cfg.withDefaults()
 	topo, err := Plan(cfg)
@@ -66,36 +94,56 @@ func Up(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 			return nil, err
 		}
 	}
-	s := &Sandbox{Config: cfg, Topology: topo, daemons: map[string]*daemon{}}
+	s := &Sandbox{
+		Config: cfg, Topology: topo, daemons: map[string]*daemon{}, hosts: map[string]*Host{},
+		names: map[string]int{}, dead: map[string]bool{}, faults: map[string]Fault{},
+		secrets: secrets{stats: secret(24), vrrp: secret(8), db: secret(24)},
+	}
 	defer func() {
 		if err != nil {
 			s.Down()
 		}
 	}()
 
-	cfg.Logf("building the application")
-	if s.Release, err = Prepare(cfg); err != nil {
+	cfg.Logf("building the application and the agent")
+	if s.Release, s.Agent, err = prepare(cfg); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, err
 	}
-	cfg.Logf("creating %d namespaces on bridge %s (%s)", len(topo.Hosts), topo.Bridge, cfg.Subnet)
+	cfg.Logf("creating bridge %s (%s), the database and the client", topo.Bridge, cfg.Subnet)
 	if err := network(topo); err != nil {
 		return nil, err
 	}
-	if err := s.render(); err != nil {
+	db, _ := topo.Host("db")
+	if err := s.database(db, s.secrets.db); err != nil {
 		return nil, err
 	}
-	// Start from the back of the diagram, so each tier finds the next one.
-	var order []string
-	for _, tier := range []string{"db", "app", "web", "lb"} {
-		for _, h := range topo.Tier(tier) {
-			order = append(order, s.idsOf(h.Name)...)
+	if err := s.Start(ctx, "db/postgres"); err != nil {
+		return nil, err
+	}
+
+	// The fake AWS APIs on the bridge, for the hosts' agents.
+	lis, err := net.Listen("tcp", fmt.Sprintf("%s:%d", topo.Gateway, APIPort))
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: the fake AWS APIs: %w", err)
+	}
+	s.Cloud = asg.New(s, asg.WithInterval(50*time.Millisecond), asg.WithEventHandler(s.event))
+	s.api = &http.Server{Handler: fakeaws.Handler(s.Cloud), ReadHeaderTimeout: 5 * time.Second}
+	go s.api.Serve(lis)
+	for _, tier := range []string{"app", "web", "lb"} {
+		if err := s.Cloud.AddGroup(s.groupConfig(tier)); err != nil {
+			return nil, err
 		}
 	}
-	for _, id := range order {
-		if err := s.Start(ctx, id); err != nil {
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.stopCloud, s.cloudDone = cancel, make(chan struct{})
+	go func() { s.Cloud.Run(runCtx); close(s.cloudDone) }()
+
+	cfg.Logf("launching the groups: %d application servers, %d web servers, 2 load balancers", cfg.App, cfg.Web)
+	for _, tier := range []string{"app", "web", "lb"} {
+		if err := s.WaitStable(ctx, tier, 90*time.Second); err != nil {
 			return nil, err
 		}
 	}
@@ -106,30 +154,36 @@ func Up(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	return s, nil
 }
 
-// Prepare builds the default application for this machine, exactly as
-// pulumi up builds it for the hosts (release.Build, cached in .build/).
-func Prepare(cfg Config) (release.Artifact, error) {
+// Prepare builds the default application and the agent for this machine,
+// exactly as pulumi up builds them for the hosts (release.Build, cached in
+// .build/).
+func Prepare(cfg Config) (app, agent release.Artifact, err error) { return prepare(cfg) }
+
+func prepare(cfg Config) (app, agent release.Artifact, err error) {
 	if cfg.ModuleDir == "" {
-		dir, err := release.ModuleRoot()
-		if err != nil {
-			return release.Artifact{}, err
+		if cfg.ModuleDir, err = release.ModuleRoot(); err != nil {
+			return app, agent, err
 		}
-		cfg.ModuleDir = dir
 	}
 	arch := map[string]string{"amd64": "x86_64", "arm64": "arm64"}[goarch()]
-	return release.Build(release.BuildArgs{ModuleDir: cfg.ModuleDir, Package: "./app", Arch: arch})
+	if app, err = release.Build(release.BuildArgs{ModuleDir: cfg.ModuleDir, Package: "./app", Arch: arch}); err != nil {
+		return app, agent, err
+	}
+	agent, err = release.Build(release.BuildArgs{ModuleDir: cfg.ModuleDir, Package: "./agent", Arch: arch})
+	return app, agent, err
 }
 
-// Down stops every daemon and removes everything the sandbox created.
+// Down stops the groups' model, every daemon and removes everything the
+// sandbox created.
 func (s *Sandbox) Down() error {
-	s.mu.Lock()
-	ids := make([]string, 0, len(s.daemons))
-	for id := range s.daemons {
-		ids = append(ids, id)
+	if s.stopCloud != nil {
+		s.stopCloud()
+		<-s.cloudDone
 	}
-	s.mu.Unlock()
-	sort.Strings(ids)
-	for _, id := range ids {
+	if s.api != nil {
+		s.api.Close()
+	}
+	for _, id := range s.IDs() {
 		s.Stop(id)
 	}
 	return teardown(s.Config)
@@ -141,7 +195,7 @@ func Down(cfg Config) error {
 	return teardown(cfg.withDefaults())
 }
 
-// IDs lists the daemons (lb1/haproxy, lb1/keepalived, …), sorted.
+// IDs lists the daemons (lb1/haproxy, web3/agent, …), sorted.
 func (s *Sandbox) IDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,20 +204,6 @@ func (s *Sandbox) IDs() []string {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	return ids
-}
-
-func (s *Sandbox) idsOf(host string) []string {
-	var ids []string
-	for _, id := range s.IDs() {
-		if strings.HasPrefix(id, host+"/") {
-			ids = append(ids, id)
-		}
-	}
-	// HAProxy before keepalived: a node must serve before it may win.
-	sort.Slice(ids, func(i, j int) bool {
-		return strings.Contains(ids[i], "haproxy") && !strings.Contains(ids[j], "haproxy")
-	})
 	return ids
 }
 
@@ -188,13 +228,17 @@ func (s *Sandbox) Start(ctx context.Context, id string) error {
 	}
 	argv := append([]string{}, d.argv...)
 	argv[0] = path(argv[0])
+	// ip netns exec execs the command: the process keeps ip's pid.
 	cmd := exec.Command("ip", append([]string{"netns", "exec", d.host.NS()}, argv...)...)
-	cmd.Env = append(os.Environ(), d.env...)
+	cmd.Env = append(cleanEnv(), d.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("sandbox: starting %s: %w", id, err)
+	}
+	if d.pid != "" {
+		os.WriteFile(d.pid, []byte(fmt.Sprintln(cmd.Process.Pid)), 0o644)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(done) }()
@@ -221,6 +265,19 @@ func (s *Sandbox) Start(ctx context.Context, id string) error {
 	}
 }
 
+// cleanEnv is this process's environment without AWS credentials and
+// endpoints: the hosts' agents get theirs from the fake instance metadata
+// service, as on EC2.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // Stop stops a daemon with its stop signal and waits for it to exit (then
 // kills its process group if it lingers).
 func (s *Sandbox) Stop(id string) error {
@@ -245,7 +302,8 @@ func (s *Sandbox) Stop(id string) error {
 	return nil
 }
 
-// Kill stops a daemon abruptly (SIGKILL), as if its host died.
+// Kill stops a daemon abruptly (SIGKILL to its process group: nginx's
+// master and workers, say), as if it crashed.
 func (s *Sandbox) Kill(id string) error {
 	s.mu.Lock()
 	d, ok := s.daemons[id]
@@ -334,7 +392,7 @@ func (s *Sandbox) WaitPage(ctx context.Context, timeout time.Duration) error {
 
 // Master returns the load balancer holding the virtual IP, or "".
 func (s *Sandbox) Master() string {
-	for _, h := range s.Topology.Tier("lb") {
+	for _, h := range s.Hosts("lb") {
 		out, _ := exec.Command("ip", "-n", h.NS(), "-o", "addr", "show", "dev", "eth0").Output()
 		if strings.Contains(string(out), " "+s.Topology.VIP+"/") {
 			return h.Name
@@ -356,6 +414,105 @@ func (s *Sandbox) client() Host {
 // HostDir is a host's directory in the state directory.
 func (s *Sandbox) HostDir(host string) string { return filepath.Join(s.Config.StateDir, host) }
 
+// Hosts are a group's hosts that run now (launching, in service or
+// leaving), sorted by name; fixed hosts for "db" and "client".
+func (s *Sandbox) Hosts(tier string) []Host {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Host
+	for _, h := range s.hosts {
+		if h.Tier == tier {
+			out = append(out, *h)
+		}
+	}
+	for _, h := range s.Topology.Fixed {
+		if h.Tier == tier {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return hostLess(out[i].Name, out[j].Name) })
+	return out
+}
+
+// hostLess orders web2 before web10.
+func hostLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+// InService are the hosts of a group in service, by name.
+func (s *Sandbox) InService(tier string) []Host {
+	in := map[string]bool{}
+	for _, i := range s.Cloud.Instances(GroupName(s.Config, tier)) {
+		if i.LifecycleState == awsapi.InService && i.HealthStatus == awsapi.Healthy {
+			in[i.InstanceID] = true
+		}
+	}
+	var out []Host
+	for _, h := range s.Hosts(tier) {
+		if in[h.InstanceID] {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// WaitStable waits until a group has exactly its desired capacity in
+// service and healthy, and no other host (none launching or leaving).
+func (s *Sandbox) WaitStable(ctx context.Context, tier string, timeout time.Duration) error {
+	group := GroupName(s.Config, tier)
+	deadline := time.Now().Add(timeout)
+	var state string
+	for time.Now().Before(deadline) {
+		g, err := s.Cloud.DescribeGroup(ctx, group)
+		if err != nil {
+			return err
+		}
+		var states []string
+		ok := 0
+		for _, i := range g.Instances {
+			states = append(states, i.LifecycleState+"/"+i.HealthStatus)
+			if i.LifecycleState == awsapi.InService && i.HealthStatus == awsapi.Healthy {
+				ok++
+			}
+		}
+		if ok == g.DesiredCapacity && len(g.Instances) == ok {
+			return nil
+		}
+		state = fmt.Sprintf("desired %d, instances %v", g.DesiredCapacity, states)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("sandbox: group %s not stable within %s (%s); recent events:\n%s", group, timeout, state, s.recentEvents(group, 15))
+}
+
+// recentEvents are a group's last events, for error messages.
+func (s *Sandbox) recentEvents(group string, n int) string {
+	var lines []string
+	for _, e := range s.Cloud.Events() {
+		if e.Group == group {
+			lines = append(lines, "  "+e.String())
+		}
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// event reports what the groups do.
+func (s *Sandbox) event(e asg.Event) {
+	name := e.InstanceID
+	s.mu.Lock()
+	if h, ok := s.hosts[e.InstanceID]; ok {
+		name = h.Name + " (" + e.InstanceID + ")"
+	}
+	s.mu.Unlock()
+	s.Config.Logf("%s: %s %s %s", strings.TrimPrefix(e.Group, s.Config.Name+"-"), name, e.Kind, e.Detail)
+}
+
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -376,3 +533,5 @@ func secret(n int) string {
 	}
 	return hex.EncodeToString(b)[:n]
 }
+
+var errNoHost = errors.New("sandbox: no such host")

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/foobar/webstack/internal/asg"
 )
 
 // Get fetches a path of the site through the VIP, as a client would.
@@ -70,6 +74,8 @@ type Stats struct {
 	Requests, Failed int
 	P50, P99, Max    time.Duration
 	FirstError       string
+	// Failures are the failed requests.
+	Failures []Result
 }
 
 // Summarize computes Stats.
@@ -82,6 +88,7 @@ func Summarize(rs []Result) Stats {
 			if st.FirstError == "" {
 				st.FirstError = fmt.Sprintf("status %d, %v", r.Status, r.Err)
 			}
+			st.Failures = append(st.Failures, r)
 		}
 		lat = append(lat, r.Latency)
 	}
@@ -97,37 +104,182 @@ func (st Stats) String() string {
 		st.P50.Round(time.Millisecond), st.P99.Round(time.Millisecond), st.Max.Round(time.Millisecond))
 }
 
-// NodeLoss is what losing one daemon under load cost.
-type NodeLoss struct {
-	Daemon        string
-	Before, After Stats
+// End is when the request finished (or failed).
+func (r Result) End() time.Time { return r.At.Add(r.Latency) }
+
+// Disruption is a steady load around one action (a scaling step, a roll,
+// a crash), every request counted: Before are those that ended before the
+// action began, During those that ended while it ran (so a request in
+// flight when a process dies counts here), After those that ended after
+// it. Total is all of them.
+type Disruption struct {
+	Action                       string
+	Took                         time.Duration
+	Before, During, After, Total Stats
 }
 
-// MeasureNodeLoss runs a steady load of GET / from clients, kills a daemon
-// (SIGKILL, as if its host died) after 2 s, keeps the load 4 s more, and
-// starts the daemon again.
-func (s *Sandbox) MeasureNodeLoss(ctx context.Context, id string, clients int) (NodeLoss, error) {
+func (d Disruption) String() string {
+	return fmt.Sprintf("%s took %v; before: %v; during: %v; after: %v", d.Action, d.Took.Round(100*time.Millisecond), d.Before, d.During, d.After)
+}
+
+// UnderLoad runs a steady load of GET / from clients (a new connection per
+// request), runs action once the load has run for a second, keeps the
+// load a second after it returned, and sorts every request by when it
+// ended.
+func (s *Sandbox) UnderLoad(name string, clients int, action func() error) (Disruption, error) {
 	stop := make(chan struct{})
 	done := make(chan []Result)
 	go func() { done <- s.Load("/", clients, stop) }()
-	time.Sleep(2 * time.Second)
-	err := s.Kill(id)
-	killed := time.Now()
-	time.Sleep(4 * time.Second)
+	time.Sleep(time.Second)
+	began := time.Now()
+	err := action()
+	ended := time.Now()
+	time.Sleep(time.Second)
 	close(stop)
 	rs := <-done
-	if err != nil {
-		return NodeLoss{}, err
-	}
-	var before, after []Result
+	d := Disruption{Action: name, Took: ended.Sub(began)}
+	var before, during, after []Result
 	for _, r := range rs {
-		if r.At.Before(killed) {
+		switch end := r.End(); {
+		case end.Before(began):
 			before = append(before, r)
-		} else {
+		case !end.After(ended):
+			during = append(during, r)
+		default:
 			after = append(after, r)
 		}
 	}
-	return NodeLoss{Daemon: id, Before: Summarize(before), After: Summarize(after)}, s.Start(ctx, id)
+	d.Before, d.During, d.After, d.Total = Summarize(before), Summarize(during), Summarize(after), Summarize(rs)
+	return d, err
+}
+
+// Host finds a group host that runs now by name.
+func (s *Sandbox) Host(name string) (Host, bool) {
+	for _, t := range []string{"lb", "web", "app"} {
+		for _, h := range s.Hosts(t) {
+			if h.Name == name {
+				return h, true
+			}
+		}
+	}
+	return Host{}, false
+}
+
+// WaitReplaced waits until a group host's instance has left its group and
+// the group is stable again with a replacement in service; it returns the
+// replacement's name (the newest host in service).
+func (s *Sandbox) WaitReplaced(ctx context.Context, h Host, timeout time.Duration) (string, error) {
+	name := h.Name
+	deadline := time.Now().Add(timeout)
+	group := GroupName(s.Config, h.Tier)
+	for {
+		gone := true
+		for _, i := range s.Cloud.Instances(group) {
+			gone = gone && i.InstanceID != h.InstanceID
+		}
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("sandbox: %s (%s) still in %s after %s; recent events:\n%s", name, h.InstanceID, group, timeout, s.recentEvents(group, 15))
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := s.WaitStable(ctx, h.Tier, time.Until(deadline)); err != nil {
+		return "", err
+	}
+	in := s.InService(h.Tier)
+	if len(in) == 0 || in[len(in)-1].Name == name || !hostLess(name, in[len(in)-1].Name) {
+		return "", fmt.Errorf("sandbox: %s left %s but no newer host is in service", name, group)
+	}
+	return in[len(in)-1].Name, nil
+}
+
+// NeverHealthy is what a host that never gets ready cost.
+type NeverHealthy struct {
+	Disruption
+	// Abandoned are the faulty hosts whose launch the group abandoned, and
+	// Listed those the tier in front listed at any moment (it must never).
+	Abandoned, Listed []string
+}
+
+// MeasureNeverHealthy raises a tier's desired capacity by one under load
+// while its next hosts' service never starts: their agents never complete
+// the launch hook, the group abandons them after Timing.ReadyWithin and
+// launches again. Meanwhile it reads the files of the tier in front every
+// 100 ms: a host that never got ready must never appear there. Once one
+// launch was abandoned it lets the next launch succeed and waits until the
+// group is stable.
+func (s *Sandbox) MeasureNeverHealthy(ctx context.Context, tier string, clients int) (NeverHealthy, error) {
+	var r NeverHealthy
+	group := GroupName(s.Config, tier)
+	g, err := s.Cloud.DescribeGroup(ctx, group)
+	if err != nil {
+		return r, err
+	}
+	var seq int
+	if ev := s.Cloud.Events(); len(ev) > 0 {
+		seq = ev[len(ev)-1].Seq
+	}
+	s.SetFault(tier, NoService)
+	defer s.SetFault(tier, NoFault)
+	r.Disruption, err = s.UnderLoad(fmt.Sprintf("%s %d→%d, the new host never ready", tier, g.DesiredCapacity, g.DesiredCapacity+1), clients, func() error {
+		if err := s.Cloud.SetDesiredCapacity(ctx, group, g.DesiredCapacity+1); err != nil {
+			return err
+		}
+		faulty := map[string]string{} // ip → name
+		listed := map[string]bool{}
+		deadline := time.Now().Add(s.Config.Timing.ReadyWithin + time.Minute)
+		for len(r.Abandoned) == 0 {
+			for _, h := range s.Hosts(tier) {
+				if s.faulty(h) {
+					faulty[h.IP] = h.Name
+				}
+			}
+			for _, f := range s.frontFiles(tier) {
+				b, _ := os.ReadFile(f)
+				for ip, name := range faulty {
+					if strings.Contains(string(b), ip+":") && !listed[name] {
+						listed[name] = true
+						r.Listed = append(r.Listed, name)
+					}
+				}
+			}
+			for _, e := range s.Cloud.Events() {
+				if e.Seq > seq && e.Group == group && e.Kind == asg.EventAbandoned {
+					r.Abandoned = append(r.Abandoned, e.InstanceID)
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("sandbox: no launch of %s abandoned within %s; recent events:\n%s", group, time.Until(deadline), s.recentEvents(group, 15))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		s.SetFault(tier, NoFault)
+		return s.WaitStable(ctx, tier, 2*time.Minute)
+	})
+	return r, err
+}
+
+// frontFiles are the files where the tier in front lists a tier's hosts:
+// the load balancers' HAProxy backend, the web servers' nginx servers.
+func (s *Sandbox) frontFiles(tier string) []string {
+	var out []string
+	switch tier {
+	case "web":
+		for _, h := range s.Hosts("lb") {
+			out = append(out, filepath.Join(s.HostDir(h.Name), "conf.d", "be_web.cfg"))
+		}
+	case "app":
+		for _, h := range s.Hosts("web") {
+			out = append(out, filepath.Join(s.HostDir(h.Name), "app-servers.conf"))
+		}
+	}
+	return out
 }
 
 // DBRestart is what a database restart cost.
@@ -168,7 +320,7 @@ func (s *Sandbox) MeasureDBRestart(ctx context.Context) (DBRestart, error) {
 		}
 	}
 	r.AppsSurvived = true
-	for _, a := range s.Topology.Tier("app") {
+	for _, a := range s.Hosts("app") {
 		r.AppsSurvived = r.AppsSurvived && s.Running(a.Name+"/app")
 	}
 	if err := s.Start(ctx, "db/postgres"); err != nil {
@@ -196,29 +348,28 @@ type Failover struct {
 	// Gap is from stopping the MASTER's HAProxy until requests succeed
 	// through the new MASTER.
 	Gap time.Duration
-	// During is the steady load (one client) across the failover.
-	During Stats
-	// StayedAfterRecovery is true if the VIP stayed on the new MASTER once
-	// the old one's HAProxy was back (nopreempt).
-	StayedAfterRecovery bool
+	// Replacement is the load balancer the group launched in place of
+	// From (whose agent marked it unhealthy), Replaced how long after the
+	// stop the pair was whole again.
+	Replacement string
+	Replaced    time.Duration
+	// StayedOnNewMaster is true if the VIP stayed on the new MASTER when
+	// the replacement joined (nopreempt).
+	StayedOnNewMaster bool
 }
 
-// MeasureFailover stops the MASTER's HAProxy under a steady load, times
-// until requests succeed through the other node, starts it again and
-// checks that the VIP stays put.
+// MeasureFailover stops the MASTER's HAProxy, times until requests succeed
+// through the other node, waits until the group has replaced the broken
+// node (its agent's health check marks it unhealthy) and checks that the
+// VIP stayed put.
 func (s *Sandbox) MeasureFailover(ctx context.Context) (Failover, error) {
 	f := Failover{From: s.Master()}
-	if f.From == "" {
+	from, ok := s.Host(f.From)
+	if !ok {
 		return f, fmt.Errorf("no load balancer holds the VIP")
 	}
-	c := s.Client(false, 2*time.Second)
-	stop := make(chan struct{})
-	done := make(chan []Result)
-	go func() { done <- s.Load("/healthz", 1, stop) }()
-	time.Sleep(time.Second)
+	c := s.Client(false, 300*time.Millisecond)
 	if err := s.Stop(f.From + "/haproxy"); err != nil {
-		close(stop)
-		<-done
 		return f, err
 	}
 	stopped := time.Now()
@@ -231,16 +382,15 @@ func (s *Sandbox) MeasureFailover(ctx context.Context) (Failover, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	f.During = Summarize(<-done)
 	if f.To == "" {
 		return f, fmt.Errorf("no failover within 15 s (VIP on %q)", s.Master())
 	}
-	if err := s.Start(ctx, f.From+"/haproxy"); err != nil {
+	var err error
+	if f.Replacement, err = s.WaitReplaced(ctx, from, 2*time.Minute); err != nil {
 		return f, err
 	}
-	time.Sleep(4 * time.Second)
-	f.StayedAfterRecovery = s.Master() == f.To
+	f.Replaced = time.Since(stopped)
+	time.Sleep(2 * time.Second)
+	f.StayedOnNewMaster = s.Master() == f.To
 	return f, nil
 }

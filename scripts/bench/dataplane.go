@@ -56,7 +56,7 @@ func dataplane(ctx context.Context) error {
 	fmt.Printf("\n== The data plane in the sandbox (%s)\n", machine())
 	fmt.Printf("load: wrk, 2 threads, %d connections, %s, from the client namespace\n\n", loadConns, loadDuration)
 
-	app1, _ := s.Topology.Host("app1")
+	app1 := s.InService("app")[0]
 	idle, err := idleOpens(s, loadDuration)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func dataplane(ctx context.Context) error {
 	runs := []struct{ name, url, host string }{
 		{"static file through the VIP (/static/style.css)", s.URL() + "static/style.css", s.Config.SiteName},
 		{"dynamic page through the VIP (/)", s.URL(), s.Config.SiteName},
-		{"dynamic page straight at app1 (:8080/)", fmt.Sprintf("http://%s:%d/", app1.IP, sandbox.AppPort), ""},
+		{"dynamic page straight at one app server (:8080/)", fmt.Sprintf("http://%s:%d/", app1.IP, sandbox.AppPort), ""},
 	}
 	var results []wrkResult
 	for _, r := range runs {
@@ -102,44 +102,109 @@ func dataplane(ctx context.Context) error {
 	fmt.Printf("upstream keep-alive: %.0f req/s with, %.0f without (%.2f×); nginx→app connections %d with, %d without\n",
 		chain.RPS, noKA.RPS, chain.RPS/noKA.RPS, chain.AppOpens, noKA.AppOpens)
 
+	if err := dayTwo(ctx, s); err != nil {
+		return err
+	}
+	return failover(ctx, s)
+}
+
+// clients is the load of the day-two and failover measurements: GET / in
+// a loop, a new connection per request, every request counted.
+const clients = 8
+
+// dayTwo times rolls of the web and application groups at 2 and 4 hosts
+// and a scaling step, under load.
+func dayTwo(ctx context.Context, s *sandbox.Sandbox) error {
+	fmt.Printf("\n== Day two under %d clients (GET /, a new connection per request)\n", clients)
+	fmt.Printf("%-28s %8s %9s %9s %9s %9s\n", "change", "took", "requests", "failed", "p99 before", "p99 during")
+	row := func(d sandbox.Disruption) {
+		fmt.Printf("%-28s %7.1fs %9d %9d %9s %9s\n", d.Action, d.Took.Seconds(), d.Total.Requests, d.Total.Failed, ms(d.Before.P99), ms(d.During.P99))
+	}
+	for _, tier := range []string{"web", "app"} {
+		for _, n := range []int{2, 4} {
+			if err := s.Scale(ctx, tier, n); err != nil {
+				return err
+			}
+			d, err := s.UnderLoad(fmt.Sprintf("roll %d %s hosts", n, tier), clients, func() error { return s.Roll(ctx, tier) })
+			if err != nil {
+				return err
+			}
+			row(d)
+		}
+		d, err := s.UnderLoad(fmt.Sprintf("scale %s 4 → 2", tier), clients, func() error { return s.Scale(ctx, tier, 2) })
+		if err != nil {
+			return err
+		}
+		row(d)
+	}
+	d, err := s.UnderLoad("scale web 2 → 4", clients, func() error { return s.Scale(ctx, "web", 4) })
+	if err != nil {
+		return err
+	}
+	row(d)
+	if err := s.Scale(ctx, "web", 2); err != nil {
+		return err
+	}
+	d, err = s.UnderLoad("roll the load-balancer pair", clients, func() error { return s.Roll(ctx, "lb") })
+	if err != nil {
+		return err
+	}
+	row(d)
+	return nil
+}
+
+// failover measures crashes under load: a web server's nginx and an
+// application server (each replaced by its group), the same without the
+// retries that make them free, the database's restart and the load
+// balancers' takeover.
+func failover(ctx context.Context, s *sandbox.Sandbox) error {
 	fmt.Println("\n== Failover")
-	web, err := s.MeasureNodeLoss(ctx, "web1/nginx", 8)
-	if err != nil {
-		return err
+	crash := func(tier, daemon string) (sandbox.Disruption, string, error) {
+		victim := s.InService(tier)[0]
+		var replacement string
+		d, err := s.UnderLoad(victim.Name+"/"+daemon+" killed", clients, func() error {
+			if err := s.Kill(victim.Name + "/" + daemon); err != nil {
+				return err
+			}
+			var err error
+			replacement, err = s.WaitReplaced(ctx, victim, 2*time.Minute)
+			return err
+		})
+		return d, replacement, err
 	}
-	fmt.Printf("web server killed (SIGKILL) under 8 clients: %d of %d GETs failed; latency before p50 %s p99 %s, after p50 %s p99 %s max %s\n",
-		web.After.Failed, web.After.Requests, ms(web.Before.P50), ms(web.Before.P99), ms(web.After.P50), ms(web.After.P99), ms(web.After.Max))
-	app, err := s.MeasureNodeLoss(ctx, "app1/app", 8)
-	if err != nil {
-		return err
+	for _, c := range []struct{ tier, daemon string }{{"web", "nginx"}, {"app", "app"}} {
+		d, repl, err := crash(c.tier, c.daemon)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s (SIGKILL) under %d clients: %d of %d GETs failed; p99 before %s, during %s, max %s; replaced by %s after %.1f s\n",
+			d.Action, clients, d.Total.Failed, d.Total.Requests, ms(d.Before.P99), ms(d.During.P99), ms(d.During.Max), repl, d.Took.Seconds())
 	}
-	fmt.Printf("app server killed (SIGKILL) under 8 clients: %d of %d GETs failed; latency before p50 %s p99 %s, after p50 %s p99 %s max %s\n",
-		app.After.Failed, app.After.Requests, ms(app.Before.P50), ms(app.Before.P99), ms(app.After.P50), ms(app.After.P99), ms(app.After.Max))
-	// What the retries buy: the same losses with them turned off.
+	// What the retries buy: the same crashes with them turned off.
 	for _, a := range []struct {
-		what, tier, file, daemon string
-		change                   func(string) string
+		what, tier, file, victimTier, daemon string
+		change                               func(string) string
 	}{
-		{"HAProxy's retry-on/redispatch/retries", "lb", "haproxy.cfg", "web1/nginx", func(c string) string {
+		{"HAProxy's retry-on/redispatch/retries", "lb", "haproxy.cfg", "web", "nginx", func(c string) string {
 			c = regexp.MustCompile(`(?m)^\s*retry-on .*\n`).ReplaceAllString(c, "")
 			c = regexp.MustCompile(`(?m)^\s*option redispatch.*\n`).ReplaceAllString(c, "")
 			return strings.Replace(c, "retries 3", "retries 0", 1)
 		}},
-		{"nginx's proxy_next_upstream", "web", "nginx.conf", "app1/app", func(c string) string {
+		{"nginx's proxy_next_upstream", "web", "nginx.conf", "app", "app", func(c string) string {
 			return regexp.MustCompile(`proxy_next_upstream [^;]+;`).ReplaceAllString(c, "proxy_next_upstream off;")
 		}},
 	} {
 		if err := rewriteAndRestart(ctx, s, a.tier, a.file, a.change); err != nil {
 			return err
 		}
-		loss, err := s.MeasureNodeLoss(ctx, a.daemon, 8)
+		d, _, err := crash(a.victimTier, a.daemon)
 		if err != nil {
 			return err
 		}
 		if err := rewriteAndRestart(ctx, s, a.tier, a.file, nil); err != nil {
 			return err
 		}
-		fmt.Printf("  %s killed without %s: %d of %d GETs failed\n", a.daemon, a.what, loss.After.Failed, loss.After.Requests)
+		fmt.Printf("  %s without %s: %d of %d GETs failed\n", d.Action, a.what, d.Total.Failed, d.Total.Requests)
 	}
 
 	db, err := s.MeasureDBRestart(ctx)
@@ -152,8 +217,8 @@ func dataplane(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("load-balancer takeover: %s's HAProxy stopped → requests succeed via %s after %s (one client meanwhile: %d of %d requests failed); VIP stayed on %s after recovery: %v\n",
-		f.From, f.To, ms(f.Gap), f.During.Failed, f.During.Requests, f.To, f.StayedAfterRecovery)
+	fmt.Printf("load-balancer takeover: %s's HAProxy stopped → requests succeed via %s after %s; the group replaced %s with %s after %.1f s; the VIP stayed on %s: %v\n",
+		f.From, f.To, ms(f.Gap), f.From, f.Replacement, f.Replaced.Seconds(), f.To, f.StayedOnNewMaster)
 	return nil
 }
 
@@ -221,7 +286,7 @@ func runWrk(s *sandbox.Sandbox, name, url, host string) (wrkResult, error) {
 // accepted so far (their own TcpPassiveOpens counters).
 func passiveOpens(s *sandbox.Sandbox) (web, app int, err error) {
 	for _, tier := range []string{"web", "app"} {
-		for _, h := range s.Topology.Tier(tier) {
+		for _, h := range s.Hosts(tier) {
 			out, err := exec.Command("ip", "netns", "exec", h.NS(), "nstat", "-az", "--json", "TcpPassiveOpens").Output()
 			if err != nil {
 				return 0, 0, fmt.Errorf("nstat in %s: %w", h.NS(), err)
@@ -263,7 +328,7 @@ func setUpstreamKeepalive(s *sandbox.Sandbox, on bool) error {
 	if on {
 		off = nil
 	}
-	for _, h := range s.Topology.Tier("web") {
+	for _, h := range s.Hosts("web") {
 		if err := rewrite(filepath.Join(s.HostDir(h.Name), "nginx.conf"), off); err != nil {
 			return err
 		}
@@ -302,7 +367,7 @@ func rewrite(path string, change func(string) string) error {
 // puts the original back. Load balancers restart the backup first, so the
 // VIP does not move.
 func rewriteAndRestart(ctx context.Context, s *sandbox.Sandbox, tier, file string, change func(string) string) error {
-	hosts := s.Topology.Tier(tier)
+	hosts := s.Hosts(tier)
 	if tier == "lb" && len(hosts) == 2 && s.Master() == hosts[0].Name {
 		hosts = []sandbox.Host{hosts[1], hosts[0]}
 	}

@@ -1,11 +1,17 @@
 // Command sandbox runs the whole webstack diagram on this Linux machine,
 // one network namespace per host, with the real HAProxy, keepalived, nginx,
-// application and PostgreSQL (see package internal/sandbox). It needs root.
+// application and PostgreSQL, the load balancers, web and application
+// servers as Auto Scaling groups (see package internal/sandbox). It needs
+// root.
 //
-//	sandbox up      bring it up, print the URL, run until Ctrl-C, tear down
-//	sandbox down    remove everything a sandbox left (also after a crash)
-//	sandbox check   name the missing programs and their Debian packages
-//	sandbox prepare build the application (as you: no Go needed under sudo)
+//	sandbox up          bring it up, print the URL, run until Ctrl-C, tear down
+//	sandbox status      the groups' hosts and who holds the VIP (another terminal)
+//	sandbox scale TIER N  set the web or app group's desired capacity, wait until stable
+//	sandbox roll TIER   replace every host of lb, web or app (an instance refresh)
+//	sandbox kill HOST   kill every process of a host (web3), wait for its replacement
+//	sandbox down        remove everything a sandbox left (also after a crash)
+//	sandbox check       name the missing programs and their Debian packages
+//	sandbox prepare     build the application and the agent (as you: no Go needed under sudo)
 //
 // make sandbox, make sandbox-down and make sandbox-deps run these.
 package main
@@ -14,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -57,12 +64,14 @@ func run(args []string) error {
 		fmt.Println("sandbox: everything it needs is installed")
 		return nil
 	case "prepare":
-		a, err := sandbox.Prepare(cfg)
+		app, agent, err := sandbox.Prepare(cfg)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("sandbox: application built: %s\n", a.Path)
+		fmt.Printf("sandbox: application built: %s\nsandbox: agent built: %s\n", app.Path, agent.Path)
 		return nil
+	case "status", "scale", "roll", "kill":
+		return control(cfg, cmd, fs.Args())
 	case "packages":
 		fmt.Println(strings.Join(sandbox.Packages(), " "))
 		return nil
@@ -78,7 +87,34 @@ func run(args []string) error {
 	case "up":
 		return up(cfg)
 	}
-	return fmt.Errorf("sandbox: unknown command %q (up, down, check, prepare, packages)", cmd)
+	return fmt.Errorf("sandbox: unknown command %q (up, status, scale, roll, kill, down, check, prepare, packages)", cmd)
+}
+
+// control sends a command to the running sandbox.
+func control(cfg sandbox.Config, cmd string, args []string) error {
+	usage := map[string]string{"status": "sandbox status", "scale": "sandbox scale web|app N", "roll": "sandbox roll lb|web|app", "kill": "sandbox kill HOST"}[cmd]
+	want := map[string]int{"status": 0, "scale": 2, "roll": 1, "kill": 1}[cmd]
+	if len(args) != want {
+		return fmt.Errorf("usage: %s (flags such as -name before the arguments)", usage)
+	}
+	method, q := "POST", url.Values{}
+	switch cmd {
+	case "status":
+		method = "GET"
+	case "scale":
+		q.Set("tier", args[0])
+		q.Set("desired", args[1])
+	case "roll":
+		q.Set("tier", args[0])
+	case "kill":
+		q.Set("host", args[0])
+	}
+	out, err := sandbox.Control(cfg, method, "/"+cmd, q)
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	return nil
 }
 
 func up(cfg sandbox.Config) error {
@@ -89,17 +125,25 @@ func up(cfg sandbox.Config) error {
 	if err != nil {
 		return err
 	}
-	t := s.Topology
+	go func() {
+		if err := s.ServeControl(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
 	fmt.Printf(`
 webstack sandbox is up (%.1f s): %s
-  the site (through the VIP, HAProxy on %s, nginx, the app, PostgreSQL):
+  the site (through the VIP, HAProxy, nginx, the app, PostgreSQL):
     curl -H 'Host: www.foobar.com' %s
-    sudo ip netns exec %s curl -s %s          # from the "internet"
-  try a failover:   sudo ip netns pids %s   (then kill its haproxy; the VIP moves to the other one)
-  hosts:            %s
-  files and logs:   %s/<host>/
+  from another terminal (as root):
+    sandbox status          the groups' hosts, and who holds the VIP (now %s)
+    sandbox scale web 4     grow or shrink the web or app group
+    sandbox roll app        replace every host of a group, one step at a time
+    sandbox kill web1       kill a host; its group replaces it
+  files and logs:   %s/<host>/ (terminated hosts in gone/)
   Ctrl-C (or make sandbox-down from another terminal) tears everything down.
-`, time.Since(start).Seconds(), s.URL(), s.Master(), s.URL(), client(t).NS(), s.URL(), master(s).NS(), hostList(t), s.Config.StateDir)
+
+`, time.Since(start).Seconds(), s.URL(), s.URL(), s.Master(), s.Config.StateDir)
+	fmt.Print(s.Status())
 
 	<-ctx.Done()
 	fmt.Println("\nsandbox: tearing down")
@@ -111,22 +155,4 @@ webstack sandbox is up (%.1f s): %s
 	}
 	fmt.Println("sandbox: nothing left")
 	return nil
-}
-
-func hostList(t sandbox.Topology) string {
-	var parts []string
-	for _, h := range t.Hosts {
-		parts = append(parts, h.Name+"="+h.IP)
-	}
-	return strings.Join(parts, " ") + " vip=" + t.VIP
-}
-
-func client(t sandbox.Topology) sandbox.Host {
-	h, _ := t.Host("client")
-	return h
-}
-
-func master(s *sandbox.Sandbox) sandbox.Host {
-	h, _ := s.Topology.Host(s.Master())
-	return h
 }
