@@ -142,7 +142,7 @@ func TestComponentsTwiceInOneProgram(t *testing.T) {
 		keys[o.Str("key")] = o.Name
 	}
 	for _, color := range bluegreen.Colors {
-		for _, want := range []string{"bundles/web-" + color + ".sh", "bundles/lb-" + color + ".sh"} {
+		for _, want := range []string{"bundles/web-" + color + "/current.sh", "bundles/lb-" + color + "/current.sh"} {
 			if _, ok := keys[want]; !ok {
 				t.Errorf("no object at %s; keys: %v", want, keys)
 			}

@@ -269,11 +269,11 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 	nodes := []string{"arn:aws:ec2:us-east-1:123456789012:instance/*", "arn:aws:ec2:us-east-1:123456789012:network-interface/*"}
 	want := map[string]map[string][]string{
 		"lb-role": agent("lb", map[string][]string{
-			"s3:GetObject":                  {bucket + "bundles/lb.sh", bucket + "releases/lb/*"},
+			"s3:GetObject":                  {bucket + "bundles/lb/current.sh", bucket + "releases/lb/*"},
 			"secretsmanager:GetSecretValue": {lbSecret},
 			"ec2:AssociateAddress":          append([]string{eip}, nodes...),
 		}),
-		"web-role": agent("web", map[string][]string{"s3:GetObject": {bucket + "bundles/web.sh", bucket + "releases/web/*"}}),
+		"web-role": agent("web", map[string][]string{"s3:GetObject": {bucket + "bundles/web/current.sh", bucket + "releases/web/*"}}),
 		"app-role": agent("app", map[string][]string{
 			"s3:GetObject":                  {bucket + "bundles/app/*", bucket + "releases/app/*"},
 			"secretsmanager:GetSecretValue": {dbSecret},

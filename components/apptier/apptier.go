@@ -181,7 +181,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	names := group.NamesOf(ctx, name)
 	releaseKey := store.ReleaseKey(name, args.Release.SHA256)
-	releaseObject, err := args.Bucket.PutFile(name+"-release", releaseKey, args.Release.Path, pulumi.Parent(t))
+	// Stacks deployed before the tier owned its release have the object
+	// under the bucket: the alias keeps it the same resource (a new URN
+	// would create the object, then delete the old one, which has the same
+	// key, and with it the release).
+	releaseObject, err := args.Bucket.PutFile(name+"-release", releaseKey, args.Release.Path, pulumi.Parent(t),
+		pulumi.Aliases([]pulumi.Alias{{Parent: args.Bucket}}))
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package group
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -71,12 +69,6 @@ func (a HostsArgs) Validate(name string) error {
 // AgentKey is where a tier's agent release lives in the bucket.
 func AgentKey(name, sha256 string) string { return store.ReleaseKey(name, "agent-"+sha256) }
 
-// immutableBundleKey is where an immutable tier's bundle of a given
-// content lives.
-func immutableBundleKey(name, script string) string {
-	sum := sha256.Sum256([]byte(script))
-	return "bundles/" + name + "/" + hex.EncodeToString(sum[:])[:16] + ".sh"
-}
 
 // NewHosts creates a tier's hosts, as children of parent: the role, the
 // agent's release and the bundle in the bucket, and the group.
@@ -99,7 +91,7 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 	bundle := args.Bundle.ToStringOutput()
 	bundleKey := pulumi.String(store.BundleKey(name)).ToStringOutput()
 	if args.Immutable {
-		bundleKey = bundle.ApplyT(func(s string) string { return immutableBundleKey(name, s) }).(pulumi.StringOutput)
+		bundleKey = bundle.ApplyT(func(s string) string { return store.ImmutableBundleKey(name, s) }).(pulumi.StringOutput)
 	}
 	if _, err := b.PutObject(name+"-bundle", bundleKey, bundle, pulumi.DependsOn(append([]pulumi.Resource{agent}, args.BundleDependsOn...))); err != nil {
 		return nil, err
@@ -107,7 +99,7 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 
 	bundles := b.ObjectArn(store.BundleKey(name))
 	if args.Immutable {
-		bundles = b.ObjectArn("bundles/" + name + "/*")
+		bundles = b.ObjectArn(store.BundlePrefix(name) + "*")
 	}
 	role, err := host.NewRole(ctx, name+"-role", host.RoleArgs{
 		Description: args.RoleDescription,

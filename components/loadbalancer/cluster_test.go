@@ -87,7 +87,7 @@ func TestClusterInAnotherProgramWithTLSAndDNS(t *testing.T) {
 	}
 
 	obj := rec.Named("aws:s3/bucketObjectv2:BucketObjectv2", "edge-bundle")
-	if obj == nil || obj.Str("key") != "bundles/edge.sh" {
+	if obj == nil || obj.Str("key") != "bundles/edge/current.sh" {
 		t.Fatalf("bundle %v", obj)
 	}
 	b, err := host.ParseBundle(obj.Str("content"))

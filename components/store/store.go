@@ -141,10 +141,25 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return b, ctx.RegisterResourceOutputs(b, pulumi.Map{"bucket": pulumi.String(b.Name)})
 }
 
-// BundleKey is where the bundle of a group of hosts lives: bundles/<name>.sh,
-// name being the tier component's (web, app) or the node's (lb1). Keys
-// derive from names, so two components of one kind share a bucket.
-func BundleKey(name string) string { return "bundles/" + name + ".sh" }
+// BundleKey is where the bundle of a group of hosts lives, which its hosts
+// apply in place whenever it changes: bundles/<name>/current.sh, name
+// being the group's component's (lb, web). Keys derive from names, so two
+// components of one kind share a bucket. (Fixed hosts of earlier versions
+// read bundles/<name>.sh: a new key keeps them on their own bundle while
+// a stack migrates to groups.)
+func BundleKey(name string) string { return BundlePrefix(name) + "current.sh" }
+
+// ImmutableBundleKey is where the bundle of a group whose hosts never
+// change in place lives (the application tier): addressed by its content,
+// bundles/<name>/<16 hex digits of its SHA-256>.sh, so that a new bundle
+// is a new key, named in a new launch template.
+func ImmutableBundleKey(name, script string) string {
+	sum := sha256.Sum256([]byte(script))
+	return BundlePrefix(name) + hex.EncodeToString(sum[:])[:16] + ".sh"
+}
+
+// BundlePrefix is the folder of a group's bundles: bundles/<name>/.
+func BundlePrefix(name string) string { return "bundles/" + name + "/" }
 
 // ReleaseKey is where a release of an application tier lives, addressed by
 // its content: releases/<tier>/<sha256>.

@@ -133,8 +133,9 @@ type Stack struct {
 	auto.Stack
 	Name string
 
-	mu  sync.Mutex
-	log bytes.Buffer // everything the CLI printed
+	mu    sync.Mutex
+	log   bytes.Buffer        // everything the CLI printed
+	diffs map[string][]string // the last operation's changed properties, by URN
 }
 
 // NewStack creates a stack whose program is program. Its workspace is a
@@ -200,8 +201,9 @@ func (c Changes) NotSame() []string {
 	return out
 }
 
-// collect gathers the steps of an operation from its event stream.
-func collect(ch chan events.EngineEvent) func() Changes {
+// collect gathers the steps of an operation from its event stream, and
+// the properties each step changes into diffs.
+func collect(ch chan events.EngineEvent, diffs map[string][]string) func() Changes {
 	c := Changes{}
 	done := make(chan struct{})
 	go func() {
@@ -213,6 +215,9 @@ func collect(ch chan events.EngineEvent) func() Changes {
 					continue
 				}
 				c[m.Op] = append(c[m.Op], m.URN)
+				if len(m.Diffs) > 0 {
+					diffs[m.URN] = append([]string(nil), m.Diffs...)
+				}
 			}
 		}
 	}()
@@ -231,9 +236,13 @@ func (s *Stack) operation(step string, run func(out io.Writer, ch chan<- events.
 	var own bytes.Buffer
 	out := io.MultiWriter(&own, lockedWriter{&s.mu, &s.log})
 	ch := make(chan events.EngineEvent)
-	wait := collect(ch) // the Automation API closes ch when the operation ends
+	diffs := map[string][]string{}
+	wait := collect(ch, diffs) // the Automation API closes ch when the operation ends
 	err := run(out, ch)
 	changes := wait()
+	s.mu.Lock()
+	s.diffs = diffs
+	s.mu.Unlock()
 	if err != nil {
 		return changes, &StepError{Stack: s.Name, Step: step, Message: message(err, own.String())}
 	}
@@ -288,6 +297,16 @@ func (s *Stack) ExportState(ctx context.Context) (apitype.UntypedDeployment, err
 	}
 	err = json.Unmarshal([]byte(stdout), &state)
 	return state, err
+}
+
+// Diffs are the properties the last operation's step for urn changes
+// (the engine's diff keys), sorted; nil if none or no such step.
+func (s *Stack) Diffs(urn string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := append([]string(nil), s.diffs[urn]...)
+	sort.Strings(d)
+	return d
 }
 
 // Log is everything the CLI printed for this stack so far.

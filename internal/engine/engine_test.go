@@ -333,7 +333,7 @@ func TestEngineComponentsTwice(t *testing.T) {
 	}
 	objects := e.World.Live(func(l *engine.Live) bool { return l.Type() == "aws:s3/bucketObjectv2:BucketObjectv2" })
 	for _, color := range bluegreen.Colors {
-		for _, key := range []string{"bundles/web-" + color + ".sh", "bundles/lb-" + color + ".sh", "bundles/app-" + color + "/"} {
+		for _, key := range []string{"bundles/web-" + color + "/current.sh", "bundles/lb-" + color + "/current.sh", "bundles/app-" + color + "/"} {
 			if !slices.ContainsFunc(objects, func(l engine.Live) bool { return strings.HasPrefix(l.Inputs["key"].StringValue(), key) }) {
 				t.Errorf("no object %s in the bucket", key)
 			}
