@@ -69,7 +69,6 @@ func (a HostsArgs) Validate(name string) error {
 // AgentKey is where a tier's agent release lives in the bucket.
 func AgentKey(name, sha256 string) string { return store.ReleaseKey(name, "agent-"+sha256) }
 
-
 // NewHosts creates a tier's hosts, as children of parent: the role, the
 // agent's release and the bundle in the bucket, and the group.
 func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args HostsArgs) (*Hosts, error) {

@@ -25,8 +25,8 @@ import (
 // instances), exported with pulumi stack export: its secrets are
 // ciphertext under the engine's passphrase and the salt of its stack file.
 type migrationState struct {
-	Source         string                     `json:"source"`
-	EncryptionSalt string                     `json:"encryptionsalt"`
+	Source         string                    `json:"source"`
+	EncryptionSalt string                    `json:"encryptionsalt"`
 	State          apitype.UntypedDeployment `json:"state"`
 }
 
