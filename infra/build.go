@@ -1,7 +1,6 @@
 package infra
 
 import (
-	"sort"
 	"sync"
 
 	"github.com/foobar/webstack/components/apptier"
@@ -259,13 +258,4 @@ func CommonTags(s *stacks.Settings) map[string]string {
 	tags["Environment"] = string(s.Environment)
 	tags["ManagedBy"] = "pulumi"
 	return tags
-}
-
-func sortedKeys(m pulumi.Map) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -12,6 +12,8 @@ package infra
 import (
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"maps"
+	"slices"
 )
 
 // Program is the webstack Pulumi program: main.go runs it with pulumi.Run,
@@ -21,7 +23,7 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(site.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(site.Outputs)) {
 		ctx.Export(name, site.Outputs[name])
 	}
 	return nil

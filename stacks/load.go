@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -94,7 +95,7 @@ func decodeObject(key, raw string, dst any) Problems {
 	if target.Kind() == reflect.Map {
 		m := map[string]string{}
 		var problems Problems
-		for _, name := range sortedKeys(fields) {
+		for _, name := range slices.Sorted(maps.Keys(fields)) {
 			var v string
 			if err := json.Unmarshal(fields[name], &v); err != nil {
 				problems = append(problems, Problem{Key: key + "." + name, Value: rawJSON(fields[name]), Message: "must be a string"})
@@ -108,10 +109,10 @@ func decodeObject(key, raw string, dst any) Problems {
 
 	byName := jsonFields(target)
 	var problems Problems
-	for _, name := range sortedKeys(fields) {
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		field, ok := byName[name]
 		if !ok {
-			message := "unknown setting; allowed: " + strings.Join(sortedKeys(byName), ", ")
+			message := "unknown setting; allowed: " + strings.Join(slices.Sorted(maps.Keys(byName)), ", ")
 			if instead, renamed := renamedFields[name]; renamed {
 				message = instead
 			}
@@ -198,15 +199,6 @@ func rawJSON(b json.RawMessage) rawValue { return rawValue(bytes.TrimSpace(b)) }
 type rawValue string
 
 func (r rawValue) String() string { return string(r) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 // Problem is one invalid setting: the full config key, the value found, and
 // what is allowed.

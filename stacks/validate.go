@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"regexp"
@@ -409,7 +410,7 @@ func (s *Settings) validateTags(v *validator) {
 	if len(s.Tags) > maxUserTags {
 		v.add("tags", len(s.Tags), "at most %d tags (AWS allows 50; webstack sets %s)", maxUserTags, strings.Join(reservedTags, ", "))
 	}
-	for _, k := range sortedKeys(s.Tags) {
+	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
 		val := s.Tags[k]
 		key := "tags." + k
 		switch {

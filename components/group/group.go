@@ -31,7 +31,8 @@ package group
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,7 +211,7 @@ func (a Args) validate(name string, made bool) error {
 	}
 	if a.ScalingMetric != "" {
 		if _, ok := ScalingMetrics[a.ScalingMetric]; !ok {
-			bad("ScalingMetric %q: must be one of %s", a.ScalingMetric, strings.Join(sortedKeys(ScalingMetrics), ", "))
+			bad("ScalingMetric %q: must be one of %s", a.ScalingMetric, strings.Join(slices.Sorted(maps.Keys(ScalingMetrics)), ", "))
 		}
 		if a.ScalingTarget < 1 || a.ScalingTarget > 100 {
 			bad("ScalingTarget %d: must be a percentage between 1 and 100", a.ScalingTarget)
@@ -264,7 +265,7 @@ func newGroup(ctx *pulumi.Context, name string, args Args, userData pulumi.Strin
 	child := pulumi.Parent(g)
 
 	tags := pulumi.StringMap{"Name": pulumi.String(g.Group), GroupTag: pulumi.String(g.Group)}
-	for _, k := range sortedKeys(args.Tags) {
+	for _, k := range slices.Sorted(maps.Keys(args.Tags)) {
 		tags[k] = pulumi.String(args.Tags[k])
 	}
 	var specs ec2.LaunchTemplateTagSpecificationArray
@@ -332,7 +333,7 @@ func newGroup(ctx *pulumi.Context, name string, args Args, userData pulumi.Strin
 	// The provider's default tags do not reach a group's tags: set them
 	// here (not propagated: the launch template tags what it launches).
 	groupTags := autoscaling.GroupTagArray{&autoscaling.GroupTagArgs{Key: pulumi.String("Name"), Value: pulumi.String(g.Group), PropagateAtLaunch: pulumi.Bool(false)}}
-	for _, k := range sortedKeys(args.Tags) {
+	for _, k := range slices.Sorted(maps.Keys(args.Tags)) {
 		groupTags = append(groupTags, &autoscaling.GroupTagArgs{Key: pulumi.String(k), Value: pulumi.String(args.Tags[k]), PropagateAtLaunch: pulumi.Bool(false)})
 	}
 	asgArgs := &autoscaling.GroupArgs{
@@ -433,13 +434,4 @@ func LifecycleStatements(partition, region, account, group string) []iampolicy.S
 		}, ARN(partition, region, account, group)),
 		iampolicy.Allow("DiscoverHosts", []string{"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"}, "*"),
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -34,9 +34,11 @@ import (
 	"fmt"
 	"github.com/foobar/webstack/stacks"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -333,7 +335,7 @@ func (r *renderer) resource(indent int, res *mocks.Resource) {
 		head += "  [" + o + "]"
 	}
 	r.line(indent, head)
-	for _, k := range sortedKeys(res.Inputs) {
+	for _, k := range slices.Sorted(maps.Keys(res.Inputs)) {
 		r.field(indent+4, k, res.Inputs[k], res)
 	}
 	for _, c := range r.children[res.URN] {
@@ -388,15 +390,6 @@ func sorted(list []string) []string {
 	return out
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // field writes "key: value", or "key:" and the value's lines below it.
 func (r *renderer) field(indent int, key string, v any, self *mocks.Resource) {
 	prefix := key + ":"
@@ -420,7 +413,7 @@ func (r *renderer) field(indent int, key string, v any, self *mocks.Resource) {
 			return
 		}
 		r.line(indent, prefix)
-		for _, k := range sortedKeys(c) {
+		for _, k := range slices.Sorted(maps.Keys(c)) {
 			r.field(indent+2, k, c[k], self)
 		}
 	case []any:
@@ -450,7 +443,7 @@ func (r *renderer) item(indent int, v any, self *mocks.Resource) {
 		}
 		outer := r.b
 		r.b = &strings.Builder{}
-		for _, k := range sortedKeys(c) {
+		for _, k := range slices.Sorted(maps.Keys(c)) {
 			r.field(indent+2, k, c[k], self)
 		}
 		text := r.b.String()
@@ -590,7 +583,7 @@ func quote(s string) string {
 
 func (r *renderer) outputs(values map[string]any, secret map[string]bool) {
 	r.b.WriteString("\noutputs:\n")
-	for _, k := range sortedKeys(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		if secret[k] {
 			r.line(2, k+": "+Secret)
 			continue
