@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/internal/testtools"
 	"io"
 	"net"
 	"net/http"
@@ -38,7 +39,7 @@ func pgSecretJSON(t *testing.T, pg *pgtest.Server) string {
 
 func TestPostgresStore(t *testing.T) {
 	pg := pgtest.Start(t)
-	var logs syncBuffer
+	var logs testtools.Buffer
 	st, err := openStore(pgSecret(pg), newTestLogger(&logs))
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ type appProcess struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	url    string
-	out    *syncBuffer
+	out    *testtools.Buffer
 	exited chan struct{}
 	client *http.Client
 }
@@ -154,7 +155,7 @@ func startApp(t *testing.T, env ...string) *appProcess {
 	a := &appProcess{
 		t:      t,
 		url:    "http://127.0.0.1:" + strconv.Itoa(port),
-		out:    &syncBuffer{},
+		out:    &testtools.Buffer{},
 		exited: make(chan struct{}),
 		// Far above the app's own 2 s budget: a hang shows as a timing
 		// failure, not as a client timeout.

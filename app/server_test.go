@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/foobar/webstack/internal/testtools"
 	"io"
 	"log/slog"
 	"net"
@@ -484,7 +485,7 @@ func TestRunWithDatabaseDown(t *testing.T) {
 	writeSecret(t, filepath.Join(dir, "db"), `{"engine":"postgres","host":"127.0.0.1","port":`+strconv.Itoa(closedPort(t))+
 		`,"dbname":"webstack","username":"app","password":`+mustJSON(t, testPassword)+`,"tls":"disable"}`)
 	port := closedPort(t)
-	var logs syncBuffer
+	var logs testtools.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -531,24 +532,6 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newTestLogger(w io.Writer) *slog.Logger {

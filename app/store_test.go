@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/internal/testtools"
 	"io"
 	"log/slog"
 	"net"
@@ -146,7 +147,7 @@ func TestDriverErrorsNeverContainPassword(t *testing.T) {
 	for _, engine := range []string{enginePostgres, engineMySQL} {
 		for target, port := range ports {
 			t.Run(engine+"/"+target, func(t *testing.T) {
-				var logs syncBuffer
+				var logs testtools.Buffer
 				logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 				s := secretFor(engine, "disable")
 				s.Host, s.Port = "127.0.0.1", port

@@ -3,6 +3,7 @@ package hostagent
 import (
 	"context"
 	"errors"
+	"github.com/foobar/webstack/internal/testtools"
 	"log"
 	"net"
 	"net/http"
@@ -355,7 +356,7 @@ func TestDiscoveryKeepsTheFile(t *testing.T) {
 		{"the group is gone", func(f *fakeAWS) { delete(f.groups, "app-asg") }, "app servers: ValidationError (HTTP 400): AutoScalingGroup name not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h.logs.b.Reset()
+			h.logs.Reset()
 			h.aws.with(tc.spoil)
 			h.rounds(4)
 			h.wantRan()
@@ -765,7 +766,7 @@ func TestIdentityRetried(t *testing.T) {
 func TestRunStops(t *testing.T) {
 	h := newHarness(t, nil)
 	h.ready()
-	logs := &syncBuffer{}
+	logs := &testtools.Buffer{}
 	a := New(h.cfg, h.aws, h.aws, h.aws, WithInterval(5*time.Millisecond), WithRunner(h.run.run),
 		WithProcNet(h.proc.read), WithHTTPClient(h.svc.srv.Client()), WithLogger(log.New(logs, "agent: ", 0)))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,10 +1,10 @@
 package hostagent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/internal/testtools"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -288,24 +288,6 @@ func (p *fakeProc) read(path string) ([]byte, error) {
 	return nil, os.ErrNotExist
 }
 
-// syncBuffer is a log destination safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // service is the host's own service: Ready.URL and Health.URL answer
 // their status.
 type service struct {
@@ -343,7 +325,7 @@ type harness struct {
 	clock *fakeClock
 	proc  *fakeProc
 	svc   *service
-	logs  *syncBuffer
+	logs  *testtools.Buffer
 	agent *Agent
 }
 
@@ -387,7 +369,7 @@ func newHarness(t *testing.T, edit func(*Config)) *harness {
 		clock: &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 		proc:  &fakeProc{},
 		svc:   newService(t),
-		logs:  &syncBuffer{},
+		logs:  &testtools.Buffer{},
 	}
 	h.proc.established(8080, 0)
 	h.cfg = testConfig(h.dir, h.svc.srv.URL)
