@@ -8,13 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Artifact is a release of the application: a Linux executable.
@@ -133,26 +133,22 @@ func cached(out string) (Artifact, bool) {
 }
 
 // sourceHash covers everything the build reads from the module: go.mod,
-// go.sum and the program's directory, plus the Go version and target.
+// go.sum, and the Go and embedded files of every package of the module
+// the program imports (not only its own directory: the agent is mostly
+// internal/hostagent), for linux/goarch; plus the Go version and target.
+// A process computes it once per program and target (the program runs
+// many times in the tests, and go list costs a fraction of a second).
 func sourceHash(moduleDir, pkg, goarch string) (string, error) {
+	key := moduleDir + "\x00" + pkg + "\x00" + goarch
+	if h, ok := sourceHashes.Load(key); ok {
+		return h.(string), nil
+	}
+	files, err := sourceFiles(moduleDir, pkg, goarch)
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s linux/%s\n", runtime.Version(), goarch)
-	files := []string{"go.mod", "go.sum"}
-	root := filepath.Join(moduleDir, pkg)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && !strings.HasSuffix(p, "_test.go") {
-			rel, _ := filepath.Rel(moduleDir, p)
-			files = append(files, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("release: reading %s: %w", root, err)
-	}
-	sort.Strings(files)
 	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(moduleDir, f))
 		if err != nil {
@@ -161,7 +157,46 @@ func sourceHash(moduleDir, pkg, goarch string) (string, error) {
 		fmt.Fprintf(h, "%s %d\n", f, len(b))
 		h.Write(b)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	sourceHashes.Store(key, sum)
+	return sum, nil
+}
+
+var sourceHashes sync.Map
+
+// sourceFiles lists, relative to moduleDir and sorted, go.mod, go.sum and
+// the files go build reads from the module for pkg on linux/goarch.
+func sourceFiles(moduleDir, pkg, goarch string) ([]string, error) {
+	cmd := exec.Command("go", "list", "-deps", "-f",
+		`{{if and .Module .Module.Main}}{{range .GoFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}{{end}}`, pkg)
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=-mod=readonly")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("release: listing the sources of %s: %v: %s", pkg, err, strings.TrimSpace(stderr.String()))
+	}
+	root, err := filepath.Abs(moduleDir)
+	if err != nil {
+		return nil, err
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	files := []string{"go.mod", "go.sum"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		rel, err := filepath.Rel(root, line)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return nil, fmt.Errorf("release: %s is outside the module %s", line, moduleDir)
+		}
+		files = append(files, rel)
+	}
+	sort.Strings(files)
+	return files, nil
 }
 
 // ModuleRoot finds the Go module's root from the working directory (Pulumi
