@@ -448,6 +448,17 @@ func TestDiscoveryListsUnhealthyPeers(t *testing.T) {
 	if want := "unicast_peer {\n        10.0.2.10\n        10.0.3.10\n    }\n"; !strings.Contains(ka, want) {
 		t.Errorf("keepalived.conf lacks %q:\n%s", want, ka)
 	}
+	// Priorities are distinct and stable: the template's plus the last
+	// byte of the node's address modulo 100 (10.0.1.10: 110), whoever the
+	// peers are.
+	if !strings.Contains(ka, "priority 110\n") {
+		t.Errorf("want priority 110 for 10.0.1.10:\n%s", ka)
+	}
+	h.aws.set("lb-asg", selfID+" "+selfIP, "i-0low 10.0.1.9", "i-0sick 10.0.2.10 InService Unhealthy")
+	h.rounds(1)
+	if ka := h.file(filepath.Join(h.dir, "keepalived.conf")); !strings.Contains(ka, "priority 110\n") || !strings.Contains(ka, "10.0.1.9\n") {
+		t.Errorf("a new peer changed this node's priority:\n%s", ka)
+	}
 }
 
 // keepalivedTemplate is what a load balancer's configuration holds: the

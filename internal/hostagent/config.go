@@ -164,8 +164,10 @@ type Discovery struct {
 	// RenderNginxServers or RenderKeepalived; the matching field below
 	// holds the rest of what the renderer needs. The agent fills in
 	// HAProxy.Servers (named by instance id), and Keepalived's SourceIP
-	// (this host's private IP), PeerIPs (the list; PeerIP is cleared) and
-	// RouterID (this host's instance id).
+	// (this host's private IP), PeerIPs (the list; PeerIP is cleared),
+	// RouterID (this host's instance id) and Priority (the template's plus
+	// the last byte of this host's address modulo 100: distinct within a
+	// subnet, and unchanged when the pair changes).
 	Render     string             `json:"render"`
 	HAProxy    *lbconf.Backend    `json:"haproxy,omitempty"`
 	Keepalived *lbconf.Keepalived `json:"keepalived,omitempty"`

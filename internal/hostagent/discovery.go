@@ -198,6 +198,16 @@ func (a *Agent) render(d *discovery, hosts []host) (string, error) {
 		}
 		k := *d.Keepalived
 		k.SourceIP, k.RouterID, k.PeerIP, k.PeerIPs = a.ip, a.id, "", nil
+		// Distinct priorities: with equal ones, BACKUPs that lose their
+		// MASTER time out together, both become MASTER and both take the
+		// address (one move too many); a higher priority's shorter wait
+		// lets one win first. The last byte of the node's own address
+		// keeps them distinct within a subnet and stable: a change of the
+		// pair does not rewrite them (each rewrite reloads keepalived,
+		// which restarts a BACKUP's wait for the MASTER).
+		if self, err := netip.ParseAddr(a.ip); err == nil && self.Is4() {
+			k.Priority += int(self.As4()[3]) % 100
+		}
 		for _, h := range hosts {
 			k.PeerIPs = append(k.PeerIPs, h.ip)
 		}
