@@ -150,13 +150,31 @@ func TestKeepalivedIncludeParametersReachTheInstance(t *testing.T) {
 	}
 }
 
+// rejection is a change that makes a keepalived configuration invalid,
+// and the field and value the error must name.
+type rejection struct {
+	name   string
+	change func(*lbconf.Keepalived)
+	field  string
+	value  string
+}
+
+// wantRejected renders base changed by r and wants an error naming r's
+// field and value.
+func wantRejected(t *testing.T, base lbconf.Keepalived, r rejection) {
+	t.Helper()
+	r.change(&base)
+	cfg, err := lbconf.RenderKeepalived(base)
+	if err == nil {
+		t.Fatalf("no error; rendered:\n%s", cfg)
+	}
+	if want := r.field + " " + r.value + ":"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %s", err, want)
+	}
+}
+
 func TestKeepalivedValidation(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*lbconf.Keepalived)
-		field  string
-		value  string
-	}{
+	for _, tc := range []rejection{
 		{"empty router id", func(k *lbconf.Keepalived) { k.RouterID = "" }, "Keepalived.RouterID", `""`},
 		{"router id with space", func(k *lbconf.Keepalived) { k.RouterID = "lb 1" }, "Keepalived.RouterID", `"lb 1"`},
 		{"bad source IP", func(k *lbconf.Keepalived) { k.SourceIP = "10.0.128.256" }, "Keepalived.SourceIP", `"10.0.128.256"`},
@@ -181,17 +199,7 @@ func TestKeepalivedValidation(t *testing.T) {
 		{"relative notify backup", func(k *lbconf.Keepalived) { k.NotifyBackup = "lb-release" }, "Keepalived.NotifyBackup", `"lb-release"`},
 		{"empty script user", func(k *lbconf.Keepalived) { k.ScriptUser = "" }, "Keepalived.ScriptUser", `""`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			k := lb1()
-			tc.change(&k)
-			cfg, err := lbconf.RenderKeepalived(k)
-			if err == nil {
-				t.Fatalf("no error; rendered:\n%s", cfg)
-			}
-			if want := tc.field + " " + tc.value + ":"; !strings.Contains(err.Error(), want) {
-				t.Errorf("error %q does not name %s", err, want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantRejected(t, lb1(), tc) })
 	}
 }
 
@@ -248,12 +256,7 @@ func TestKeepalivedPeerIPs(t *testing.T) {
 }
 
 func TestKeepalivedPeerIPsValidation(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*lbconf.Keepalived)
-		field  string
-		value  string
-	}{
+	for _, tc := range []rejection{
 		{"bad peer", func(k *lbconf.Keepalived) { k.PeerIPs[1] = "10.0.136.300" }, "Keepalived.PeerIPs[1]", `"10.0.136.300"`},
 		{"IPv6 peer", func(k *lbconf.Keepalived) { k.PeerIPs[0] = "fd00::10" }, "Keepalived.PeerIPs[0]", `"fd00::10"`},
 		{"peer is self", func(k *lbconf.Keepalived) { k.PeerIPs[1] = k.SourceIP }, "Keepalived.PeerIPs[1]", `"10.0.128.10"`},
@@ -261,17 +264,7 @@ func TestKeepalivedPeerIPsValidation(t *testing.T) {
 		{"PeerIP not among PeerIPs", func(k *lbconf.Keepalived) { k.PeerIP = "10.0.136.99" }, "Keepalived.PeerIP", `"10.0.136.99"`},
 		{"no peer at all", func(k *lbconf.Keepalived) { k.PeerIPs = []string{} }, "Keepalived.PeerIP", `""`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			k := threeNodes()
-			tc.change(&k)
-			cfg, err := lbconf.RenderKeepalived(k)
-			if err == nil {
-				t.Fatalf("no error; rendered:\n%s", cfg)
-			}
-			if want := tc.field + " " + tc.value + ":"; !strings.Contains(err.Error(), want) {
-				t.Errorf("error %q does not name %s", err, want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantRejected(t, threeNodes(), tc) })
 	}
 }
 
