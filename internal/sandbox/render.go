@@ -142,7 +142,7 @@ func (s *Sandbox) renderLoadBalancer(h Host) ([]string, error) {
 		{p.Paths.CheckScript, lbconf.CheckScript(lbconf.MonitorAddr, lbconf.MonitorPath), 0o755},
 		{p.HAProxyCheck[0], fmt.Sprintf("#!/bin/sh\nset -a\n. %s\nexec %s -c -q -f %s -f %s\n",
 			secretsEnv, path("haproxy"), filepath.Join(dir, "haproxy.cfg"), filepath.Dir(p.BackendFile)), 0o755},
-		{p.Paths.NotifyMaster, vipUp(vip, s.Topology.VIP, s.Config.nsPrefix()+"lb", h.NS(), filepath.Join(s.Config.StateDir, "vip.lock")), 0o755},
+		{p.Paths.NotifyMaster, vipUp(vip, s.Topology.VIP, s.Config.nsPrefix()+"lb", h.NS(), filepath.Join(s.Config.StateDir, "vip.lock"), marker), 0o755},
 		{p.KeepAddress[0], vipKeep(marker, s.Topology.VIP, p.Paths.NotifyMaster), 0o755},
 	} {
 		if err := write(f.path, f.content, f.mode); err != nil {
@@ -169,9 +169,11 @@ func (s *Sandbox) renderLoadBalancer(h Host) ([]string, error) {
 // one move at a time (lock): it adds the address, removes it from the
 // others, and tells the neighbours with gratuitous ARP. There is no moment
 // without a holder, and of two moves at once the last wins, as on AWS.
-func vipUp(cidr, vip, lbPrefix, self, lock string) string {
+func vipUp(cidr, vip, lbPrefix, self, lock, marker string) string {
 	return fmt.Sprintf(`#!/bin/sh
-# Move the virtual IP here (the Elastic IP's stand-in: one holder at a time).
+# Move the virtual IP here (the Elastic IP's stand-in: one holder at a time),
+# as a settled MASTER only, like the Elastic IP's takeover.
+%[6]s
 exec 9>%[5]s
 flock 9
 ip addr add %[1]s dev eth0 2>/dev/null
@@ -181,7 +183,7 @@ for ns in /run/netns/%[3]s*; do
 done
 arping -q -U -c 2 -I eth0 %[2]s || true
 exit 0
-`, cidr, vip, lbPrefix, self, lock)
+`, cidr, vip, lbPrefix, self, lock, lbconf.SettledMaster(marker, "echo"))
 }
 
 // vipKeep is the sandbox's lb-keep-address (lbconf.KeepAddressScript): the

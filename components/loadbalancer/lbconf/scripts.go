@@ -1,6 +1,10 @@
 package lbconf
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // curl is the path of curl on Debian and Amazon Linux 2023.
 const curl = "/usr/bin/curl"
@@ -16,6 +20,46 @@ func CheckScript(monitorAddr, monitorPath string) string {
 exec ` + curl + ` -fsS -m 1 --noproxy '*' -o /dev/null ` + shQuote("http://"+monitorAddr+monitorPath) + "\n"
 }
 
+// MasterSettle is how long a node that has just become keepalived's MASTER
+// waits before it takes the address, and then only if it is still MASTER
+// (see [SettledMaster]).
+const MasterSettle = 500 * time.Millisecond
+
+// SettledMaster renders a POSIX sh fragment for the top of every script
+// that takes the address (notify_master, notify_master_rx_lower_pri and
+// the every-round keep-address check): it exits 0, leaving the address
+// where it is, unless this node is MASTER (marker, [MarkerAddr], on lo)
+// now and still MasterSettle later.
+//
+// Why: when the MASTER leaves a pair that has three nodes for a moment (a
+// rolling replacement), both BACKUPs wait out nearly the same skew time
+// (their priorities differ by a few points: 4 ms each), so under load both
+// can become MASTER before either hears the other. The lower priority
+// returns to BACKUP at the winner's first advert, which keepalived sends
+// on its transition; had it taken the address already, the address would
+// move twice more (to the loser, back to the winner) and cut the clients'
+// connections each time. Seen in CI: [lb1 lb3 lb4 lb3] in one roll.
+// Waiting costs every takeover MasterSettle, against a second and third
+// move of the Elastic IP of 5-6 s each.
+//
+// say is a command that takes one message argument (logger, echo).
+func SettledMaster(marker, say string) string {
+	secs := strconv.FormatFloat(MasterSettle.Seconds(), 'f', -1, 64)
+	return `# Take the address only as a MASTER that stays one: two nodes can be MASTER
+# for a moment, and the loser returns to BACKUP at the winner's first advert.
+is_master() { ip -o -4 addr show dev lo | grep -qF -- ` + shQuote(" "+marker+" ") + `; }
+if ! is_master; then
+    ` + say + ` "not MASTER: the address stays where it is"
+    exit 0
+fi
+sleep ` + secs + `
+if ! is_master; then
+    ` + say + ` "MASTER for less than ` + secs + ` s (another node won the election): the address stays where it is"
+    exit 0
+fi
+`
+}
+
 // TakeoverScript renders the AWS notify_master script: it moves the Elastic
 // IP to this instance with
 //
@@ -29,8 +73,11 @@ exec ` + curl + ` -fsS -m 1 --noproxy '*' -o /dev/null ` + shQuote("http://"+mon
 // tries). It logs to syslog with tag webstack-lb and exits non-zero when it
 // gives up. It is idempotent, so it is also safe as
 // notify_master_rx_lower_pri. The instance role needs ec2:AssociateAddress.
-func TakeoverScript(envFile string) string {
-	return strings.Replace(takeover, "@ENV_FILE@", shQuote(envFile), 1)
+// It acts only as a settled MASTER ([SettledMaster] with marker, the
+// instance's [MarkerAddr]).
+func TakeoverScript(envFile, marker string) string {
+	return strings.NewReplacer("@ENV_FILE@", shQuote(envFile),
+		"@SETTLED_MASTER@\n", SettledMaster(marker, "log")).Replace(takeover)
 }
 
 const takeover = `#!/bin/bash
@@ -62,6 +109,8 @@ while IFS="=" read -r key value || [[ -n $key ]]; do
 done <"$env_file"
 [[ -n $region ]] || fail "AWS_REGION is not set in $env_file"
 [[ -n $allocation_id ]] || fail "WEBSTACK_EIP_ALLOCATION_ID is not set in $env_file"
+
+@SETTLED_MASTER@
 
 # This instance's id, from IMDSv2.
 imds=http://169.254.169.254/latest
@@ -95,8 +144,9 @@ fail "could not associate $allocation_id with $instance_id after 5 attempts"
 // (marker, MarkerAddr, is on lo), the Elastic IP must be this instance's.
 // Two nodes can be MASTER for a moment, when both BACKUPs time out
 // together as the MASTER leaves; the one that loses the election goes
-// BACKUP, but its takeover may have run last and left the address on it,
-// and once that node leaves, the address would go with it. So the MASTER
+// BACKUP, and its takeover ([SettledMaster]) normally sees that in time,
+// but one stalled for longer may still run last and leave the address on
+// it, and once that node leaves, the address would go with it. So the MASTER
 // compares the instance metadata's public-ipv4 (the Elastic IP once it is
 // associated) with WEBSTACK_EIP_ADDRESS from envFile and, if they differ,
 // runs takeoverPath (TakeoverScript), at most once per 15 s (the time of

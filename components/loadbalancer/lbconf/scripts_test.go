@@ -36,6 +36,19 @@ echo eipassoc-0123
 	stubRecord = `#!/bin/bash
 echo "$*" >>"$STUBS/$(basename "$0").log"
 `
+	// ip plays "ip -o -4 addr show dev lo": the n-th call (n from 1) shows
+	// keepalived's MASTER marker iff the n-th character of $MASTER is 1
+	// (the last one repeats), so MASTER=10 is a node that loses the
+	// election between the takeover's two looks.
+	stubIP = `#!/bin/bash
+n=$(( $(cat "$STUBS/ip.count" 2>/dev/null || echo 0) + 1 ))
+echo "$n" >"$STUBS/ip.count"
+state=${MASTER:-0}
+(( n <= ${#state} )) || n=${#state}
+echo "1: lo    inet 127.0.0.1/8 scope host lo"
+[[ ${state:n-1:1} == 1 ]] && echo "1: lo    inet 127.254.0.51/32 scope host lo"
+exit 0
+`
 )
 
 func TestTakeoverScript(t *testing.T) {
@@ -51,16 +64,21 @@ func TestTakeoverScript(t *testing.T) {
 		wantSleep string // sleep.log
 		wantLog   string // in logger.log
 	}{
-		{"first try", envOK, nil, 0, associate, "",
+		{"first try", envOK, []string{"MASTER=1"}, 0, associate, "0.5\n",
 			"-t webstack-lb -- MASTER: associated eipalloc-0123 with i-0abc123 (attempt 1): eipassoc-0123"},
-		{"third try", envOK, []string{"AWS_FAILURES=2"}, 0, strings.Repeat(associate, 3), "1\n2\n",
+		{"third try", envOK, []string{"MASTER=1", "AWS_FAILURES=2"}, 0, strings.Repeat(associate, 3), "0.5\n1\n2\n",
 			"associate-address attempt 2 of 5 failed: An error occurred (RequestLimitExceeded)"},
-		{"gives up", envOK, []string{"AWS_FAILURES=99"}, 1, strings.Repeat(associate, 5), "1\n2\n4\n8\n",
+		{"gives up", envOK, []string{"MASTER=1", "AWS_FAILURES=99"}, 1, strings.Repeat(associate, 5), "0.5\n1\n2\n4\n8\n",
 			"takeover failed: could not associate eipalloc-0123 with i-0abc123 after 5 attempts"},
-		{"no env file", "", nil, 1, "", "", "takeover failed: cannot read "},
-		{"no allocation id", "AWS_REGION=eu-west-1\n", nil, 1, "", "", "takeover failed: WEBSTACK_EIP_ALLOCATION_ID is not set in "},
-		{"no region", "WEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", nil, 1, "", "", "takeover failed: AWS_REGION is not set in "},
-		{"no IMDS", envOK, []string{"IMDS_DOWN=1"}, 1, "", "", "takeover failed: no IMDSv2 token"},
+		// Two BACKUPs became MASTER together; this one lost the election
+		// while it waited: the address stays with the winner.
+		{"lost the election", envOK, []string{"MASTER=10"}, 0, "", "0.5\n",
+			"-t webstack-lb -- MASTER for less than 0.5 s (another node won the election): the address stays where it is"},
+		{"not master", envOK, []string{"MASTER=0"}, 0, "", "", "-t webstack-lb -- not MASTER: the address stays where it is"},
+		{"no env file", "", []string{"MASTER=1"}, 1, "", "", "takeover failed: cannot read "},
+		{"no allocation id", "AWS_REGION=eu-west-1\n", []string{"MASTER=1"}, 1, "", "", "takeover failed: WEBSTACK_EIP_ALLOCATION_ID is not set in "},
+		{"no region", "WEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", []string{"MASTER=1"}, 1, "", "", "takeover failed: AWS_REGION is not set in "},
+		{"no IMDS", envOK, []string{"MASTER=1", "IMDS_DOWN=1"}, 1, "", "0.5\n", "takeover failed: no IMDSv2 token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stubs := t.TempDir()
@@ -68,6 +86,7 @@ func TestTakeoverScript(t *testing.T) {
 			writeFile(t, stubs, "aws", stubAWS, 0o755)
 			writeFile(t, stubs, "logger", stubRecord, 0o755)
 			writeFile(t, stubs, "sleep", stubRecord, 0o755)
+			writeFile(t, stubs, "ip", stubIP, 0o755)
 			// A directory name that needs quoting in the script.
 			dir := filepath.Join(t.TempDir(), "it's a dir")
 			check(t, os.Mkdir(dir, 0o755))
@@ -75,7 +94,7 @@ func TestTakeoverScript(t *testing.T) {
 			if tc.envFile != "" {
 				writeFile(t, dir, "lb.env", tc.envFile, 0o600)
 			}
-			script := writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(envFile), 0o755)
+			script := writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(envFile, "127.254.0.51/32"), 0o755)
 			env := append([]string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs}, tc.env...)
 			out, code := run(t, env, bash, script)
 			read := func(name string) string {
