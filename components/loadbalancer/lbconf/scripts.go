@@ -68,22 +68,29 @@ fi
 // where I comes from the instance metadata service (IMDSv2: a token PUT,
 // then GET meta-data/instance-id), and R and A from envFile, read as
 // KEY=value lines (the systemd EnvironmentFile format; the file is parsed,
-// never executed) holding AWS_REGION and WEBSTACK_EIP_ALLOCATION_ID. The
-// association is retried 5 times with backoff (1, 2, 4, 8 s between
-// tries). It logs to syslog with tag webstack-lb and exits non-zero when it
-// gives up. It is idempotent, so it is also safe as
-// notify_master_rx_lower_pri. The instance role needs ec2:AssociateAddress.
+// never executed) holding AWS_REGION and WEBSTACK_EIP_ALLOCATION_ID.
+//
 // It acts only as a settled MASTER ([SettledMaster] with marker, the
-// instance's [MarkerAddr]).
-func TakeoverScript(envFile, marker string) string {
-	return strings.NewReplacer("@ENV_FILE@", shQuote(envFile),
+// instance's [MarkerAddr]), and then keeps trying for as long as the node
+// is MASTER, until the address is its own: right after a node is replaced,
+// its role's policy or the ec2 endpoint may not answer yet, and a MASTER
+// that gave up would leave the site without its address. Between tries it
+// waits 1, 2, 4, then 8 s, logs every failure, and checks that it is still
+// MASTER. One takeover runs at a time (lockFile): keepalived may start it
+// twice at once (notify_master and notify_master_rx_lower_pri) and the
+// agent's keep-address check a third time. It logs to syslog with tag
+// webstack-lb. It is idempotent, so it is also safe as
+// notify_master_rx_lower_pri. The instance role needs ec2:AssociateAddress.
+func TakeoverScript(envFile, marker, lockFile string) string {
+	return strings.NewReplacer("@ENV_FILE@", shQuote(envFile), "@LOCK@", shQuote(lockFile),
 		"@SETTLED_MASTER@\n", SettledMaster(marker, "log")).Replace(takeover)
 }
 
 const takeover = `#!/bin/bash
 # keepalived notify_master script, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
-# Moves the Elastic IP to this instance. Also run as notify_master_rx_lower_pri:
-# associating an address that is already ours changes nothing.
+# Moves the Elastic IP to this instance, retrying for as long as it is MASTER.
+# Also run as notify_master_rx_lower_pri: associating an address that is
+# already ours changes nothing.
 set -euo pipefail
 
 env_file=@ENV_FILE@
@@ -110,33 +117,45 @@ done <"$env_file"
 [[ -n $region ]] || fail "AWS_REGION is not set in $env_file"
 [[ -n $allocation_id ]] || fail "WEBSTACK_EIP_ALLOCATION_ID is not set in $env_file"
 
+# One takeover at a time; a second one waits, then checks for itself.
+exec 9>@LOCK@
+flock 9
+
 @SETTLED_MASTER@
-
 # This instance's id, from IMDSv2.
-imds=http://169.254.169.254/latest
-token=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 -X PUT \
-    -H "X-aws-ec2-metadata-token-ttl-seconds: 60" "$imds/api/token") ||
-    fail "no IMDSv2 token"
-instance_id=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 \
-    -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/instance-id") ||
-    fail "no instance id from IMDS"
+instance_id() {
+    local imds=http://169.254.169.254/latest token
+    token=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 -X PUT \
+        -H "X-aws-ec2-metadata-token-ttl-seconds: 60" "$imds/api/token") || {
+        echo "no IMDSv2 token"
+        return 1
+    }
+    curl -fsS --connect-timeout 1 -m 2 --retry 2 \
+        -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/instance-id" || {
+        echo "no instance id from IMDS"
+        return 1
+    }
+}
 
-delay=1
-for attempt in 1 2 3 4 5; do
-    if out=$(aws ec2 associate-address --region "$region" \
-        --allocation-id "$allocation_id" --instance-id "$instance_id" \
+delay=1 attempt=0
+while :; do
+    attempt=$((attempt + 1))
+    if id=$(instance_id) && out=$(aws ec2 associate-address --region "$region" \
+        --allocation-id "$allocation_id" --instance-id "$id" \
         --allow-reassociation --cli-connect-timeout 2 --cli-read-timeout 5 \
         --output text 2>&1); then
-        log "MASTER: associated $allocation_id with $instance_id (attempt $attempt): $out"
+        log "MASTER: associated $allocation_id with $id (attempt $attempt): $out"
         exit 0
     fi
-    log "associate-address attempt $attempt of 5 failed: $out"
-    if ((attempt < 5)); then
-        sleep "$delay"
-        delay=$((delay * 2))
+    log "attempt $attempt to associate $allocation_id failed, retrying in $delay s while MASTER: ${out:-$id}"
+    sleep "$delay"
+    ((delay < 8)) && delay=$((delay * 2))
+    if ! is_master; then
+        log "no longer MASTER after $attempt attempts: the address stays where it is"
+        exit 0
     fi
+    out=""
 done
-fail "could not associate $allocation_id with $instance_id after 5 attempts"
 `
 
 // KeepAddressScript renders the script webstack-agent runs every round on

@@ -67,9 +67,13 @@ func TestTakeoverScript(t *testing.T) {
 		{"first try", envOK, []string{"MASTER=1"}, 0, associate, "0.5\n",
 			"-t webstack-lb -- MASTER: associated eipalloc-0123 with i-0abc123 (attempt 1): eipassoc-0123"},
 		{"third try", envOK, []string{"MASTER=1", "AWS_FAILURES=2"}, 0, strings.Repeat(associate, 3), "0.5\n1\n2\n",
-			"associate-address attempt 2 of 5 failed: An error occurred (RequestLimitExceeded)"},
-		{"gives up", envOK, []string{"MASTER=1", "AWS_FAILURES=99"}, 1, strings.Repeat(associate, 5), "0.5\n1\n2\n4\n8\n",
-			"takeover failed: could not associate eipalloc-0123 with i-0abc123 after 5 attempts"},
+			"attempt 2 to associate eipalloc-0123 failed, retrying in 2 s while MASTER: An error occurred (RequestLimitExceeded)"},
+		// A MASTER never gives up: the address must end up its own.
+		{"keeps trying while MASTER", envOK, []string{"MASTER=1", "AWS_FAILURES=8"}, 0, strings.Repeat(associate, 9), "0.5\n1\n2\n4\n8\n8\n8\n8\n8\n",
+			"MASTER: associated eipalloc-0123 with i-0abc123 (attempt 9): eipassoc-0123"},
+		// ... but a node that is no longer MASTER stops.
+		{"stops when no longer MASTER", envOK, []string{"MASTER=1110", "AWS_FAILURES=99"}, 0, strings.Repeat(associate, 2), "0.5\n1\n2\n",
+			"no longer MASTER after 2 attempts: the address stays where it is"},
 		// Two BACKUPs became MASTER together; this one lost the election
 		// while it waited: the address stays with the winner.
 		{"lost the election", envOK, []string{"MASTER=10"}, 0, "", "0.5\n",
@@ -78,7 +82,8 @@ func TestTakeoverScript(t *testing.T) {
 		{"no env file", "", []string{"MASTER=1"}, 1, "", "", "takeover failed: cannot read "},
 		{"no allocation id", "AWS_REGION=eu-west-1\n", []string{"MASTER=1"}, 1, "", "", "takeover failed: WEBSTACK_EIP_ALLOCATION_ID is not set in "},
 		{"no region", "WEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", []string{"MASTER=1"}, 1, "", "", "takeover failed: AWS_REGION is not set in "},
-		{"no IMDS", envOK, []string{"MASTER=1", "IMDS_DOWN=1"}, 1, "", "0.5\n", "takeover failed: no IMDSv2 token"},
+		// IMDS is retried like the association.
+		{"no IMDS", envOK, []string{"MASTER=110", "IMDS_DOWN=1"}, 0, "", "0.5\n1\n", "attempt 1 to associate eipalloc-0123 failed, retrying in 1 s while MASTER: no IMDSv2 token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stubs := t.TempDir()
@@ -94,7 +99,7 @@ func TestTakeoverScript(t *testing.T) {
 			if tc.envFile != "" {
 				writeFile(t, dir, "lb.env", tc.envFile, 0o600)
 			}
-			script := writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(envFile, "127.254.0.51/32"), 0o755)
+			script := writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(envFile, "127.254.0.51/32", filepath.Join(stubs, "takeover.lock")), 0o755)
 			env := append([]string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs}, tc.env...)
 			out, code := run(t, env, bash, script)
 			read := func(name string) string {
