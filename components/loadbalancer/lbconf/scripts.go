@@ -117,9 +117,13 @@ done <"$env_file"
 [[ -n $region ]] || fail "AWS_REGION is not set in $env_file"
 [[ -n $allocation_id ]] || fail "WEBSTACK_EIP_ALLOCATION_ID is not set in $env_file"
 
-# One takeover at a time; a second one waits, then checks for itself.
+# One takeover at a time: a running one keeps trying while this node is
+# MASTER, so a second has nothing to add.
 exec 9>@LOCK@
-flock 9
+if ! flock -n 9; then
+    log "a takeover is already running"
+    exit 0
+fi
 
 @SETTLED_MASTER@
 # This instance's id, from IMDSv2.
@@ -168,7 +172,8 @@ done
 // it, and once that node leaves, the address would go with it. So the MASTER
 // compares the instance metadata's public-ipv4 (the Elastic IP once it is
 // associated) with WEBSTACK_EIP_ADDRESS from envFile and, if they differ,
-// runs takeoverPath (TakeoverScript), at most once per 15 s (the time of
+// starts takeoverPath (TakeoverScript) in the background (it may retry for
+// long, and the agent's round must go on), at most once per 15 s (the time of
 // stampFile) because the metadata follows an association with some delay.
 // It prints only when it acts; a BACKUP exits at once.
 func KeepAddressScript(envFile, takeoverPath, marker, stampFile string) string {
@@ -205,6 +210,8 @@ if [[ -e $stamp ]] && (( $(date +%s) - $(stat -c %Y "$stamp") < 15 )); then
     exit 0
 fi
 touch "$stamp"
-echo "MASTER without the Elastic IP $address (this instance has ${mine:-no public address}): taking it"
-exec @TAKEOVER@
+echo "MASTER without the Elastic IP $address (this instance has ${mine:-no public address}): taking it (lb-takeover logs to the journal)"
+# In the background: the takeover retries for as long as this node is
+# MASTER, and the agent's round must not wait for it.
+setsid @TAKEOVER@ </dev/null >/dev/null 2>&1 &
 `

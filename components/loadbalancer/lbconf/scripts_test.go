@@ -2,9 +2,11 @@ package lbconf_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foobar/webstack/components/loadbalancer/lbconf"
 	"github.com/foobar/webstack/internal/testtools"
@@ -125,6 +127,43 @@ func TestTakeoverScript(t *testing.T) {
 	}
 }
 
+// TestOneTakeoverAtATime: while one takeover holds the lock (it retries
+// for as long as the node is MASTER), a second one exits at once and calls
+// nothing.
+func TestOneTakeoverAtATime(t *testing.T) {
+	bash := testtools.Need(t, "bash", "bash")
+	flock := testtools.Need(t, "flock", "util-linux")
+	stubs := t.TempDir()
+	for name, text := range map[string]string{"curl": stubCurl, "aws": stubAWS, "logger": stubRecord, "sleep": stubRecord, "ip": stubIP} {
+		writeFile(t, stubs, name, text, 0o755)
+	}
+	env := writeFile(t, stubs, "lb.env", "AWS_REGION=eu-west-1\nWEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", 0o600)
+	lock := filepath.Join(stubs, "takeover.lock")
+	script := writeFile(t, stubs, "lb-takeover", lbconf.TakeoverScript(env, "127.254.0.51/32", lock), 0o755)
+	// The first takeover's stand-in: holds the lock until stdin closes.
+	holder := exec.Command(flock, lock, "cat")
+	in, err := holder.StdinPipe()
+	check(t, err)
+	check(t, holder.Start())
+	defer func() { in.Close(); holder.Wait() }()
+	for end := time.Now().Add(5 * time.Second); exec.Command(flock, "-n", lock, "true").Run() == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the lock holder never took the lock")
+		}
+	}
+	out, code := run(t, []string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs, "MASTER=1"}, bash, script)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	logged, _ := os.ReadFile(filepath.Join(stubs, "logger.log"))
+	if !strings.Contains(string(logged), "a takeover is already running") {
+		t.Errorf("syslog %q, want \"a takeover is already running\"", logged)
+	}
+	if _, err := os.Stat(filepath.Join(stubs, "aws.log")); err == nil {
+		t.Error("the second takeover called aws while the first held the lock")
+	}
+}
+
 // TestKeepAddressScript: a BACKUP does nothing; a MASTER that holds the
 // Elastic IP does nothing; a MASTER without it runs the takeover, once per
 // 15 s while the metadata lags.
@@ -173,8 +212,16 @@ esac
 				}
 				outs += out
 			}
-			b, _ := os.ReadFile(filepath.Join(stubs, "takeover.log"))
-			if got := strings.Count(string(b), "\n"); got != tc.wantTakeover {
+			// The takeover runs in the background: wait for it.
+			ran := func() int {
+				b, _ := os.ReadFile(filepath.Join(stubs, "takeover.log"))
+				return strings.Count(string(b), "\n")
+			}
+			for end := time.Now().Add(5 * time.Second); ran() < tc.wantTakeover && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // and for one too many
+			if got := ran(); got != tc.wantTakeover {
 				t.Errorf("takeover ran %d times, want %d", got, tc.wantTakeover)
 			}
 			if tc.wantOutput == "" && outs != "" || !strings.Contains(outs, tc.wantOutput) {
