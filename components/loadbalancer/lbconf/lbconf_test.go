@@ -139,7 +139,9 @@ func TestGolden(t *testing.T) {
 		{"keepalived-lb2.conf.golden", func() string { return must(lbconf.RenderKeepalived(lb2())) }},
 		{"keepalived-lb2-notify-backup.conf.golden", func() string { return must(lbconf.RenderKeepalived(lb2sandbox)) }},
 		{"check.sh.golden", func() string { return lbconf.CheckScript("127.0.0.1:8405", "/lbhealth") }},
-		{"takeover.sh.golden", func() string { return lbconf.TakeoverScript("/etc/webstack/lb.env", "127.254.0.51/32", "/run/webstack-lb-takeover.lock") }},
+		{"takeover.sh.golden", func() string {
+			return lbconf.TakeoverScript("/etc/webstack/lb.env", "127.254.0.51/32", "/run/webstack-lb-takeover.lock")
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			got := tc.render()
