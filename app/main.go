@@ -40,8 +40,10 @@
 //
 // A missing or invalid configuration, secret file or CA file (including an
 // embedded bundle that does not match its pinned checksum) makes the
-// process exit with status 1. A database that is down does not: the process serves
-// anyway and keeps trying to set up its table in the background.
+// process exit with status 1. A database that is down does not, nor one
+// whose certificate does not verify: the process serves anyway (503 for
+// what needs the database, the reason in its log) and keeps trying to set
+// up its table in the background.
 //
 // # HTTP interface
 //

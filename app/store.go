@@ -188,7 +188,7 @@ func openStore(s Secret, roots *x509.CertPool, logger *slog.Logger) (*sqlStore, 
 
 // postgresConnString is the libpq key/value connection string of s,
 // without the password. sslmode=verify-full: pgx then makes no plaintext or
-// unverified fallback; openPostgres replaces the TLS configuration pgx
+// unverified fallback; postgresConfig replaces the TLS configuration pgx
 // derives with dbTLSConfig (the roots are a pool, not a file).
 func postgresConnString(s Secret) string {
 	quote := func(v string) string {
