@@ -42,6 +42,9 @@ type Sandbox struct {
 	stopCloud context.CancelFunc
 	cloudDone chan struct{}
 	secrets   secrets
+	// dbCAFile is the certificate of the CA that signed the database's
+	// certificate (written by database), for the application servers.
+	dbCAFile string
 
 	mu      sync.Mutex
 	daemons map[string]*daemon // by id: lb1/haproxy, web3/nginx, app2/app, web3/agent, db/postgres
