@@ -29,6 +29,7 @@ var environments = []string{"dev", "staging", "prod"}
 // expect come from where the script and the workflows take them.
 func ciName(t *testing.T, fn string, args ...string) string {
 	t.Helper()
+	trackScripts(t)
 	lib := filepath.Join(repoRoot(t), "scripts", "lib", "ci-names.sh")
 	out, err := exec.Command("bash", append([]string{"-c", `. "$0"; "$@"`, lib, fn}, args...)...).Output()
 	if err != nil {
