@@ -82,8 +82,8 @@ bucket=""
 region=""
 alias_name="alias/webstack-pulumi"
 prefix="webstack-ci"
-environments="dev staging prod"
-reviewed="prod"
+environments="$(ci_environments)"
+reviewed="$(ci_reviewed_previews)"
 dry_run=false
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -355,8 +355,8 @@ for e in "${env_list[@]}"; do deploy_envs+=("$(ci_deploy_environment "$e")"); do
 cat <<EOF
 
 GitHub (Settings > Secrets and variables > Actions > Variables), or with gh:
-  gh variable set AWS_ROLE_ARN_PREFIX --body '$iam_arn:role/$prefix'
-(the workflows assume \$AWS_ROLE_ARN_PREFIX-ENV-preview and -ENV-deploy).
+  gh variable set $(ci_role_arn_prefix_variable) --body '$iam_arn:role/$prefix'
+(the workflows assume that-ENV-preview and that-ENV-deploy).
 Environments (Settings > Environments), which the roles trust:
   ${deploy_envs[*]}: "Deployment branches and tags: Selected branches: main"
       only, and required reviewers where a deploy must wait (prod);

@@ -7,6 +7,19 @@
 # hold .github/workflows to the same names. ENV is a stack name (dev,
 # staging, prod): each stack is one environment, in AWS and in GitHub.
 
+# ci_environments: the environments (stacks) the scripts set up by default,
+# and the ones the workflows must preview and deploy.
+ci_environments() { printf '%s\n' "dev staging prod"; }
+
+# ci_reviewed_previews: the environments whose pull-request preview runs
+# only after a reviewer approves it (scripts/bootstrap-ci-roles.sh's default).
+ci_reviewed_previews() { printf '%s\n' "prod"; }
+
+# ci_role_arn_prefix_variable: the GitHub repository variable holding
+# arn:PARTITION:iam::ACCOUNT:role/PREFIX; a workflow assumes
+# ${{ vars.THAT }}-ENV-preview or ${{ vars.THAT }}-ENV-deploy.
+ci_role_arn_prefix_variable() { printf '%s\n' AWS_ROLE_ARN_PREFIX; }
+
 # ci_state_key_alias BASE ENV: the KMS alias of ENV's secrets provider. BASE
 # (--key-alias, alias/webstack-pulumi) is the state bucket's own key.
 ci_state_key_alias() { printf '%s-%s\n' "$1" "$2"; }
