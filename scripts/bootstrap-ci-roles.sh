@@ -262,8 +262,9 @@ deploy_policy() {
 		'{"Sid":"KeysStayAsTheyAre","Effect":"Deny","NotAction":["kms:Decrypt","kms:Encrypt","kms:GenerateDataKey","kms:DescribeKey"],"Resource":'"$(json_list "${all_keys[@]}")"'}' \
 		'{"Sid":"StateBucketStaysAsItIs","Effect":"Deny","Action":["s3:DeleteBucket*","s3:PutBucket*","s3:PutEncryptionConfiguration","s3:PutLifecycleConfiguration","s3:PutReplicationConfiguration","s3:PutObjectAcl","s3:PutObjectVersionAcl","s3:DeleteObjectVersion"],"Resource":["'"$bucket_arn"'","'"$bucket_arn"'/*"]}' \
 		'{"Sid":"RolesOnlyWithTheBoundary","Effect":"Allow","Action":["iam:CreateRole","iam:PutRolePolicy","iam:DeleteRolePolicy","iam:AttachRolePolicy","iam:DetachRolePolicy","iam:PutRolePermissionsBoundary"],"Resource":"'"$iam_arn"':role/*","Condition":{"StringEquals":{"iam:PermissionsBoundary":"'"$boundary"'"}}}' \
-		'{"Sid":"RolesAndProfiles","Effect":"Allow","Action":["iam:DeleteRole","iam:GetRole","iam:UpdateRole","iam:UpdateRoleDescription","iam:TagRole","iam:UntagRole","iam:ListRoleTags","iam:GetRolePolicy","iam:ListRolePolicies","iam:ListAttachedRolePolicies","iam:ListInstanceProfilesForRole","iam:CreateInstanceProfile","iam:DeleteInstanceProfile","iam:GetInstanceProfile","iam:TagInstanceProfile","iam:UntagInstanceProfile","iam:AddRoleToInstanceProfile","iam:RemoveRoleFromInstanceProfile"],"Resource":["'"$iam_arn"':role/*","'"$iam_arn"':instance-profile/*"]}' \
-		'{"Sid":"PassOnlyThisEnvironmentsRoles","Effect":"Allow","Action":"iam:PassRole","Resource":"'"$iam_arn"':role/*","Condition":{"StringEquals":{"iam:PassedToService":["ec2.amazonaws.com","vpc-flow-logs.amazonaws.com"],"aws:ResourceTag/Environment":"'"$e"'"}}}' \
+		'{"Sid":"ReadRolesAndProfiles","Effect":"Allow","Action":["iam:GetRole","iam:ListRoleTags","iam:GetRolePolicy","iam:ListRolePolicies","iam:ListAttachedRolePolicies","iam:ListInstanceProfilesForRole","iam:GetInstanceProfile"],"Resource":["'"$iam_arn"':role/*","'"$iam_arn"':instance-profile/*"]}' \
+		'{"Sid":"OnlyThisEnvironmentsRoles","Effect":"Allow","Action":["iam:DeleteRole","iam:UpdateRole","iam:UpdateRoleDescription","iam:UpdateAssumeRolePolicy","iam:TagRole","iam:UntagRole","iam:PassRole"],"Resource":"'"$iam_arn"':role/*","Condition":{"StringEquals":{"aws:ResourceTag/Environment":"'"$e"'"}}}' \
+		'{"Sid":"InstanceProfiles","Effect":"Allow","Action":["iam:CreateInstanceProfile","iam:DeleteInstanceProfile","iam:TagInstanceProfile","iam:UntagInstanceProfile","iam:AddRoleToInstanceProfile","iam:RemoveRoleFromInstanceProfile"],"Resource":"'"$iam_arn"':instance-profile/*"}' \
 		'{"Sid":"NoRoleWithoutTheBoundary","Effect":"Deny","Action":["iam:CreateRole","iam:PutRolePolicy","iam:DeleteRolePolicy","iam:AttachRolePolicy","iam:DetachRolePolicy","iam:PutRolePermissionsBoundary"],"Resource":"*","Condition":{"StringNotEquals":{"iam:PermissionsBoundary":"'"$boundary"'"}}}' \
 		'{"Sid":"BoundaryStays","Effect":"Deny","Action":"iam:DeleteRolePermissionsBoundary","Resource":"*"}' \
 		'{"Sid":"BoundariesStayAsTheyAre","Effect":"Deny","Action":["iam:CreatePolicy","iam:CreatePolicyVersion","iam:DeletePolicy","iam:DeletePolicyVersion","iam:SetDefaultPolicyVersion","iam:TagPolicy","iam:UntagPolicy"],"Resource":"'"$all_boundaries"'"}' \
@@ -284,6 +285,11 @@ boundary_policy() {
 		'{"Sid":"NoStateKeys","Effect":"Deny","Action":"kms:*","Resource":'"$(json_list "${all_keys[@]}")"'}' \
 		"$(others_denied "$e")"
 }
+
+# The roles a deploy role may change or pass are those of its environment:
+# tagged Environment=ENV, a tag it can only have set when creating them,
+# which needs the boundary (a role of anyone else carries no such tag, and
+# TagRole needs it already). Reading any role is fine.
 
 # ensure_role NAME TRUST MANAGED-POLICY INLINE-POLICY MAX-SESSION-SECONDS
 ensure_role() {

@@ -379,13 +379,19 @@ func TestCIRolesDeployNeedsTheBoundary(t *testing.T) {
 				t.Errorf("%s: %s on %s: %s (by %q), want %s", role, r.action, r.resource, got, by, denied)
 			}
 		}
-		pass := request{"iam:PassRole", a.iam("role/web-1234"), map[string]string{"iam:PassedToService": "ec2.amazonaws.com", "aws:ResourceTag/Environment": e}}
-		if got, by := doc.evaluate(pass); got != allowed {
-			t.Errorf("%s: passing its own environment's role to EC2: %s (by %q)", role, got, by)
-		}
-		pass.context = map[string]string{"iam:PassedToService": "lambda.amazonaws.com", "aws:ResourceTag/Environment": e}
-		if got, _ := doc.evaluate(pass); got == allowed {
-			t.Errorf("%s may pass roles to Lambda", role)
+		// Its own environment's roles (created with the boundary, tagged
+		// Environment=e on creation) it may pass and change; a role of
+		// anyone else (an administrator's, untagged) it may neither pass
+		// to an instance, nor tag into its environment, nor make trust it.
+		ownCtx := map[string]string{"iam:PassedToService": "ec2.amazonaws.com", "aws:ResourceTag/Environment": e}
+		admin := map[string]string{"iam:PassedToService": "ec2.amazonaws.com"}
+		for _, act := range []string{"iam:PassRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"} {
+			if got, by := doc.evaluate(request{act, a.iam("role/web-1234"), ownCtx}); got != allowed {
+				t.Errorf("%s: %s on its own environment's role: %s (by %q)", role, act, got, by)
+			}
+			if got, by := doc.evaluate(request{act, a.iam("role/Admin"), admin}); got == allowed {
+				t.Errorf("%s: %s on an untagged (administrator's) role: %s (by %q)", role, act, got, by)
+			}
 		}
 	}
 }
