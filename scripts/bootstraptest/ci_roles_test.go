@@ -49,6 +49,7 @@ type ciAccount struct {
 	attached          map[string][]string
 	boundary          map[string]document // environment -> its boundary policy
 	boundaryName      map[string]string
+	sizes             map[string]int // document -> characters IAM counts
 }
 
 func (a *ciAccount) arn(service, rest string) string {
@@ -81,7 +82,7 @@ func bootstrapCI(t *testing.T, partition, region string) *ciAccount {
 	if a, ok := ciAccounts[partition+" "+region]; ok {
 		return a
 	}
-	a := &ciAccount{f: newFixture(t), partition: partition, region: region, keys: map[string]string{}, boundaryName: map[string]string{}}
+	a := &ciAccount{f: newFixture(t), partition: partition, region: region, keys: map[string]string{}, boundaryName: map[string]string{}, sizes: map[string]int{}}
 	a.f.env = append(a.f.env, "FAKE_PARTITION="+partition)
 	a.keys[""] = a.arn("kms", region+":"+account+":key/bucket")
 	a.f.touch(t, "alias-webstack-pulumi", a.keys[""]+"\n")
@@ -117,7 +118,31 @@ func (a *ciAccount) state(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatalf("the script left no %s: %v", name, err)
 	}
+	a.sizes[name] = len(strings.Join(strings.Fields(string(b)), ""))
 	return string(b)
+}
+
+// IAM's quotas, in characters without white space: a role's inline
+// policies together 10,240, a managed policy 6,144, a trust policy 2,048
+// (the default; it can be raised to 4,096). A document over them fails
+// only in a real account.
+func TestCIRolesDocumentsFitIAMQuotas(t *testing.T) {
+	a := bootstrapCI(t, "aws", "us-east-1")
+	for name, n := range a.sizes {
+		limit := 0
+		switch {
+		case strings.HasPrefix(name, "policy-"):
+			limit = 10240
+		case strings.HasPrefix(name, "managed-"):
+			limit = 6144
+		case strings.HasPrefix(name, "trust-"):
+			limit = 2048
+		}
+		if limit > 0 && n > limit*9/10 {
+			t.Errorf("%s: %d characters, within 10%% of IAM's %d", name, n, limit)
+		}
+		t.Logf("%s: %d of %d", name, n, limit)
+	}
 }
 
 // assume is what a GitHub token with this subject gets from a trust policy.
