@@ -46,6 +46,10 @@ type Args struct {
 	// InterfaceEndpoints are the services (ec2, ssm, ...) to reach through
 	// interface endpoints in the private subnets, with private DNS.
 	InterfaceEndpoints []string
+	// PermissionsBoundary is the ARN of a managed policy the flow logs'
+	// role (the only IAM role the network makes) carries as its
+	// permissions boundary. Optional ("": none).
+	PermissionsBoundary string
 }
 
 // Subnet is one subnet of the network.
@@ -104,6 +108,9 @@ func (a Args) validate() error {
 	}
 	if _, err := Layout(a.CIDR, a.AvailabilityZones); err != nil {
 		errs = append(errs, err)
+	}
+	if err := iampolicy.CheckBoundary(a.PermissionsBoundary); err != nil {
+		errs = append(errs, fmt.Errorf("network: Args.PermissionsBoundary = %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -172,7 +179,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	if err := b.flowLogs(n, args.FlowLogRetentionDays); err != nil {
+	if err := b.flowLogs(n, args.FlowLogRetentionDays, args.PermissionsBoundary); err != nil {
 		return nil, err
 	}
 	if err := b.endpoints(n, args, gatewayRouteTables); err != nil {
@@ -290,8 +297,9 @@ func (b *builder) associate(name string, s Subnet, rt *ec2.RouteTable) error {
 	return err
 }
 
-// flowLogs sends the VPC's flow logs (accepted and rejected) to a log group.
-func (b *builder) flowLogs(n *Network, retentionDays int) error {
+// flowLogs sends the VPC's flow logs (accepted and rejected) to a log group;
+// its role carries the permissions boundary, if any.
+func (b *builder) flowLogs(n *Network, retentionDays int, boundary string) error {
 	ctx := b.ctx
 	group, err := cloudwatch.NewLogGroup(ctx, b.child("flow-logs"), &cloudwatch.LogGroupArgs{
 		RetentionInDays: pulumi.Int(retentionDays),
@@ -301,9 +309,10 @@ func (b *builder) flowLogs(n *Network, retentionDays int) error {
 		return err
 	}
 	role, err := iam.NewRole(ctx, b.child("flow-logs"), &iam.RoleArgs{
-		Description:      pulumi.String("Lets VPC Flow Logs write to the webstack flow log group"),
-		AssumeRolePolicy: pulumi.String(iampolicy.AssumeRole("vpc-flow-logs.amazonaws.com")),
-		Tags:             b.tags("flow-logs"),
+		Description:         pulumi.String("Lets VPC Flow Logs write to the webstack flow log group"),
+		AssumeRolePolicy:    pulumi.String(iampolicy.AssumeRole("vpc-flow-logs.amazonaws.com")),
+		PermissionsBoundary: iampolicy.Boundary(boundary),
+		Tags:                b.tags("flow-logs"),
 	}, b.opts...)
 	if err != nil {
 		return err

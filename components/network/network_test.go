@@ -237,6 +237,22 @@ func TestFlowLogsGoToARetainedLogGroup(t *testing.T) {
 	}
 }
 
+// The flow logs' role, the network's only role, carries the boundary.
+func TestFlowLogRoleCarriesThePermissionsBoundary(t *testing.T) {
+	for _, boundary := range []string{"", "arn:aws-us-gov:iam::123456789012:policy/webstack-ci-dev-boundary"} {
+		args := twoZones()
+		args.PermissionsBoundary = boundary
+		roles := run(t, args).OfType("aws:iam/role:Role")
+		var want any
+		if boundary != "" {
+			want = boundary
+		}
+		if len(roles) != 1 || roles[0].Inputs["permissionsBoundary"] != want {
+			t.Errorf("boundary %q: roles %+v", boundary, roles)
+		}
+	}
+}
+
 func TestEndpoints(t *testing.T) {
 	rec := run(t, twoZones())
 	s3 := rec.Named(endpointT, "network-s3")
@@ -270,6 +286,7 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		"small VPC":   {Region: "us-east-1", CIDR: "10.0.0.0/24", AvailabilityZones: []string{"us-east-1a", "us-east-1b"}},
 		"no region":   {AvailabilityZones: []string{"us-east-1a", "us-east-1b"}},
 		"zone letter": {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a", "us-east-1-x"}},
+		"boundary":    {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, PermissionsBoundary: "admin"},
 	} {
 		rec, err := mocks.Run(func(ctx *pulumi.Context) error {
 			_, err := network.New(ctx, "network", args)

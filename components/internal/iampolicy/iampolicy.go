@@ -4,6 +4,8 @@ package iampolicy
 
 import (
 	"encoding/json"
+	"fmt"
+	"regexp"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -49,4 +51,25 @@ func FromARNs(arns pulumi.StringArrayInput, statements func(arns []string) []Sta
 	return arns.ToStringArrayOutput().ApplyT(func(a []string) string {
 		return Document(statements(a)...)
 	}).(pulumi.StringOutput)
+}
+
+// boundaryRe is a managed policy's ARN: arn:PARTITION:iam::ACCOUNT:policy/
+// [PATH/]NAME, or an AWS managed policy's (ACCOUNT "aws").
+var boundaryRe = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,128}$`)
+
+// CheckBoundary says whether arn can be a role's permissions boundary: ""
+// (none) or a managed policy's ARN.
+func CheckBoundary(arn string) error {
+	if arn == "" || boundaryRe.MatchString(arn) {
+		return nil
+	}
+	return fmt.Errorf("%q is not an IAM managed policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)", arn)
+}
+
+// Boundary is the PermissionsBoundary input of a role: nil for none.
+func Boundary(arn string) pulumi.StringPtrInput {
+	if arn == "" {
+		return nil
+	}
+	return pulumi.String(arn)
 }
