@@ -1,18 +1,25 @@
 package infra
 
 import (
+	"fmt"
+
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // Facts are what the program learns before creating anything: the
-// account and its partition, the hosts' images, the application release
-// and the agent's release for each architecture the hosts use.
+// account and its partition, who may write the bucket, the hosts' images,
+// the application release and the agent's release for each architecture
+// the hosts use.
 type Facts struct {
-	AccountID, Partition   string
+	AccountID, Partition string
+	// Writers may write the bucket's objects: webstack:bucket.writers, or
+	// the principal running the program.
+	Writers                []string
 	LoadBalancer, Web, App host.Image
 	Release                release.Artifact
 	// Agents are the webstack agent built for each architecture (arm64,
@@ -51,6 +58,9 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		return Facts{}, err
 	}
 	images := Facts{AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{}}
+	if p := bucketWriters(s, caller.Arn, &images); p != nil {
+		problems = append(problems, *p)
+	}
 	latest := map[string]host.Image{} // one lookup per architecture
 	for _, tier := range []struct {
 		key  string
@@ -96,6 +106,28 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		return Facts{}, problems
 	}
 	return images, nil
+}
+
+// bucketWriters are the principals that may write the bucket: the setting,
+// which must include the caller (or its objects would be denied half-way
+// through the up), or else the caller itself.
+func bucketWriters(s *stacks.Settings, callerArn string, f *Facts) *stacks.Problem {
+	key := s.Project + ":bucket.writers"
+	if len(s.Bucket.Writers) > 0 {
+		if !store.Covers(s.Bucket.Writers, callerArn) {
+			return &stacks.Problem{Key: key, Value: s.Bucket.Writers, Message: fmt.Sprintf(
+				"does not include %s, which runs this program: the bucket policy would deny it the objects this update writes; add its ARN (a role session: its role's)", callerArn)}
+		}
+		f.Writers = s.Bucket.Writers
+		return nil
+	}
+	w, err := store.WritersOf(callerArn)
+	if err != nil {
+		return &stacks.Problem{Key: key, Value: callerArn, Message: fmt.Sprintf(
+			"the principal running this program %v; set %s to the principals that deploy the stack", err, key)}
+	}
+	f.Writers = w
+	return nil
 }
 
 // appRelease is the application the hosts run: the user's executable, or the

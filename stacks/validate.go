@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/components/instancetype"
+	"github.com/foobar/webstack/components/store"
 )
 
 // Limits webstack and AWS put on settings.
@@ -102,6 +103,11 @@ func (s *Settings) Validate() Problems {
 	}
 	s.validateDatabase(v)
 	s.validateDNS(v)
+	for i, w := range s.Bucket.Writers {
+		if err := store.CheckWriter(w); err != nil {
+			v.add(fmt.Sprintf("bucket.writers[%d]", i), w, "%v", err)
+		}
+	}
 	s.validateTags(v)
 	s.validateEnvironmentRules(v)
 	return v.problems
