@@ -125,6 +125,7 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 			Description: pulumi.String("SHA-256 of the " + name + " hosts' bundle; its version is the bundle's serial (webstack-sync refuses a lower one)"),
 			Type:        pulumi.String("String"),
 			Tier:        pulumi.String("Standard"),
+			Tags:        pulumi.StringMap{"Name": pulumi.String(names.Group + "-bundle-serial")},
 			// Value, not InsecureValue: the provider marks the version
 			// unknown in a preview only when Value changes.
 			Value: bundle.ApplyT(func(s string) string {

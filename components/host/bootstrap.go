@@ -92,10 +92,10 @@ const syncTemplate = `#!/bin/bash
 # again on the next run.
 #
 # A bundle runs only if it is signed with the key pinned in this host's user
-# data (@SIGNING_KEY@), names this host's bundle key and carries a
-# serial not lower than the applied bundle's (an older signed bundle is a
-# rollback). Anything else is refused, logged and not run: the host keeps
-# its previous bundle.
+# data (in @SIGNING_KEY@), names this host's bundle key
+# and carries a serial not lower than the applied bundle's (an older signed
+# bundle is a rollback). Anything else is refused, logged and not run: the
+# host keeps its previous bundle.
 set -euo pipefail
 . "${WEBSTACK_HOST_ENV:-@HOST_ENV@}"
 state=${WEBSTACK_STATE:-@STATE@}
