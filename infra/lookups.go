@@ -58,7 +58,7 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		return Facts{}, err
 	}
 	images := Facts{AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{}}
-	if p := bucketWriters(s, caller.Arn, &images); p != nil {
+	if p := bucketWriters(ctx, s, caller.Arn, &images); p != nil {
 		problems = append(problems, *p)
 	}
 	latest := map[string]host.Image{} // one lookup per architecture
@@ -109,17 +109,25 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 }
 
 // bucketWriters are the principals that may write the bucket: the setting,
-// which must include the caller (or its objects would be denied half-way
-// through the up), or else the caller itself.
-func bucketWriters(s *stacks.Settings, callerArn string, f *Facts) *stacks.Problem {
+// which must include the caller of an update (or its objects would be
+// denied half-way through it), or else the caller itself.
+func bucketWriters(ctx *pulumi.Context, s *stacks.Settings, callerArn string, f *Facts) *stacks.Problem {
 	key := s.Project + ":bucket.writers"
 	if len(s.Bucket.Writers) > 0 {
-		if !store.Covers(s.Bucket.Writers, callerArn) {
-			return &stacks.Problem{Key: key, Value: s.Bucket.Writers, Message: fmt.Sprintf(
-				"does not include %s, which runs this program: the bucket policy would deny it the objects this update writes; add its ARN (a role session: its role's)", callerArn)}
+		for _, w := range s.Bucket.Writers {
+			f.Writers = append(f.Writers, store.ExpandWriter(w, f.Partition, f.AccountID))
 		}
-		f.Writers = s.Bucket.Writers
-		return nil
+		if store.Covers(f.Writers, callerArn) {
+			return nil
+		}
+		msg := fmt.Sprintf("does not include %s, which runs this program: the bucket policy would deny it the objects an update writes; add its ARN (a role session: its role's)", callerArn)
+		if ctx.DryRun() {
+			// A preview writes nothing: a read-only preview role need
+			// not be a writer.
+			_ = ctx.Log.Warn(key+": "+msg, nil)
+			return nil
+		}
+		return &stacks.Problem{Key: key, Value: s.Bucket.Writers, Message: msg}
 	}
 	w, err := store.WritersOf(callerArn)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	asg "github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/infra"
 	"github.com/foobar/webstack/internal/mocks"
 	"gopkg.in/yaml.v3"
 )
@@ -184,13 +185,25 @@ func TestOnlyTheDeployerWritesTheBucket(t *testing.T) {
 		t.Errorf("writers %v; want the caller %s", got, caller)
 	}
 	both := []string{caller, "arn:aws:iam::" + mocks.AccountID + ":role/ci/deploy"}
-	setting, _ := json.Marshal(map[string]any{"writers": both})
+	// The second in the stack's account, without it.
+	setting, _ := json.Marshal(map[string]any{"writers": []string{caller, "role/ci/deploy"}})
 	rec, err := runStack(t, "dev", map[string]string{"webstack:bucket": string(setting)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := writeDeny(t, rec); strings.Join(got, " ") != strings.Join(both, " ") {
 		t.Errorf("writers %v; want the setting's %v", got, both)
+	}
+
+	// A preview writes nothing: a read-only role may preview a stack whose
+	// writers are the deploy role, and sees no change of the policy.
+	ci := map[string]string{"webstack:bucket": `{"writers": ["role/webstack-ci-deploy"]}`}
+	opts := stackOptions(t, "dev", ci)
+	opts.DryRun = true
+	if rec, err := mocks.Run(infra.Program, opts); err != nil {
+		t.Errorf("a preview by a principal that is not a writer: %v", err)
+	} else if got := writeDeny(t, rec); len(got) != 1 || got[0] != "arn:aws:iam::"+mocks.AccountID+":role/webstack-ci-deploy" {
+		t.Errorf("preview: writers %v; want the setting's", got)
 	}
 
 	for _, c := range []struct{ setting, want string }{

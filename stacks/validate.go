@@ -104,7 +104,7 @@ func (s *Settings) Validate() Problems {
 	s.validateDatabase(v)
 	s.validateDNS(v)
 	for i, w := range s.Bucket.Writers {
-		if err := store.CheckWriter(w); err != nil {
+		if err := store.CheckWriter(store.ExpandWriter(w, "aws", "123456789012")); err != nil {
 			v.add(fmt.Sprintf("bucket.writers[%d]", i), w, "%v", err)
 		}
 	}

@@ -85,6 +85,15 @@ func WritersOf(callerArn string) ([]string, error) {
 	return []string{callerArn}, nil
 }
 
+// ExpandWriter turns a writer given relative to an account (role/<path/>
+// <name>, user/<name>, root) into its ARN; an ARN is returned as is.
+func ExpandWriter(w, partition, accountID string) string {
+	if strings.HasPrefix(w, "role/") || strings.HasPrefix(w, "user/") || w == "root" {
+		return "arn:" + partition + ":iam::" + accountID + ":" + w
+	}
+	return w
+}
+
 // CheckWriter says what is wrong with a writer (a value of
 // aws:PrincipalArn), if anything.
 func CheckWriter(w string) error {
