@@ -97,6 +97,7 @@ const syncTemplate = `#!/bin/bash
 # bundle is a rollback). Anything else is refused, logged and not run: the
 # host keeps its previous bundle.
 set -euo pipefail
+# shellcheck source=/dev/null
 . "${WEBSTACK_HOST_ENV:-@HOST_ENV@}"
 state=${WEBSTACK_STATE:-@STATE@}
 signing_key=${WEBSTACK_SIGNING_KEY:-@SIGNING_KEY@}
@@ -134,7 +135,9 @@ if ! openssl pkeyutl -verify -pubin -inkey "$signing_key" -rawin -in "$work/bund
 fi
 # Verified: now its header may be believed.
 mapfile -t -n 4 header <"$work/bundle"
-[ ${#header[@]} -eq 4 ] && [ "${header[0]}" = '@HEADER@' ] || refuse "malformed header (want @HEADER@)"
+if [ ${#header[@]} -ne 4 ] || [ "${header[0]}" != '@HEADER@' ]; then
+	refuse "malformed header (want @HEADER@)"
+fi
 [ "${header[1]}" = "@KEY_TAG@$WEBSTACK_BUNDLE_KEY" ] || refuse "it is the bundle of ${header[1]#'@KEY_TAG@'}, not of this host's $WEBSTACK_BUNDLE_KEY"
 serial=${header[2]#'@SERIAL_TAG@'}
 [[ ${header[2]} == '@SERIAL_TAG@'* && $serial =~ ^(0|[1-9][0-9]{0,17})$ ]] || refuse "malformed serial"

@@ -40,6 +40,16 @@ func TestBootstrapIsValidCloudConfigUnderTheLimit(t *testing.T) {
 	}
 }
 
+// webstack-sync passes shellcheck.
+func TestSyncScriptPassesShellcheck(t *testing.T) {
+	sc := testtools.Need(t, "shellcheck", "shellcheck")
+	f := filepath.Join(t.TempDir(), "webstack-sync")
+	os.WriteFile(f, []byte(host.SyncScript), 0o755)
+	if out, err := exec.Command(sc, "-s", "bash", f).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
 // testKey is a fixed signing key for the tests (never a stack's).
 func testKey(t *testing.T, label string) ed25519.PrivateKey {
 	t.Helper()
