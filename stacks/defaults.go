@@ -42,7 +42,8 @@ func Defaults() Settings {
 			Username:               "webstack",
 			PerformanceInsights:    true,
 		},
-		DNS:  DNS{Domain: "foobar.com"},
-		Tags: map[string]string{},
+		DNS:    DNS{Domain: "foobar.com"},
+		Bucket: Bucket{Writers: []string{}},
+		Tags:   map[string]string{},
 	}
 }

@@ -73,6 +73,7 @@ func objectKeys() []objectKey {
 		{"app", func(s *Settings) any { return &s.App }},
 		{"database", func(s *Settings) any { return &s.Database }},
 		{"dns", func(s *Settings) any { return &s.DNS }},
+		{"bucket", func(s *Settings) any { return &s.Bucket }},
 		{"tags", func(s *Settings) any { return &s.Tags }},
 	}
 }

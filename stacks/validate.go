@@ -12,6 +12,7 @@ import (
 
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/instancetype"
+	"github.com/foobar/webstack/components/store"
 )
 
 // Limits webstack and AWS put on settings.
@@ -107,6 +108,11 @@ func (s *Settings) Validate() Problems {
 	}
 	s.validateDatabase(v)
 	s.validateDNS(v)
+	for i, w := range s.Bucket.Writers {
+		if err := store.CheckWriter(store.ExpandWriter(w, "aws", "123456789012")); err != nil {
+			v.add(fmt.Sprintf("bucket.writers[%d]", i), w, "%v", err)
+		}
+	}
 	s.validateTags(v)
 	s.validateEnvironmentRules(v)
 	return v.problems

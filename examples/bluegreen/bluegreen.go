@@ -40,6 +40,11 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	// Only the deploying principal may write the bucket's objects.
+	writers, err := store.WritersOf(account.Arn)
+	if err != nil {
+		return err
+	}
 	const instanceType = "t4g.small"
 	image, err := host.ResolveImage(ctx, instanceType, "")
 	if err != nil {
@@ -70,6 +75,7 @@ func Program(ctx *pulumi.Context) error {
 	// One bucket for both: their bundle and release keys must not collide.
 	bucket, err := store.New(ctx, "store", store.Args{
 		Name: store.BucketName(ctx.Project(), ctx.Stack(), account.AccountId, region), ForceDestroy: true,
+		Writers: writers,
 	}, withAWS)
 	if err != nil {
 		return err
