@@ -23,12 +23,36 @@ func Allow(sid string, actions []string, resources ...string) Statement {
 	return Statement{Sid: sid, Effect: "Allow", Action: actions, Resource: resources}
 }
 
+// ARN is the ARN of a resource in a partition (aws, aws-cn, aws-us-gov):
+// arn:<partition>:<service>:<region>:<account>:<resource>. Region and
+// account are empty for global resources (S3 buckets). Every ARN webstack
+// writes is made here, so none assumes the commercial partition.
+func ARN(partition, service, region, account, resource string) string {
+	return "arn:" + partition + ":" + service + ":" + region + ":" + account + ":" + resource
+}
+
 // AssumeRole is the trust policy letting an AWS service assume a role.
 func AssumeRole(service string) string {
 	return Document(Statement{
 		Effect:    "Allow",
 		Principal: map[string]any{"Service": service},
 		Action:    []string{"sts:AssumeRole"},
+	})
+}
+
+// AssumeRoleFrom is the trust policy letting an AWS service assume a role
+// only on behalf of resources of one account whose ARNs match sourceArn
+// (aws:SourceAccount and aws:SourceArn): the service cannot be made to use
+// the role for another account's resources (the confused deputy).
+func AssumeRoleFrom(service, account, sourceArn string) string {
+	return Document(Statement{
+		Effect:    "Allow",
+		Principal: map[string]any{"Service": service},
+		Action:    []string{"sts:AssumeRole"},
+		Condition: map[string]map[string]any{
+			"StringEquals": {"aws:SourceAccount": account},
+			"ArnLike":      {"aws:SourceArn": sourceArn},
+		},
 	})
 }
 
