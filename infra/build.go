@@ -63,9 +63,17 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	site := &Site{Settings: s, Facts: facts}
 	volumeTags := CommonTags(s)
 
+	// The stack's bucket's name is known before anything is created: the
+	// network's S3 endpoint lets the hosts read it (and the package
+	// repositories), nothing else.
+	bucketName := store.BucketName(s.Project, s.Stack, facts.AccountID, s.Region)
+
 	// The network the diagram lives in.
 	site.Network, err = network.New(ctx, "network", network.Args{
 		Region:               s.Region,
+		Partition:            facts.Partition,
+		AccountID:            facts.AccountID,
+		Buckets:              []string{bucketName},
 		CIDR:                 s.Network.CIDR,
 		AvailabilityZones:    s.Network.AvailabilityZones,
 		NATGateways:          s.Network.NATGateways,
@@ -91,7 +99,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 
 	// The stack's bucket: the hosts' bundles and the application's releases.
 	site.Bucket, err = store.New(ctx, "store", store.Args{
-		Name: store.BucketName(s.Project, s.Stack, facts.AccountID, s.Region),
+		Name:      bucketName,
+		Partition: facts.Partition,
 		// The bucket holds only what the program writes again on the next
 		// up (bundles and releases), and its old versions: destroy may
 		// empty it. (A protected stack refuses destroy anyway.)

@@ -264,6 +264,9 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 		}
 		actions["autoscaling:DescribeAutoScalingGroups"] = []string{"*"}
 		actions["ec2:DescribeInstances"] = []string{"*"}
+		for _, a := range host.SessionManagerActions {
+			actions[a] = []string{"*"}
+		}
 		return actions
 	}
 	nodes := []string{"arn:aws:ec2:us-east-1:123456789012:instance/*", "arn:aws:ec2:us-east-1:123456789012:network-interface/*"}

@@ -55,7 +55,7 @@ var (
 	snapshotRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	zoneIDRe        = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
 	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	secretNameRe    = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
+	secretNameRe    = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:(aws|aws-cn|aws-us-gov):secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
 	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	dayTimeRe       = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)

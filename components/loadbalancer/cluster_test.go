@@ -44,7 +44,7 @@ func args(b *store.Bucket) loadbalancer.Args {
 func run(t *testing.T, mutate func(*loadbalancer.Args)) (*mocks.Recorder, error) {
 	t.Helper()
 	return mocks.Run(func(ctx *pulumi.Context) error {
-		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket"})
+		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Partition: "aws"})
 		if err != nil {
 			return err
 		}

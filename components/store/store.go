@@ -33,6 +33,9 @@ func BucketName(project, stack, accountID, region string) string {
 type Args struct {
 	// Name of the bucket (BucketName). Required.
 	Name string
+	// Partition of the account (aws, aws-cn, aws-us-gov) names the
+	// bucket's ARN. Required.
+	Partition string
 	// NoncurrentDays keeps replaced object versions this long (default 30).
 	NoncurrentDays int
 	// ForceDestroy lets pulumi destroy delete a bucket that still has
@@ -54,13 +57,13 @@ type Bucket struct {
 
 // New creates the bucket.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Bucket, error) {
-	if args.Name == "" {
-		return nil, fmt.Errorf("store: Args.Name is required")
+	if args.Name == "" || args.Partition == "" {
+		return nil, fmt.Errorf("store: Args.Name (%q) and Args.Partition (%q) are required", args.Name, args.Partition)
 	}
 	if args.NoncurrentDays == 0 {
 		args.NoncurrentDays = 30
 	}
-	b := &Bucket{Name: args.Name, Arn: "arn:aws:s3:::" + args.Name, ctx: ctx}
+	b := &Bucket{Name: args.Name, Arn: iampolicy.ARN(args.Partition, "s3", "", "", args.Name), ctx: ctx}
 	if err := ctx.RegisterComponentResource("webstack:store:Bucket", name, b, opts...); err != nil {
 		return nil, err
 	}

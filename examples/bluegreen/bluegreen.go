@@ -68,8 +68,9 @@ func Program(ctx *pulumi.Context) error {
 	withAWS := pulumi.Providers(provider)
 
 	// One bucket for both: their bundle and release keys must not collide.
+	bucketName := store.BucketName(ctx.Project(), ctx.Stack(), account.AccountId, region)
 	bucket, err := store.New(ctx, "store", store.Args{
-		Name: store.BucketName(ctx.Project(), ctx.Stack(), account.AccountId, region), ForceDestroy: true,
+		Name: bucketName, Partition: partition.Partition, ForceDestroy: true,
 	}, withAWS)
 	if err != nil {
 		return err
@@ -77,7 +78,8 @@ func Program(ctx *pulumi.Context) error {
 	zones := []string{region + "a", region + "b"}
 	for _, color := range Colors {
 		net, err := network.New(ctx, "network-"+color, network.Args{
-			Region: region, AvailabilityZones: zones, NATGateways: network.NATNone,
+			Region: region, Partition: partition.Partition, AccountID: account.AccountId, Buckets: []string{bucketName},
+			AvailabilityZones: zones, NATGateways: network.NATNone,
 			InterfaceEndpoints: []string{"autoscaling", "ec2", "secretsmanager"},
 		}, withAWS)
 		if err != nil {
