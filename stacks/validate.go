@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/components/instancetype"
+	"github.com/foobar/webstack/internal/redact"
 )
 
 // Limits webstack and AWS put on settings.
@@ -412,7 +413,7 @@ func (s *Settings) validateTags(v *validator) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
 		val := s.Tags[k]
-		key := "tags." + k
+		key := "tags." + redact.Name(k)
 		switch {
 		case slices.Contains(reservedTags, k):
 			v.add(key, val, "is set by webstack on every resource; choose another key")

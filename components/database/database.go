@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
@@ -74,6 +75,12 @@ type Args struct {
 	SubnetIDs pulumi.StringArrayInput
 	// SecurityGroupID of the database tier. Required.
 	SecurityGroupID pulumi.StringInput
+	// Administrators are the IAM principals (role, user or root ARNs, as
+	// aws:PrincipalArn sees them; iampolicy.PrincipalArns of the caller)
+	// that may read the credentials secret besides the roles RestrictSecret
+	// names: the principal that deploys the stack, whose Pulumi reads the
+	// secret's value on refresh. At least one. Required.
+	Administrators []string
 }
 
 // Database is the RDS instance and its secret.
@@ -89,6 +96,10 @@ type Database struct {
 	// SecretArn is the Secrets Manager secret with the connection details
 	// and the password.
 	SecretArn pulumi.StringOutput
+
+	secret         *secretsmanager.Secret
+	administrators []string
+	keep           []pulumi.ResourceOption
 }
 
 func (a Args) withDefaults() Args {
@@ -128,6 +139,14 @@ func (a Args) validate() error {
 	}
 	if a.BackupRetentionDays < 0 || a.BackupRetentionDays > 35 {
 		errs = append(errs, fmt.Errorf("database: Args.BackupRetentionDays = %d: must be 0 to 35", a.BackupRetentionDays))
+	}
+	if len(a.Administrators) == 0 {
+		errs = append(errs, errors.New("database: Args.Administrators is required: the deploying principal's ARN, or the secret's policy would lock Pulumi out of it"))
+	}
+	for i, p := range a.Administrators {
+		if !iampolicy.ValidPrincipal(p) {
+			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %q: must be an IAM role, user or root ARN", i, p))
+		}
 	}
 	if a.SubnetIDs == nil || a.SecurityGroupID == nil {
 		errs = append(errs, errors.New("database: Args.SubnetIDs and SecurityGroupID are required"))
@@ -307,7 +326,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}, keepCredentials...); err != nil {
 		return nil, err
 	}
-	d.SecretArn = secret.Arn
+	d.SecretArn, d.secret, d.administrators, d.keep = secret.Arn, secret, args.Administrators, keepCredentials
 
 	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{
 		"endpoint":  d.Endpoint,
@@ -315,6 +334,31 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		"name":      pulumi.String(d.Name),
 		"secretArn": d.SecretArn,
 	})
+}
+
+// RestrictSecret gives the credentials secret its resource policy: only
+// readers (the roles of the hosts that connect, known once their tier
+// exists) and Args.Administrators may read its value; any other principal
+// of the account is denied, whatever its IAM policies allow. Call it once,
+// after creating the tiers that read the secret; the guardrails flag a
+// secret without a policy.
+func (d *Database) RestrictSecret(ctx *pulumi.Context, name string, readers ...pulumi.StringInput) error {
+	if len(readers) == 0 {
+		return errors.New("database: RestrictSecret needs at least one reader role")
+	}
+	all := pulumi.StringArray{}
+	for _, r := range readers {
+		all = append(all, r)
+	}
+	for _, a := range d.administrators {
+		all = append(all, pulumi.String(a))
+	}
+	_, err := secretsmanager.NewSecretPolicy(ctx, name, &secretsmanager.SecretPolicyArgs{
+		SecretArn:         d.secret.Arn,
+		Policy:            all.ToStringArrayOutput().ApplyT(iampolicy.OnlyReaders).(pulumi.StringOutput),
+		BlockPublicPolicy: pulumi.Bool(true),
+	}, d.keep...)
+	return err
 }
 
 // Credentials is the secret's JSON: what a client needs to connect.

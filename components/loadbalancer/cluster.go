@@ -22,8 +22,9 @@
 // nodes run (haproxy.cfg, the agent's keepalived parameters, scripts) are
 // rendered by package lbconf and delivered as one bundle (package host);
 // secrets (the stats and VRRP passwords, the TLS certificate) stay in
-// Secrets Manager, readable by this role only, and are written to
-// root-only files on the nodes.
+// Secrets Manager, readable by this role only (the passwords' secret has a
+// resource policy denying every other principal but Args.Administrators),
+// and are written to root-only files on the nodes.
 package loadbalancer
 
 import (
@@ -78,6 +79,11 @@ type Args struct {
 	HostedZoneID string
 	// Agent is the webstack agent's release. Required.
 	Agent release.Artifact
+	// Administrators are the IAM principals (role, user or root ARNs, as
+	// aws:PrincipalArn sees them) that may read the cluster's secret
+	// besides the nodes' role: the principal that deploys the stack, whose
+	// Pulumi reads the value on refresh. At least one. Required.
+	Administrators []string
 }
 
 // Paths on the nodes.
@@ -126,6 +132,14 @@ func (a Args) validate() error {
 	}
 	if a.SiteName == "" {
 		errs = append(errs, errors.New("loadbalancer: Args.SiteName is required"))
+	}
+	if len(a.Administrators) == 0 {
+		errs = append(errs, errors.New("loadbalancer: Args.Administrators is required: the deploying principal's ARN, or the secret's policy would lock Pulumi out of it"))
+	}
+	for i, p := range a.Administrators {
+		if !iampolicy.ValidPrincipal(p) {
+			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %q: must be an IAM role, user or root ARN", i, p))
+		}
 	}
 	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent}.Validate("loadbalancer"))
 	return errors.Join(errs...)
@@ -237,6 +251,19 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Policy:          policy,
 	})
 	if err != nil {
+		return nil, err
+	}
+	// Only the nodes and the administrators may read the passwords, whatever
+	// other IAM policies of the account allow.
+	readers := pulumi.StringArray{c.Hosts.Role.RoleArn}
+	for _, a := range args.Administrators {
+		readers = append(readers, pulumi.String(a))
+	}
+	if _, err := secretsmanager.NewSecretPolicy(ctx, name+"-secrets", &secretsmanager.SecretPolicyArgs{
+		SecretArn:         secret.Arn,
+		Policy:            readers.ToStringArrayOutput().ApplyT(iampolicy.OnlyReaders).(pulumi.StringOutput),
+		BlockPublicPolicy: pulumi.Bool(true),
+	}, child); err != nil {
 		return nil, err
 	}
 

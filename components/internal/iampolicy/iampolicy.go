@@ -4,6 +4,8 @@ package iampolicy
 
 import (
 	"encoding/json"
+	"regexp"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -73,4 +75,45 @@ func FromARNs(arns pulumi.StringArrayInput, statements func(arns []string) []Sta
 	return arns.ToStringArrayOutput().ApplyT(func(a []string) string {
 		return Document(statements(a)...)
 	}).(pulumi.StringOutput)
+}
+
+// principalRe matches the ARN of an IAM principal a resource policy can
+// name: a role, a user or the account root, in any partition.
+var principalRe = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/*-]+)$`)
+
+// ValidPrincipal reports whether arn is an IAM principal's ARN (role, user
+// or root) as aws:PrincipalArn sees it.
+func ValidPrincipal(arn string) bool { return principalRe.MatchString(arn) }
+
+// PrincipalArns is how aws:PrincipalArn sees the caller GetCallerIdentity
+// names: a role session (arn:aws:sts::1:assumed-role/Name/session) is its
+// role, whose path the session ARN omits, hence the role with any path
+// (arn:aws:iam::1:role/Name, arn:aws:iam::1:role/*/Name, for ArnLike); a
+// user or root is itself.
+func PrincipalArns(callerArn string) []string {
+	parts := strings.SplitN(callerArn, ":", 6)
+	if len(parts) == 6 && parts[2] == "sts" && strings.HasPrefix(parts[5], "assumed-role/") {
+		role := strings.SplitN(strings.TrimPrefix(parts[5], "assumed-role/"), "/", 2)[0]
+		return []string{
+			ARN(parts[1], "iam", "", parts[4], "role/"+role),
+			ARN(parts[1], "iam", "", parts[4], "role/*/"+role),
+		}
+	}
+	return []string{callerArn}
+}
+
+// OnlyReaders is a secret's resource policy: it denies
+// secretsmanager:GetSecretValue to every principal whose ARN matches none
+// of readers (ArnNotLike aws:PrincipalArn), whatever IAM policies
+// elsewhere in the account allow. It grants nothing itself: readers still
+// need an identity policy allowing the read.
+func OnlyReaders(readers []string) string {
+	return Document(Statement{
+		Sid:       "OnlyTheNamedPrincipalsReadTheValue",
+		Effect:    "Deny",
+		Principal: map[string]any{"AWS": "*"},
+		Action:    []string{"secretsmanager:GetSecretValue"},
+		Resource:  []string{"*"},
+		Condition: map[string]map[string]any{"ArnNotLike": {"aws:PrincipalArn": readers}},
+	})
 }
