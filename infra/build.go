@@ -123,6 +123,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		PerformanceInsights: d.PerformanceInsights,
 		SubnetIDs:           network.SubnetIDs(site.Network.DatabaseSubnets),
 		SecurityGroupID:     site.Firewall.Database.ID,
+		Administrators:      []string{facts.Deployer},
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -136,6 +137,11 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
 	if err != nil {
+		return nil, err
+	}
+	// Only the application servers (and the deployer) may read the
+	// database's credentials.
+	if err := site.Database.RestrictSecret(ctx, "database-credentials", site.App.Role.RoleArn); err != nil {
 		return nil, err
 	}
 
@@ -157,6 +163,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		WebGroup: site.Web.Group.Group, WebPort: s.Web.Port,
 		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
 		HostedZoneID: s.DNS.HostedZoneID, Agent: facts.Agent(facts.LoadBalancer),
+		Administrators: []string{facts.Deployer},
 	}, withAWS)
 	if err != nil {
 		return nil, err

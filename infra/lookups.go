@@ -12,7 +12,11 @@ import (
 // account and its partition, the hosts' images, the application release
 // and the agent's release for each architecture the hosts use.
 type Facts struct {
-	AccountID, Partition   string
+	AccountID, Partition string
+	// Deployer is the ARN of the principal running the program (as
+	// GetCallerIdentity names it): the secrets' policies let it read their
+	// values, as Pulumi does on refresh.
+	Deployer               string
 	LoadBalancer, Web, App host.Image
 	Release                release.Artifact
 	// Agents are the webstack agent built for each architecture (arm64,
@@ -50,7 +54,10 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	if err != nil {
 		return Facts{}, err
 	}
-	images := Facts{AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{}}
+	images := Facts{
+		AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{},
+		Deployer: caller.Arn,
+	}
 	latest := map[string]host.Image{} // one lookup per architecture
 	for _, tier := range []struct {
 		key  string

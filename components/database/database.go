@@ -75,9 +75,9 @@ type Args struct {
 	SubnetIDs pulumi.StringArrayInput
 	// SecurityGroupID of the database tier. Required.
 	SecurityGroupID pulumi.StringInput
-	// Administrators are the IAM principals (role, user or root ARNs, as
-	// aws:PrincipalArn sees them; iampolicy.PrincipalArns of the caller)
-	// that may read the credentials secret besides the roles RestrictSecret
+	// Administrators are the IAM principals (role, user or root ARNs, or
+	// the role session ARN GetCallerIdentity returns, which stands for its
+	// role) that may read the credentials secret besides the roles RestrictSecret
 	// names: the principal that deploys the stack, whose Pulumi reads the
 	// secret's value on refresh. At least one. Required.
 	Administrators []string
@@ -145,7 +145,7 @@ func (a Args) validate() error {
 	}
 	for i, p := range a.Administrators {
 		if !iampolicy.ValidPrincipal(p) {
-			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %q: must be an IAM role, user or root ARN", i, p))
+			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %q: must be the ARN of an IAM role, user, root or role session", i, p))
 		}
 	}
 	if a.SubnetIDs == nil || a.SecurityGroupID == nil {
@@ -350,7 +350,7 @@ func (d *Database) RestrictSecret(ctx *pulumi.Context, name string, readers ...p
 	for _, r := range readers {
 		all = append(all, r)
 	}
-	for _, a := range d.administrators {
+	for _, a := range iampolicy.ReadersOf(d.administrators) {
 		all = append(all, pulumi.String(a))
 	}
 	_, err := secretsmanager.NewSecretPolicy(ctx, name, &secretsmanager.SecretPolicyArgs{

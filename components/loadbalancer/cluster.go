@@ -36,6 +36,7 @@ import (
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/internal/iampolicy"
+	"github.com/foobar/webstack/components/internal/inputs"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/components/store"
@@ -79,8 +80,9 @@ type Args struct {
 	HostedZoneID string
 	// Agent is the webstack agent's release. Required.
 	Agent release.Artifact
-	// Administrators are the IAM principals (role, user or root ARNs, as
-	// aws:PrincipalArn sees them) that may read the cluster's secret
+	// Administrators are the IAM principals (role, user or root ARNs, or
+	// the role session ARN GetCallerIdentity returns, which stands for its
+	// role) that may read the cluster's secret
 	// besides the nodes' role: the principal that deploys the stack, whose
 	// Pulumi reads the value on refresh. At least one. Required.
 	Administrators []string
@@ -133,12 +135,22 @@ func (a Args) validate() error {
 	if a.SiteName == "" {
 		errs = append(errs, errors.New("loadbalancer: Args.SiteName is required"))
 	}
+	// What reaches the nodes' files (lb.env, which the scripts source;
+	// haproxy.cfg; the agent's configuration) must be plain names.
+	in := inputs.New("loadbalancer")
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Optional("Partition", a.Partition, inputs.Partition)
+	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Optional("SiteName", a.SiteName, inputs.HostName)
+	in.Optional("CertificateSecret", a.CertificateSecret, inputs.SecretID)
+	in.Optional("WebGroup", a.WebGroup, inputs.GroupName)
+	errs = append(errs, in.Err())
 	if len(a.Administrators) == 0 {
 		errs = append(errs, errors.New("loadbalancer: Args.Administrators is required: the deploying principal's ARN, or the secret's policy would lock Pulumi out of it"))
 	}
 	for i, p := range a.Administrators {
 		if !iampolicy.ValidPrincipal(p) {
-			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %q: must be an IAM role, user or root ARN", i, p))
+			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %q: must be the ARN of an IAM role, user, root or role session", i, p))
 		}
 	}
 	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent}.Validate("loadbalancer"))
@@ -256,7 +268,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// Only the nodes and the administrators may read the passwords, whatever
 	// other IAM policies of the account allow.
 	readers := pulumi.StringArray{c.Hosts.Role.RoleArn}
-	for _, a := range args.Administrators {
+	for _, a := range iampolicy.ReadersOf(args.Administrators) {
 		readers = append(readers, pulumi.String(a))
 	}
 	if _, err := secretsmanager.NewSecretPolicy(ctx, name+"-secrets", &secretsmanager.SecretPolicyArgs{

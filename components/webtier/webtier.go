@@ -22,6 +22,7 @@ import (
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/internal/inputs"
 	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/components/webtier/nginxconf"
 	"github.com/foobar/webstack/internal/hostagent"
@@ -88,6 +89,15 @@ func (a Args) validate() error {
 	if a.Bucket == nil || a.Region == "" || a.SiteName == "" {
 		errs = append(errs, errors.New("webtier: Bucket, Region and SiteName are required"))
 	}
+	// What reaches the web servers' files (nginx.conf, the agent's
+	// configuration) must be plain names.
+	in := inputs.New("webtier")
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Optional("Partition", a.Partition, inputs.Partition)
+	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Optional("SiteName", a.SiteName, inputs.HostName)
+	in.Optional("AppGroup", a.AppGroup, inputs.GroupName)
+	errs = append(errs, in.Err())
 	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent}.Validate("webtier"))
 	return errors.Join(errs...)
 }

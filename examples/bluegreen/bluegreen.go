@@ -95,6 +95,7 @@ func Program(ctx *pulumi.Context) error {
 			Engine: database.Postgres, EngineVersion: "16", InstanceClass: "db.t4g.micro",
 			AllocatedStorageGiB: 20, BackupRetentionDays: 1, SkipFinalSnapshot: true,
 			SubnetIDs: network.SubnetIDs(net.DatabaseSubnets), SecurityGroupID: fw.Database.ID,
+			Administrators: []string{account.Arn},
 		}, withAWS)
 		if err != nil {
 			return err
@@ -113,6 +114,9 @@ func Program(ctx *pulumi.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := db.RestrictSecret(ctx, "database-"+color+"-credentials", apps.Role.RoleArn); err != nil {
+			return err
+		}
 		site := color + ".foobar.com"
 		web, err := webtier.New(ctx, "web-"+color, webtier.Args{
 			Args: hosts(fw.Web), Port: 80, SiteName: site, AppGroup: apps.Group.Group, AppPort: 8080, Agent: agent,
@@ -124,7 +128,7 @@ func Program(ctx *pulumi.Context) error {
 		lb, err := loadbalancer.New(ctx, "lb-"+color, loadbalancer.Args{
 			Subnets: net.PublicSubnets, SecurityGroupID: fw.LoadBalancer.ID, Image: image, InstanceType: instanceType,
 			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId, Agent: agent,
-			WebGroup: web.Group.Group, WebPort: 80, SiteName: site,
+			WebGroup: web.Group.Group, WebPort: 80, SiteName: site, Administrators: []string{account.Arn},
 		}, withAWS)
 		if err != nil {
 			return err

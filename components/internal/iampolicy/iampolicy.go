@@ -5,6 +5,7 @@ package iampolicy
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -77,13 +78,28 @@ func FromARNs(arns pulumi.StringArrayInput, statements func(arns []string) []Sta
 	}).(pulumi.StringOutput)
 }
 
-// principalRe matches the ARN of an IAM principal a resource policy can
-// name: a role, a user or the account root, in any partition.
-var principalRe = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/*-]+)$`)
+// principalRe matches the ARN of an IAM principal: a role, a user or the
+// account root, or a role's session as GetCallerIdentity names it, in any
+// partition.
+var principalRe = regexp.MustCompile(`^arn:aws(-[a-z]+)*:(iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]+)|sts::[0-9]{12}:assumed-role/[A-Za-z0-9+=,.@_-]+/[A-Za-z0-9+=,.@_-]+)$`)
 
-// ValidPrincipal reports whether arn is an IAM principal's ARN (role, user
-// or root) as aws:PrincipalArn sees it.
+// ValidPrincipal reports whether arn is an IAM principal's ARN: a role, a
+// user, the root, or a role's session.
 func ValidPrincipal(arn string) bool { return principalRe.MatchString(arn) }
+
+// ReadersOf is the aws:PrincipalArn patterns of principals (PrincipalArns
+// of each), in order, without duplicates.
+func ReadersOf(principals []string) []string {
+	var out []string
+	for _, p := range principals {
+		for _, a := range PrincipalArns(p) {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
 
 // PrincipalArns is how aws:PrincipalArn sees the caller GetCallerIdentity
 // names: a role session (arn:aws:sts::1:assumed-role/Name/session) is its

@@ -1,0 +1,67 @@
+// Package inputs checks the component inputs that end up in files on a
+// host: env files that scripts source, scripts, daemon configurations
+// (HAProxy, nginx, keepalived) and cloud-config. Whatever program builds a
+// component, a value must match its field's pattern, which admits no
+// newline, quote, $, backtick, semicolon, space or other character a shell
+// or a configuration parser would interpret: an input can never execute
+// on a host. Errors name the component, the field, the value (rendered by
+// package redact: hidden if it looks like a secret, cut if long) and what
+// is allowed.
+package inputs
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/foobar/webstack/internal/redact"
+)
+
+// Pattern is what a kind of input may be.
+type Pattern struct {
+	re      *regexp.Regexp
+	allowed string
+}
+
+// Patterns of the inputs components write onto hosts.
+var (
+	Region = Pattern{regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`), "an AWS region name such as us-east-1"}
+	// HostName is a DNS name (the site's name).
+	HostName = Pattern{regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`),
+		"a lower-case DNS name such as www.example.org"}
+	// SecretID is a Secrets Manager secret's name or ARN.
+	SecretID = Pattern{regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`),
+		"a Secrets Manager secret name (letters, digits and / _ + = . @ -) or ARN"}
+	// GroupName is an Auto Scaling group's name as webstack makes them.
+	GroupName = Pattern{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`),
+		"an Auto Scaling group name (letters, digits and . _ -)"}
+	Partition = Pattern{regexp.MustCompile(`^aws(-[a-z]+)*$`), "an AWS partition such as aws, aws-cn or aws-us-gov"}
+	AccountID = Pattern{regexp.MustCompile(`^[0-9]{12}$`), "a 12-digit AWS account id"}
+)
+
+// Checker collects the problems of one component's inputs.
+type Checker struct {
+	component string
+	errs      []error
+}
+
+// New starts checking a component's inputs (its name prefixes errors).
+func New(component string) *Checker { return &Checker{component: component} }
+
+// Check records a problem if value does not match p.
+func (c *Checker) Check(field, value string, p Pattern) {
+	if !p.re.MatchString(value) {
+		c.errs = append(c.errs, fmt.Errorf("%s: Args.%s = %s: must be %s", c.component, field,
+			redact.Value(field, value, false, true), p.allowed))
+	}
+}
+
+// Optional is Check for an input that may be empty.
+func (c *Checker) Optional(field, value string, p Pattern) {
+	if value != "" {
+		c.Check(field, value, p)
+	}
+}
+
+// Err is every problem found, or nil.
+func (c *Checker) Err() error { return errors.Join(c.errs...) }
