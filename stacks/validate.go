@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
 	"github.com/foobar/webstack/internal/redact"
 )
@@ -56,9 +57,7 @@ var (
 	snapshotRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	zoneIDRe        = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
 	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	secretNameRe    = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:(aws|aws-cn|aws-us-gov):secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
 	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	dayTimeRe       = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)
 	timeRe          = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
 )
@@ -82,7 +81,7 @@ func (s *Settings) Validate() Problems {
 	v := &validator{ns: s.Project}
 	if s.Region == "" {
 		v.problems = append(v.problems, Problem{Key: "aws:region", Value: nil, Message: "must be set, e.g. pulumi config set aws:region us-east-1"})
-	} else if !regionRe.MatchString(s.Region) {
+	} else if !inputs.Region.Match(s.Region) {
 		v.problems = append(v.problems, Problem{Key: "aws:region", Value: s.Region, Message: "must be an AWS region name such as us-east-1"})
 	}
 	if !slices.Contains(Environments, s.Environment) {
@@ -204,8 +203,8 @@ func (s *Settings) validateLoadBalancer(v *validator) {
 	if len(lb.AllowedCIDRs)+len(lb.AllowedIPv6CIDRs) == 0 {
 		v.add("loadBalancer.allowedCidrs", lb.AllowedCIDRs, "no client could reach the site: allow at least one CIDR block (IPv4 or IPv6)")
 	}
-	if lb.CertificateSecret != "" && !secretNameRe.MatchString(lb.CertificateSecret) {
-		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "must be a Secrets Manager secret name or ARN")
+	if lb.CertificateSecret != "" && !inputs.SecretID.Match(lb.CertificateSecret) {
+		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "must be %s", inputs.SecretID.Allowed())
 	}
 }
 

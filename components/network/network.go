@@ -13,10 +13,10 @@ package network
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/foobar/webstack/components/firewall"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
@@ -108,17 +108,14 @@ func (a Args) validate() error {
 	if a.Region == "" {
 		errs = append(errs, errors.New("network: Args.Region is required"))
 	}
-	if !partitionRe.MatchString(a.Partition) {
-		errs = append(errs, fmt.Errorf("network: Args.Partition = %q: must be an AWS partition such as aws, aws-cn or aws-us-gov", a.Partition))
-	}
-	if !accountRe.MatchString(a.AccountID) {
-		errs = append(errs, fmt.Errorf("network: Args.AccountID = %q: must be a 12-digit AWS account id", a.AccountID))
-	}
+	in := inputs.New("network")
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Check("Partition", a.Partition, inputs.Partition)
+	in.Check("AccountID", a.AccountID, inputs.AccountID)
 	for i, b := range a.Buckets {
-		if !bucketRe.MatchString(b) {
-			errs = append(errs, fmt.Errorf("network: Args.Buckets[%d] = %q: must be an S3 bucket name (3 to 63 lower-case letters, digits, dots or hyphens)", i, b))
-		}
+		in.Check(fmt.Sprintf("Buckets[%d]", i), b, inputs.BucketName)
 	}
+	errs = append(errs, in.Err())
 	if len(a.AvailabilityZones) < 2 {
 		errs = append(errs, fmt.Errorf("network: Args.AvailabilityZones = %v: at least 2 zones are required", a.AvailabilityZones))
 	}
@@ -130,12 +127,6 @@ func (a Args) validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-var (
-	partitionRe = regexp.MustCompile(`^aws(-[a-z]+)*$`)
-	accountRe   = regexp.MustCompile(`^[0-9]{12}$`)
-	bucketRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-)
 
 // RepositoryBucket is the S3 bucket holding a region's Amazon Linux 2023
 // package repositories, which dnf reaches through the S3 gateway

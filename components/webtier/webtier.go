@@ -22,7 +22,7 @@ import (
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
-	"github.com/foobar/webstack/components/internal/inputs"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/components/webtier/nginxconf"
 	"github.com/foobar/webstack/internal/hostagent"

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/foobar/webstack/components/internal/inputs"
+	"github.com/foobar/webstack/components/inputs"
 )
 
 // Hostile values every pattern refuses: each would run a command, or add

@@ -1,5 +1,6 @@
 // Package inputs checks the component inputs that end up in files on a
-// host: env files that scripts source, scripts, daemon configurations
+// host, and owns the patterns of names webstack accepts (stack settings
+// use them too): env files that scripts source, scripts, daemon configurations
 // (HAProxy, nginx, keepalived) and cloud-config. Whatever program builds a
 // component, a value must match its field's pattern, which admits no
 // newline, quote, $, backtick, semicolon, space or other character a shell
@@ -13,9 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/foobar/webstack/internal/redact"
 )
+
+// Partitions are the AWS partitions webstack supports: every ARN it writes
+// or accepts is in one of them.
+var Partitions = []string{"aws", "aws-cn", "aws-us-gov"}
+
+var partitionAlt = "(" + strings.Join(Partitions, "|") + ")"
 
 // Pattern is what a kind of input may be.
 type Pattern struct {
@@ -30,14 +38,22 @@ var (
 	HostName = Pattern{regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`),
 		"a lower-case DNS name such as www.example.org"}
 	// SecretID is a Secrets Manager secret's name or ARN.
-	SecretID = Pattern{regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`),
+	SecretID = Pattern{regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:` + partitionAlt + `:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`),
 		"a Secrets Manager secret name (letters, digits and / _ + = . @ -) or ARN"}
 	// GroupName is an Auto Scaling group's name as webstack makes them.
 	GroupName = Pattern{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`),
 		"an Auto Scaling group name (letters, digits and . _ -)"}
-	Partition = Pattern{regexp.MustCompile(`^aws(-[a-z]+)*$`), "an AWS partition such as aws, aws-cn or aws-us-gov"}
-	AccountID = Pattern{regexp.MustCompile(`^[0-9]{12}$`), "a 12-digit AWS account id"}
+	Partition = Pattern{regexp.MustCompile(`^` + partitionAlt + `$`), "an AWS partition webstack supports: " + strings.Join(Partitions, ", ")}
+	// BucketName is an S3 bucket's name.
+	BucketName = Pattern{regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`), "an S3 bucket name (3 to 63 lower-case letters, digits, dots or hyphens)"}
+	AccountID  = Pattern{regexp.MustCompile(`^[0-9]{12}$`), "a 12-digit AWS account id"}
 )
+
+// Match reports whether a value is of the pattern's kind.
+func (p Pattern) Match(value string) bool { return p.re.MatchString(value) }
+
+// Allowed says what the pattern admits, for error messages.
+func (p Pattern) Allowed() string { return p.allowed }
 
 // Checker collects the problems of one component's inputs.
 type Checker struct {
@@ -50,7 +66,7 @@ func New(component string) *Checker { return &Checker{component: component} }
 
 // Check records a problem if value does not match p.
 func (c *Checker) Check(field, value string, p Pattern) {
-	if !p.re.MatchString(value) {
+	if !p.Match(value) {
 		c.errs = append(c.errs, fmt.Errorf("%s: Args.%s = %s: must be %s", c.component, field,
 			redact.Value(field, value, false, true), p.allowed))
 	}
