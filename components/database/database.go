@@ -20,6 +20,7 @@ package database
 import (
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/components/inputs"
 	"regexp"
 	"strings"
 
@@ -129,13 +130,13 @@ var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 func (a Args) validate() error {
 	var errs []error
 	if a.Engine != Postgres && a.Engine != MySQL {
-		errs = append(errs, fmt.Errorf("database: Args.Engine = %q: must be postgres or mysql", a.Engine))
+		errs = append(errs, fmt.Errorf("database: Args.Engine = %s: must be postgres or mysql", inputs.Show("Engine", a.Engine)))
 	}
 	if !versionRe.MatchString(a.EngineVersion) {
-		errs = append(errs, fmt.Errorf("database: Args.EngineVersion = %q: must be a version such as 16 or 8.0", a.EngineVersion))
+		errs = append(errs, fmt.Errorf("database: Args.EngineVersion = %s: must be a version such as 16 or 8.0", inputs.Show("EngineVersion", a.EngineVersion)))
 	}
 	if !strings.HasPrefix(a.InstanceClass, "db.") {
-		errs = append(errs, fmt.Errorf("database: Args.InstanceClass = %q: must be db.*", a.InstanceClass))
+		errs = append(errs, fmt.Errorf("database: Args.InstanceClass = %s: must be db.*", inputs.Show("InstanceClass", a.InstanceClass)))
 	}
 	if a.BackupRetentionDays < 0 || a.BackupRetentionDays > 35 {
 		errs = append(errs, fmt.Errorf("database: Args.BackupRetentionDays = %d: must be 0 to 35", a.BackupRetentionDays))
@@ -145,7 +146,7 @@ func (a Args) validate() error {
 	}
 	for i, p := range a.Administrators {
 		if !iampolicy.ValidPrincipal(p) {
-			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %q: must be the ARN of an IAM role, user, root or role session", i, p))
+			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %s: must be the ARN of an IAM role, user, root or role session", i, inputs.Show("Administrators", p)))
 		}
 	}
 	if a.SubnetIDs == nil || a.SecurityGroupID == nil {

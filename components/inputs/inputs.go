@@ -67,8 +67,7 @@ func New(component string) *Checker { return &Checker{component: component} }
 // Check records a problem if value does not match p.
 func (c *Checker) Check(field, value string, p Pattern) {
 	if !p.Match(value) {
-		c.errs = append(c.errs, fmt.Errorf("%s: Args.%s = %s: must be %s", c.component, field,
-			redact.Value(field, value, false, true), p.allowed))
+		c.errs = append(c.errs, fmt.Errorf("%s: Args.%s = %s: must be %s", c.component, field, Show(field, value), p.allowed))
 	}
 }
 
@@ -78,6 +77,11 @@ func (c *Checker) Optional(field, value string, p Pattern) {
 		c.Check(field, value, p)
 	}
 }
+
+// Show renders a component input for an error message (package redact:
+// quoted, hidden if it looks like a secret, cut if long). Every component
+// error that quotes an input renders it here.
+func Show(field, value string) string { return redact.Value(field, value, false, true) }
 
 // Err is every problem found, or nil.
 func (c *Checker) Err() error { return errors.Join(c.errs...) }

@@ -130,7 +130,7 @@ func (a Args) validate() error {
 		errs = append(errs, errors.New("loadbalancer: SecurityGroupID, Bucket, Region, Partition, AccountID, InstanceType and Image are required"))
 	}
 	if a.WebGroup == "" || a.WebPort < 1 || a.WebPort > 65535 {
-		errs = append(errs, fmt.Errorf("loadbalancer: Args.WebGroup (%q) and WebPort (%d): the web servers' group and a TCP port", a.WebGroup, a.WebPort))
+		errs = append(errs, fmt.Errorf("loadbalancer: Args.WebGroup (%s) and WebPort (%d): the web servers' group and a TCP port", inputs.Show("WebGroup", a.WebGroup), a.WebPort))
 	}
 	if a.SiteName == "" {
 		errs = append(errs, errors.New("loadbalancer: Args.SiteName is required"))
@@ -150,7 +150,7 @@ func (a Args) validate() error {
 	}
 	for i, p := range a.Administrators {
 		if !iampolicy.ValidPrincipal(p) {
-			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %q: must be the ARN of an IAM role, user, root or role session", i, p))
+			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %s: must be the ARN of an IAM role, user, root or role session", i, inputs.Show("Administrators", p)))
 		}
 	}
 	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent}.Validate("loadbalancer"))

@@ -245,3 +245,17 @@ func TestClusterSecretReadableByTheNodesAndTheDeployerOnly(t *testing.T) {
 		t.Errorf("policy = %v\nwant     %v", doc.Statement, want)
 	}
 }
+
+// A private key passed where the certificate's secret name belongs is
+// refused, named, and not printed; a long value is cut.
+func TestClusterErrorsNeverPrintASecretOrALongValue(t *testing.T) {
+	const key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----\n"
+	_, err := run(t, func(a *loadbalancer.Args) { a.CertificateSecret = key })
+	if err == nil || !strings.Contains(err.Error(), "loadbalancer: Args.CertificateSecret = (hidden: ") || strings.Contains(err.Error(), "MIIEvQIBADAN") {
+		t.Errorf("error: %v", err)
+	}
+	_, err = run(t, func(a *loadbalancer.Args) { a.SiteName = strings.Repeat("w", 10_000) })
+	if err == nil || len(err.Error()) > 500 || !strings.Contains(err.Error(), "…(10000 bytes)") {
+		t.Errorf("error of %d bytes", len(fmt.Sprint(err)))
+	}
+}

@@ -117,10 +117,10 @@ func (a Args) validate() error {
 	}
 	errs = append(errs, in.Err())
 	if len(a.AvailabilityZones) < 2 {
-		errs = append(errs, fmt.Errorf("network: Args.AvailabilityZones = %v: at least 2 zones are required", a.AvailabilityZones))
+		errs = append(errs, fmt.Errorf("network: Args.AvailabilityZones = %s: at least 2 zones are required", inputs.Show("AvailabilityZones", fmt.Sprint(a.AvailabilityZones))))
 	}
 	if !slices.Contains([]string{NATNone, NATSingle, NATPerAZ}, a.NATGateways) {
-		errs = append(errs, fmt.Errorf("network: Args.NATGateways = %q: must be none, single or perAz", a.NATGateways))
+		errs = append(errs, fmt.Errorf("network: Args.NATGateways = %s: must be none, single or perAz", inputs.Show("NATGateways", a.NATGateways)))
 	}
 	if _, err := Layout(a.CIDR, a.AvailabilityZones); err != nil {
 		errs = append(errs, err)

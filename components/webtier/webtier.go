@@ -84,7 +84,7 @@ type Tier struct {
 func (a Args) validate() error {
 	var errs []error
 	if a.AppGroup == "" || a.AppPort < 1 || a.AppPort > 65535 || a.Port < 1 || a.Port > 65535 {
-		errs = append(errs, fmt.Errorf("webtier: need the application servers' group and valid ports (AppGroup %q, Port %d, AppPort %d)", a.AppGroup, a.Port, a.AppPort))
+		errs = append(errs, fmt.Errorf("webtier: need the application servers' group and valid ports (AppGroup %s, Port %d, AppPort %d)", inputs.Show("AppGroup", a.AppGroup), a.Port, a.AppPort))
 	}
 	if a.Bucket == nil || a.Region == "" || a.SiteName == "" {
 		errs = append(errs, errors.New("webtier: Bucket, Region and SiteName are required"))
