@@ -44,3 +44,29 @@ func TestTrustBoundariesNameTheStacksOwnResources(t *testing.T) {
 		}
 	}
 }
+
+// Principals named in secrets.administrators replace the caller in the
+// secrets' policies: every principal that runs the program sees the same
+// policy (no diff between CI's preview and deploy roles).
+func TestSecretAdministratorsReplaceTheCaller(t *testing.T) {
+	const ci = "arn:aws:iam::123456789012:role/webstack-ci-deploy"
+	rec, err := runStack(t, "dev", map[string]string{"webstack:secrets": `{"administrators": ["` + ci + `", "arn:aws:sts::123456789012:assumed-role/webstack-ci-preview/gh-1"]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"database-credentials", "lb-secrets"} {
+		var doc struct {
+			Statement []struct {
+				Condition map[string]map[string][]string
+			}
+		}
+		if err := json.Unmarshal([]byte(rec.Named("aws:secretsmanager/secretPolicy:SecretPolicy", secret).Str("policy")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		readers := doc.Statement[0].Condition["ArnNotLike"]["aws:PrincipalArn"]
+		if len(readers) != 4 || readers[1] != ci || readers[2] != "arn:aws:iam::123456789012:role/webstack-ci-preview" ||
+			readers[3] != "arn:aws:iam::123456789012:role/*/webstack-ci-preview" || slices.Contains(readers, "arn:aws:iam::123456789012:user/mock") {
+			t.Errorf("%s readers = %v", secret, readers)
+		}
+	}
+}

@@ -42,7 +42,8 @@ func Defaults() Settings {
 			Username:               "webstack",
 			PerformanceInsights:    true,
 		},
-		DNS:  DNS{Domain: "foobar.com"},
-		Tags: map[string]string{},
+		DNS:     DNS{Domain: "foobar.com"},
+		Secrets: Secrets{Administrators: []string{}},
+		Tags:    map[string]string{},
 	}
 }

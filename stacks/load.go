@@ -91,6 +91,7 @@ func objectKeys() []objectKey {
 		{"app", func(s *Settings) any { return &s.App }},
 		{"database", func(s *Settings) any { return &s.Database }},
 		{"dns", func(s *Settings) any { return &s.DNS }},
+		{"secrets", func(s *Settings) any { return &s.Secrets }},
 		{"tags", func(s *Settings) any { return &s.Tags }},
 	}
 }

@@ -103,3 +103,22 @@ func TestCertificateSecretARNsInEveryPartition(t *testing.T) {
 		t.Errorf("error: %s", msg)
 	}
 }
+
+// secrets.administrators takes IAM principals of the supported partitions
+// only, each problem named by its index.
+func TestSecretAdministrators(t *testing.T) {
+	ok := `{"administrators": ["arn:aws:iam::123456789012:role/webstack-ci-deploy", "arn:aws-us-gov:iam::123456789012:role/ops/break-glass", "arn:aws:iam::123456789012:root"]}`
+	s, err := stacks.FromConfig("webstack", "dev", "us-east-1", lookup(map[string]string{"secrets": ok}))
+	if err != nil || len(s.Secrets.Administrators) != 3 {
+		t.Fatalf("%v, %+v", err, s)
+	}
+	msg := problemsOf(t, map[string]string{"secrets": `{"administrators": ["arn:aws:iam::123456789012:role/ok", "deployer", "arn:aws-mars:iam::123456789012:root"]}`})
+	for _, want := range []string{`webstack:secrets.administrators[1] = "deployer": must be the ARN of an IAM role`, "webstack:secrets.administrators[2]"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "administrators[0]") {
+		t.Errorf("a valid principal refused:\n%s", msg)
+	}
+}

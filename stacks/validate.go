@@ -102,6 +102,11 @@ func (s *Settings) Validate() Problems {
 	}
 	s.validateDatabase(v)
 	s.validateDNS(v)
+	for i, a := range s.Secrets.Administrators {
+		if !inputs.Principal.Match(a) {
+			v.add(fmt.Sprintf("secrets.administrators[%d]", i), a, "must be %s", inputs.Principal.Allowed())
+		}
+	}
 	s.validateTags(v)
 	s.validateEnvironmentRules(v)
 	return v.problems

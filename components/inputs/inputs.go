@@ -44,6 +44,10 @@ var (
 	GroupName = Pattern{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`),
 		"an Auto Scaling group name (letters, digits and . _ -)"}
 	Partition = Pattern{regexp.MustCompile(`^` + partitionAlt + `$`), "an AWS partition webstack supports: " + strings.Join(Partitions, ", ")}
+	// Principal is an IAM principal's ARN: a role, a user, the account
+	// root, or a role's session as GetCallerIdentity names it.
+	Principal = Pattern{regexp.MustCompile(`^arn:` + partitionAlt + `:(iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]+)|sts::[0-9]{12}:assumed-role/[A-Za-z0-9+=,.@_-]+/[A-Za-z0-9+=,.@_-]+)$`),
+		"the ARN of an IAM role, user, root or role session"}
 	// BucketName is an S3 bucket's name.
 	BucketName = Pattern{regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`), "an S3 bucket name (3 to 63 lower-case letters, digits, dots or hyphens)"}
 	AccountID  = Pattern{regexp.MustCompile(`^[0-9]{12}$`), "a 12-digit AWS account id"}

@@ -4,7 +4,7 @@ package iampolicy
 
 import (
 	"encoding/json"
-	"regexp"
+	"github.com/foobar/webstack/components/inputs"
 	"slices"
 	"strings"
 
@@ -78,14 +78,9 @@ func FromARNs(arns pulumi.StringArrayInput, statements func(arns []string) []Sta
 	}).(pulumi.StringOutput)
 }
 
-// principalRe matches the ARN of an IAM principal: a role, a user or the
-// account root, or a role's session as GetCallerIdentity names it, in any
-// partition.
-var principalRe = regexp.MustCompile(`^arn:aws(-[a-z]+)*:(iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]+)|sts::[0-9]{12}:assumed-role/[A-Za-z0-9+=,.@_-]+/[A-Za-z0-9+=,.@_-]+)$`)
-
 // ValidPrincipal reports whether arn is an IAM principal's ARN: a role, a
-// user, the root, or a role's session.
-func ValidPrincipal(arn string) bool { return principalRe.MatchString(arn) }
+// user, the root, or a role's session (inputs.Principal).
+func ValidPrincipal(arn string) bool { return inputs.Principal.Match(arn) }
 
 // ReadersOf is the aws:PrincipalArn patterns of principals (PrincipalArns
 // of each), in order, without duplicates.
