@@ -19,6 +19,10 @@ const (
 	envHostName    = "WEBSTACK_HOST_NAME"
 	envSecretFile  = "WEBSTACK_DB_SECRET_FILE"
 	envCredentials = "CREDENTIALS_DIRECTORY"
+	// envCAFile names a PEM file of the CAs the database's certificate must
+	// chain to, instead of the embedded RDS CA bundle (tests and the
+	// sandbox use it with their own CA; verification stays full).
+	envCAFile = "WEBSTACK_DB_CA_FILE"
 
 	defaultListen = ":8080"
 	// credentialName is the name the systemd unit gives the secret:
@@ -34,6 +38,9 @@ type Config struct {
 	Listen     string // address to listen on, host:port
 	HostName   string // the name shown on the page and stored with visits
 	SecretFile string // path of the database secret JSON
+	// CAFile is the PEM file of the database's CAs; empty: the embedded
+	// RDS CA bundle (internal/rdsca).
+	CAFile string
 }
 
 // loadConfig reads the configuration through getenv; hostname supplies the
@@ -43,6 +50,7 @@ func loadConfig(getenv func(string) string, hostname func() (string, error)) (Co
 		Listen:     getenv(envListen),
 		HostName:   getenv(envHostName),
 		SecretFile: getenv(envSecretFile),
+		CAFile:     getenv(envCAFile),
 	}
 	if c.Listen == "" {
 		c.Listen = defaultListen
@@ -75,11 +83,15 @@ const (
 	engineMySQL    = "mysql"
 )
 
-// TLS modes of the secret's "tls" field.
+// Values of the secret's "tls" field. The application always encrypts and
+// always verifies the server's certificate chain and host name (see
+// dbTLSConfig): there is no mode without verification to select.
 const (
-	tlsDisable    = "disable"     // plain TCP
-	tlsRequire    = "require"     // encrypted, server certificate not verified
-	tlsVerifyFull = "verify-full" // encrypted, certificate and host name verified against the system roots
+	tlsVerifyFull = "verify-full"
+	// tlsRequire is what secrets written before verification said; it is
+	// accepted and means verify-full, so a secret written by an older
+	// stack never stops the application (it only gets safer).
+	tlsRequire = "require"
 )
 
 // Redacted is a string that never prints itself: fmt, slog and
@@ -98,11 +110,13 @@ func (Redacted) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(reda
 // Secrets Manager and the secrets unit copies to a root-only file:
 //
 //	{"engine":"postgres","host":"db.example","port":5432,"dbname":"webstack",
-//	 "username":"webstack","password":"...","tls":"require"}
+//	 "username":"webstack","password":"...","tls":"verify-full"}
 //
 // engine is "postgres" (alias "postgresql") or "mysql" (alias "mariadb");
 // port may be a number or a numeric string and defaults to the engine's
-// port; tls is "disable", "require" (the default) or "verify-full".
+// port; tls is "verify-full" (the default; "require" is accepted from older
+// secrets and verifies as well). Any other tls value, "disable" included,
+// is an error: the application never connects without verified TLS.
 type Secret struct {
 	Engine   string   `json:"engine"`
 	Host     string   `json:"host"`
@@ -191,11 +205,10 @@ func parseSecret(data []byte) (Secret, error) {
 		problems = append(problems, `"password" contains a NUL byte`)
 	}
 	switch s.TLS {
-	case "":
-		s.TLS = tlsRequire
-	case tlsDisable, tlsRequire, tlsVerifyFull:
+	case "", tlsVerifyFull, tlsRequire:
+		s.TLS = tlsVerifyFull
 	default:
-		problems = append(problems, fmt.Sprintf(`"tls" is %q, want disable, require or verify-full`, s.TLS))
+		problems = append(problems, fmt.Sprintf(`"tls" is %q, want verify-full (the application always verifies the database's certificate)`, s.TLS))
 	}
 	if len(problems) > 0 {
 		return Secret{}, errors.New(strings.Join(problems, "; "))

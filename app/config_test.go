@@ -37,11 +37,12 @@ func TestLoadConfigExplicit(t *testing.T) {
 		envHostName:    "app1",
 		envSecretFile:  "/run/db.json",
 		envCredentials: "/run/credentials/webstack-app.service",
+		envCAFile:      "/etc/webstack/db-ca.pem",
 	}), func() (string, error) { return "", errors.New("must not be called") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Listen: "127.0.0.1:9000", HostName: "app1", SecretFile: "/run/db.json"}
+	want := Config{Listen: "127.0.0.1:9000", HostName: "app1", SecretFile: "/run/db.json", CAFile: "/etc/webstack/db-ca.pem"}
 	if c != want {
 		t.Errorf("got %+v, want %+v (the explicit secret file wins over the credentials directory)", c, want)
 	}
@@ -85,19 +86,19 @@ func TestParseSecret(t *testing.T) {
 	}{
 		"postgres defaults": {
 			`{"engine":"postgres","host":"db.internal","dbname":"webstack","username":"app","password":"p"}`,
-			Secret{Engine: "postgres", Host: "db.internal", Port: 5432, DBName: "webstack", Username: "app", Password: "p", TLS: "require"},
+			Secret{Engine: "postgres", Host: "db.internal", Port: 5432, DBName: "webstack", Username: "app", Password: "p", TLS: "verify-full"},
 		},
 		"mysql defaults": {
 			`{"engine":"mysql","host":"db.internal","dbname":"webstack","username":"app","password":"p"}`,
-			Secret{Engine: "mysql", Host: "db.internal", Port: 3306, DBName: "webstack", Username: "app", Password: "p", TLS: "require"},
+			Secret{Engine: "mysql", Host: "db.internal", Port: 3306, DBName: "webstack", Username: "app", Password: "p", TLS: "verify-full"},
 		},
 		"RDS style, port as string, aliases": {
 			`{"engine":"postgresql","host":"h","port":"6432","dbname":"d","username":"u","password":"p","tls":"verify-full","dbInstanceIdentifier":"x"}`,
 			Secret{Engine: "postgres", Host: "h", Port: 6432, DBName: "d", Username: "u", Password: "p", TLS: "verify-full"},
 		},
-		"mariadb, tls disable": {
-			`{"engine":"mariadb","host":"h","port":3307,"dbname":"d","username":"u","password":"p","tls":"disable"}` + "\n",
-			Secret{Engine: "mysql", Host: "h", Port: 3307, DBName: "d", Username: "u", Password: "p", TLS: "disable"},
+		"mariadb, tls require from an older secret means verify-full": {
+			`{"engine":"mariadb","host":"h","port":3307,"dbname":"d","username":"u","password":"p","tls":"require"}` + "\n",
+			Secret{Engine: "mysql", Host: "h", Port: 3307, DBName: "d", Username: "u", Password: "p", TLS: "verify-full"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -126,7 +127,8 @@ func TestParseSecretErrorsNeverQuoteThePassword(t *testing.T) {
 		"not an object":                    {string(pw), "not a JSON object"},
 		"missing fields":                   {`{"engine":"postgres","password":` + string(pw) + `}`, `"host" is missing; "dbname" is missing; "username" is missing`},
 		"bad engine":                       {`{"engine":"oracle","host":"h","dbname":"d","username":"u","password":` + string(pw) + `}`, `"engine" is "oracle"`},
-		"bad tls":                          {`{"engine":"mysql","host":"h","dbname":"d","username":"u","password":` + string(pw) + `,"tls":"maybe"}`, `"tls" is "maybe"`},
+		"bad tls":                          {`{"engine":"mysql","host":"h","dbname":"d","username":"u","password":` + string(pw) + `,"tls":"maybe"}`, `"tls" is "maybe", want verify-full`},
+		"tls disable refused":              {`{"engine":"postgres","host":"h","dbname":"d","username":"u","password":` + string(pw) + `,"tls":"disable"}`, `"tls" is "disable", want verify-full`},
 		"bad port":                         {`{"engine":"mysql","host":"h","dbname":"d","username":"u","password":` + string(pw) + `,"port":"x"}`, `"port" must be a number`},
 		"port out of range":                {`{"engine":"mysql","host":"h","dbname":"d","username":"u","password":` + string(pw) + `,"port":70000}`, `"port" 70000`},
 	} {
@@ -155,7 +157,7 @@ func assertNoPassword(t *testing.T, what, text string) {
 }
 
 func TestSecretNeverPrintsPassword(t *testing.T) {
-	s := Secret{Engine: "postgres", Host: "h", Port: 5432, DBName: "d", Username: "u", Password: testPassword, TLS: "require"}
+	s := Secret{Engine: "postgres", Host: "h", Port: 5432, DBName: "d", Username: "u", Password: testPassword, TLS: tlsVerifyFull}
 	b, _ := json.Marshal(s)
 	for _, text := range []string{fmt.Sprint(s), fmt.Sprintf("%+v", s), fmt.Sprintf("%#v", s), fmt.Sprint(&s), string(b)} {
 		assertNoPassword(t, "formatted secret", text)
@@ -172,7 +174,7 @@ func writeSecret(t *testing.T, path, content string) {
 	}
 }
 
-const validSecret = `{"engine":"postgres","host":"db","port":5432,"dbname":"webstack","username":"app","password":"p","tls":"disable"}`
+const validSecret = `{"engine":"postgres","host":"db","port":5432,"dbname":"webstack","username":"app","password":"p","tls":"verify-full"}`
 
 func TestLoadSecretFile(t *testing.T) {
 	dir := t.TempDir()
@@ -182,7 +184,7 @@ func TestLoadSecretFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Host != "db" || s.TLS != "disable" || s.Password != "p" {
+	if s.Host != "db" || s.TLS != tlsVerifyFull || s.Password != "p" {
 		t.Errorf("got %#v", s)
 	}
 

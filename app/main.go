@@ -15,25 +15,35 @@
 //	                         if unset, $CREDENTIALS_DIRECTORY/db is used, which
 //	                         is where systemd puts LoadCredential=db:<file>
 //	CREDENTIALS_DIRECTORY    set by systemd; see WEBSTACK_DB_SECRET_FILE
+//	WEBSTACK_DB_CA_FILE      PEM file of the CA certificates the database's
+//	                         certificate must chain to (default: the RDS CA
+//	                         bundle embedded in the binary, internal/rdsca,
+//	                         pinned by SHA-256); for tests and the sandbox,
+//	                         which run their own CA
 //
 // The secret file is the JSON document the stack keeps in AWS Secrets
 // Manager:
 //
 //	{"engine": "postgres", "host": "db.example", "port": 5432,
 //	 "dbname": "webstack", "username": "webstack", "password": "...",
-//	 "tls": "require"}
+//	 "tls": "verify-full"}
 //
 // engine is "postgres" or "mysql"; port defaults to the engine's; tls is
-// "disable", "require" (default: encrypted, certificate not checked) or
-// "verify-full" (certificate and host name checked against the system
-// roots). For MySQL these map to the driver's tls=false, tls=skip-verify and
-// tls=true. The password is never logged: it is passed to the drivers as a
-// configuration field rather than inside a connection string, and errors
-// are redacted as well.
+// "verify-full" (the default; "require", which older secrets say, means the
+// same; anything else is an error). Every connection is TLS 1.2 or later,
+// and the server's certificate must chain to the CAs above and name the
+// secret's host: PostgreSQL with sslmode=verify-full, MySQL with a
+// tls.Config (RootCAs, ServerName = host) and no plaintext fallback. There
+// is no setting that turns verification off. The password is never logged:
+// it is passed to the drivers as a configuration field rather than inside a
+// connection string, and errors are redacted as well.
 //
-// A missing or invalid configuration or secret file makes the process exit
-// with status 1. A database that is down does not: the process serves
-// anyway and keeps trying to set up its table in the background.
+// A missing or invalid configuration, secret file or CA file (including an
+// embedded bundle that does not match its pinned checksum) makes the
+// process exit with status 1. A database that is down does not, nor one
+// whose certificate does not verify: the process serves anyway (503 for
+// what needs the database, the reason in its log) and keeps trying to set
+// up its table in the background.
 //
 // # HTTP interface
 //
@@ -108,7 +118,11 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	store, err := openStore(secret, logger)
+	roots, rootsFrom, err := loadRoots(cfg.CAFile)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(secret, roots, logger)
 	if err != nil {
 		return err
 	}
@@ -120,7 +134,7 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	}
 	logger.Info("webstack-app listening", "addr", ln.Addr().String(), "host", cfg.HostName,
 		"engine", secret.Engine, "db_host", secret.Host, "db_port", secret.Port,
-		"dbname", secret.DBName, "db_user", secret.Username, "tls", secret.TLS)
+		"dbname", secret.DBName, "db_user", secret.Username, "tls", secret.TLS, "db_ca", rootsFrom)
 	return serve(ctx, ln, cfg.HostName, store, logger)
 }
 

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,19 +29,30 @@ import (
 
 func pgSecret(pg *pgtest.Server) Secret {
 	return Secret{Engine: enginePostgres, Host: pg.Host(), Port: pg.Port(), DBName: pg.Database(),
-		Username: pg.User(), Password: Redacted(pg.Password()), TLS: tlsDisable}
+		Username: pg.User(), Password: Redacted(pg.Password()), TLS: tlsVerifyFull}
 }
 
 func pgSecretJSON(t *testing.T, pg *pgtest.Server) string {
 	t.Helper()
-	return fmt.Sprintf(`{"engine":"postgres","host":%q,"port":%d,"dbname":%q,"username":%q,"password":%s,"tls":"disable"}`,
+	return fmt.Sprintf(`{"engine":"postgres","host":%q,"port":%d,"dbname":%q,"username":%q,"password":%s,"tls":"verify-full"}`,
 		pg.Host(), pg.Port(), pg.Database(), pg.User(), mustJSON(t, pg.Password()))
+}
+
+// pgRoots loads the server's CA the way the application does
+// (WEBSTACK_DB_CA_FILE).
+func pgRoots(t *testing.T, pg *pgtest.Server) *x509.CertPool {
+	t.Helper()
+	roots, _, err := loadRoots(pg.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return roots
 }
 
 func TestPostgresStore(t *testing.T) {
 	pg := pgtest.Start(t)
 	var logs testtools.Buffer
-	st, err := openStore(pgSecret(pg), newTestLogger(&logs))
+	st, err := openStore(pgSecret(pg), pgRoots(t, pg), newTestLogger(&logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +136,7 @@ func TestPostgresWrongPassword(t *testing.T) {
 	pg := pgtest.Start(t)
 	s := pgSecret(pg)
 	s.Password = testPassword
-	st, err := openStore(s, newTestLogger(io.Discard))
+	st, err := openStore(s, pgRoots(t, pg), newTestLogger(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +315,7 @@ func TestSurvivesDatabaseRestarts(t *testing.T) {
 
 	// Down at start: the program serves anyway.
 	pg.Stop()
-	app := startApp(t, envHostName+"=app-it", envSecretFile+"="+secretFile)
+	app := startApp(t, envHostName+"=app-it", envSecretFile+"="+secretFile, envCAFile+"="+pg.CAFile())
 	app.wantDown(2 * time.Second)
 
 	restart := time.Now()

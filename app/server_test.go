@@ -483,7 +483,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 func TestRunWithDatabaseDown(t *testing.T) {
 	dir := t.TempDir()
 	writeSecret(t, filepath.Join(dir, "db"), `{"engine":"postgres","host":"127.0.0.1","port":`+strconv.Itoa(closedPort(t))+
-		`,"dbname":"webstack","username":"app","password":`+mustJSON(t, testPassword)+`,"tls":"disable"}`)
+		`,"dbname":"webstack","username":"app","password":`+mustJSON(t, testPassword)+`,"tls":"verify-full"}`)
 	port := closedPort(t)
 	var logs testtools.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -150,12 +151,16 @@ type sqlStore struct {
 
 // openStore prepares a connection pool for the secret's database. It does
 // not connect: the first query does, so a database that is down at start
-// is not an error here.
+// is not an error here. Every connection is TLS, its certificate verified
+// against roots for the secret's host (dbTLSConfig); roots must not be nil.
 //
 // No DSN string carries the password: the drivers get it as a config field,
 // so their errors (which may quote the connection string) cannot contain
 // it. Errors are also redacted on the way out as a second line of defence.
-func openStore(s Secret, logger *slog.Logger) (*sqlStore, error) {
+func openStore(s Secret, roots *x509.CertPool, logger *slog.Logger) (*sqlStore, error) {
+	if roots == nil {
+		return nil, errors.New("no CA for the database's certificate")
+	}
 	st := &sqlStore{
 		password: string(s.Password),
 		now:      func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
@@ -164,10 +169,10 @@ func openStore(s Secret, logger *slog.Logger) (*sqlStore, error) {
 	switch s.Engine {
 	case enginePostgres:
 		st.d = postgresDialect
-		st.db, err = openPostgres(s)
+		st.db, err = openPostgres(s, roots)
 	case engineMySQL:
 		st.d = mysqlDialect
-		st.db, err = openMySQL(s, logger)
+		st.db, err = openMySQL(s, roots, logger)
 	default:
 		err = fmt.Errorf("unknown database engine %q", s.Engine)
 	}
@@ -181,15 +186,10 @@ func openStore(s Secret, logger *slog.Logger) (*sqlStore, error) {
 	return st, nil
 }
 
-// pgSSLMode maps the secret's tls field to libpq's sslmode. verify-full
-// checks against the system roots, or $PGSSLROOTCERT if set (for example
-// the RDS CA bundle).
-var pgSSLMode = map[string]string{
-	tlsDisable: "disable", tlsRequire: "require", tlsVerifyFull: "verify-full",
-}
-
 // postgresConnString is the libpq key/value connection string of s,
-// without the password.
+// without the password. sslmode=verify-full: pgx then makes no plaintext or
+// unverified fallback; postgresConfig replaces the TLS configuration pgx
+// derives with dbTLSConfig (the roots are a pool, not a file).
 func postgresConnString(s Secret) string {
 	quote := func(v string) string {
 		v = strings.ReplaceAll(v, `\`, `\\`)
@@ -200,36 +200,47 @@ func postgresConnString(s Secret) string {
 		"port=" + strconv.Itoa(s.Port),
 		"dbname=" + quote(s.DBName),
 		"user=" + quote(s.Username),
-		"sslmode=" + pgSSLMode[s.TLS],
+		"sslmode=verify-full",
 		"connect_timeout=" + strconv.Itoa(int(connectTimeout/time.Second)),
 		"application_name=webstack-app",
 	}, " ")
 }
 
-func openPostgres(s Secret) (*sql.DB, error) {
+// postgresConfig is the pgx configuration of s: TLS verified against
+// roots for s.Host on the connection and on every fallback pgx may try.
+func postgresConfig(s Secret, roots *x509.CertPool) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(postgresConnString(s))
 	if err != nil {
 		return nil, fmt.Errorf("postgres configuration: %w", err)
 	}
 	cfg.Password = string(s.Password)
+	cfg.TLSConfig = dbTLSConfig(s.Host, roots)
+	for _, fb := range cfg.Fallbacks {
+		fb.TLSConfig = dbTLSConfig(fb.Host, roots)
+	}
+	return cfg, nil
+}
+
+func openPostgres(s Secret, roots *x509.CertPool) (*sql.DB, error) {
+	cfg, err := postgresConfig(s, roots)
+	if err != nil {
+		return nil, err
+	}
 	return stdlib.OpenDB(*cfg), nil
 }
 
-// mysqlTLS maps the secret's tls field to the MySQL driver's tls setting.
-var mysqlTLS = map[string]string{
-	tlsDisable: "false", tlsRequire: "skip-verify", tlsVerifyFull: "true",
-}
-
 // mysqlConfig is the driver configuration of s (built field by field, never
-// through a DSN string).
-func mysqlConfig(s Secret, logger *slog.Logger) *mysql.Config {
+// through a DSN string), with TLS verified against roots for s.Host and no
+// fallback to plaintext.
+func mysqlConfig(s Secret, roots *x509.CertPool, logger *slog.Logger) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 	cfg.DBName = s.DBName
 	cfg.User = s.Username
 	cfg.Passwd = string(s.Password)
-	cfg.TLSConfig = mysqlTLS[s.TLS]
+	cfg.TLS = dbTLSConfig(s.Host, roots)
+	cfg.AllowFallbackToPlaintext = false
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.Timeout = connectTimeout
@@ -239,8 +250,8 @@ func mysqlConfig(s Secret, logger *slog.Logger) *mysql.Config {
 	return cfg
 }
 
-func openMySQL(s Secret, logger *slog.Logger) (*sql.DB, error) {
-	connector, err := mysql.NewConnector(mysqlConfig(s, logger))
+func openMySQL(s Secret, roots *x509.CertPool, logger *slog.Logger) (*sql.DB, error) {
+	connector, err := mysql.NewConnector(mysqlConfig(s, roots, logger))
 	if err != nil {
 		return nil, fmt.Errorf("mysql configuration: %w", err)
 	}

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"github.com/foobar/webstack/internal/testtools"
 	"io"
 	"log/slog"
 	"net"
@@ -13,8 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foobar/webstack/internal/devca"
+	"github.com/foobar/webstack/internal/testtools"
 	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -22,40 +24,66 @@ func secretFor(engine, tls string) Secret {
 	return Secret{Engine: engine, Host: "db.internal", Port: 5432, DBName: "webstack", Username: "app", Password: testPassword, TLS: tls}
 }
 
+// testRoots is a pool of one throwaway CA, for configuration tests.
+func testRoots(t *testing.T) *x509.CertPool {
+	t.Helper()
+	ca, err := devca.New("webstack test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM())
+	return pool
+}
+
+// wantVerifiedTLS fails unless cfg verifies the server's chain against
+// roots and its name against host, at TLS 1.2 or later.
+func wantVerifiedTLS(t *testing.T, cfg *tls.Config, host string, roots *x509.CertPool) {
+	t.Helper()
+	switch {
+	case cfg == nil:
+		t.Fatal("no TLS")
+	case cfg.InsecureSkipVerify:
+		t.Error("InsecureSkipVerify is set: the certificate is not verified")
+	case cfg.VerifyPeerCertificate != nil || cfg.VerifyConnection != nil:
+		t.Error("a custom verification callback replaces or extends the standard one")
+	}
+	if cfg.RootCAs != roots {
+		t.Error("RootCAs is not the pool the application loaded")
+	}
+	if cfg.ServerName != host {
+		t.Errorf("ServerName = %q, want the host %q", cfg.ServerName, host)
+	}
+	if cfg.MinVersion < tls.VersionTLS12 {
+		t.Errorf("MinVersion = %#x, want TLS 1.2 or later", cfg.MinVersion)
+	}
+}
+
+// TestPostgresConfig: every secret the application accepts gives a
+// verify-full connection, with no fallback to plaintext.
 func TestPostgresConfig(t *testing.T) {
-	for _, tc := range []struct {
-		tls        string
-		wantTLS    bool
-		wantVerify bool
-	}{
-		{"disable", false, false},
-		{"require", true, false},
-		{"verify-full", true, true},
-	} {
-		t.Run(tc.tls, func(t *testing.T) {
-			s := secretFor(enginePostgres, tc.tls)
+	roots := testRoots(t)
+	for _, mode := range []string{"", "require", "verify-full"} {
+		t.Run("tls="+mode, func(t *testing.T) {
+			s, err := parseSecret([]byte(`{"engine":"postgres","host":"db.internal","dbname":"webstack","username":"app","password":"p","tls":"` + mode + `"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
 			connString := postgresConnString(s)
 			assertNoPassword(t, "connection string", connString)
-			cfg, err := pgx.ParseConfig(connString)
+			if !strings.Contains(connString, "sslmode=verify-full") {
+				t.Errorf("connection string %q lacks sslmode=verify-full", connString)
+			}
+			cfg, err := postgresConfig(s, roots)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if cfg.Host != "db.internal" || cfg.Port != 5432 || cfg.Database != "webstack" || cfg.User != "app" {
 				t.Errorf("parsed %s:%d db=%s user=%s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
 			}
-			if got := cfg.TLSConfig != nil; got != tc.wantTLS {
-				t.Fatalf("TLS = %v, want %v", got, tc.wantTLS)
-			}
+			wantVerifiedTLS(t, cfg.TLSConfig, "db.internal", roots)
 			if len(cfg.Fallbacks) != 0 {
-				t.Errorf("%d fallbacks: a TLS mode must not fall back to plain TCP", len(cfg.Fallbacks))
-			}
-			if tc.wantTLS {
-				if verify := !cfg.TLSConfig.InsecureSkipVerify; verify != tc.wantVerify {
-					t.Errorf("verifies certificate = %v, want %v", verify, tc.wantVerify)
-				}
-				if tc.wantVerify && cfg.TLSConfig.ServerName != "db.internal" {
-					t.Errorf("ServerName = %q", cfg.TLSConfig.ServerName)
-				}
+				t.Errorf("%d fallbacks: verify-full must not fall back to another mode", len(cfg.Fallbacks))
 			}
 			if cfg.ConnectTimeout != connectTimeout {
 				t.Errorf("ConnectTimeout = %v", cfg.ConnectTimeout)
@@ -64,43 +92,54 @@ func TestPostgresConfig(t *testing.T) {
 	}
 }
 
-// TestPostgresConnStringQuoting: values cannot inject connection options.
+// TestPostgresConnStringQuoting: values cannot inject connection options
+// (such as a weaker sslmode).
 func TestPostgresConnStringQuoting(t *testing.T) {
-	s := secretFor(enginePostgres, "require")
+	roots := testRoots(t)
+	s := secretFor(enginePostgres, tlsVerifyFull)
 	s.Host = `db' sslmode='disable`
 	s.DBName = `we b\stack`
 	s.Username = `o'brien`
-	cfg, err := pgx.ParseConfig(postgresConnString(s))
+	cfg, err := postgresConfig(s, roots)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Host != s.Host || cfg.Database != s.DBName || cfg.User != s.Username {
 		t.Errorf("parsed host=%q db=%q user=%q", cfg.Host, cfg.Database, cfg.User)
 	}
-	if cfg.TLSConfig == nil {
-		t.Error("the host name switched TLS off")
-	}
+	wantVerifiedTLS(t, cfg.TLSConfig, s.Host, roots)
 }
 
+// TestMySQLConfig: the MySQL driver gets a tls.Config with the loaded
+// roots, ServerName = the secret's host, no skip-verify and no plaintext
+// fallback, for every tls value the secret may hold.
 func TestMySQLConfig(t *testing.T) {
-	for tls, want := range map[string]string{"disable": "false", "require": "skip-verify", "verify-full": "true"} {
-		t.Run(tls, func(t *testing.T) {
-			s := secretFor(engineMySQL, tls)
-			s.Host, s.Port = "fd00::5", 3306
-			cfg := mysqlConfig(s, slog.New(slog.DiscardHandler))
-			if cfg.TLSConfig != want {
-				t.Errorf("TLSConfig = %q, want %q", cfg.TLSConfig, want)
-			}
-			if cfg.Addr != "[fd00::5]:3306" || cfg.Net != "tcp" || cfg.DBName != "webstack" || cfg.User != "app" || cfg.Passwd != testPassword {
-				t.Errorf("got %s %s db=%s user=%s", cfg.Net, cfg.Addr, cfg.DBName, cfg.User)
-			}
-			if !cfg.ParseTime || cfg.Loc != time.UTC {
-				t.Error("times must be parsed, in UTC")
-			}
-			if _, err := mysql.NewConnector(cfg); err != nil {
-				t.Errorf("NewConnector: %v", err)
-			}
-		})
+	roots := testRoots(t)
+	for _, host := range []string{"webstack.abc123.us-east-1.rds.amazonaws.com", "fd00::5"} {
+		for _, mode := range []string{"", tlsRequire, tlsVerifyFull} {
+			t.Run(host+"/tls="+mode, func(t *testing.T) {
+				s, err := parseSecret([]byte(`{"engine":"mysql","host":"` + host + `","dbname":"webstack","username":"app","password":"p","tls":"` + mode + `"}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := mysqlConfig(s, roots, slog.New(slog.DiscardHandler))
+				wantVerifiedTLS(t, cfg.TLS, host, roots)
+				if cfg.AllowFallbackToPlaintext {
+					t.Error("AllowFallbackToPlaintext is set")
+				}
+				if cfg.Addr != net.JoinHostPort(host, "3306") || cfg.Net != "tcp" || cfg.DBName != "webstack" || cfg.User != "app" || cfg.Passwd != "p" {
+					t.Errorf("got %s %s db=%s user=%s", cfg.Net, cfg.Addr, cfg.DBName, cfg.User)
+				}
+				if !cfg.ParseTime || cfg.Loc != time.UTC {
+					t.Error("times must be parsed, in UTC")
+				}
+				if _, err := mysql.NewConnector(cfg); err != nil {
+					t.Errorf("NewConnector: %v", err)
+				}
+				// The driver's own normalisation keeps our verification.
+				wantVerifiedTLS(t, cfg.Clone().TLS, host, roots)
+			})
+		}
 	}
 }
 
@@ -149,9 +188,9 @@ func TestDriverErrorsNeverContainPassword(t *testing.T) {
 			t.Run(engine+"/"+target, func(t *testing.T) {
 				var logs testtools.Buffer
 				logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-				s := secretFor(engine, "disable")
+				s := secretFor(engine, tlsVerifyFull)
 				s.Host, s.Port = "127.0.0.1", port
-				st, err := openStore(s, logger)
+				st, err := openStore(s, testRoots(t), logger)
 				if err != nil {
 					t.Fatal(err)
 				}

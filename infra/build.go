@@ -79,6 +79,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		NATGateways:          s.Network.NATGateways,
 		FlowLogRetentionDays: s.Network.FlowLogRetentionDays,
 		InterfaceEndpoints:   s.Network.InterfaceEndpoints,
+		PermissionsBoundary:  s.PermissionsBoundary,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -132,7 +133,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	// The hosts of each tier are an Auto Scaling group; each tier's agents
 	// discover the group behind it, so the tiers are told its name.
 	site.App, err = apptier.New(ctx, "app", apptier.Args{
-		Args: hosts(s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Firewall.App, volumeTags),
+		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Firewall.App, volumeTags),
 		Port: s.App.Port, Release: facts.Release, Agent: facts.Agent(facts.App), DatabaseSecretArn: site.Database.SecretArn,
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
@@ -146,7 +147,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	site.Web, err = webtier.New(ctx, "web", webtier.Args{
-		Args: hosts(s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Firewall.Web, volumeTags),
+		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Firewall.Web, volumeTags),
 		Port: s.Web.Port, SiteName: s.SiteName(), AppGroup: site.App.Group.Group, AppPort: s.App.Port,
 		Agent:  facts.Agent(facts.Web),
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
@@ -158,7 +159,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	site.LoadBalancer, err = loadbalancer.New(ctx, "lb", loadbalancer.Args{
 		Subnets: site.Network.PublicSubnets, SecurityGroupID: site.Firewall.LoadBalancer.ID,
 		Image: facts.LoadBalancer, InstanceType: s.LoadBalancer.InstanceType,
-		RootVolumeGiB: s.LoadBalancer.RootVolumeGiB, Tags: volumeTags,
+		RootVolumeGiB: s.LoadBalancer.RootVolumeGiB, Tags: volumeTags, PermissionsBoundary: s.PermissionsBoundary,
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 		WebGroup: site.Web.Group.Group, WebPort: s.Web.Port,
 		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
@@ -249,15 +250,15 @@ func outputs(site *Site) pulumi.Map {
 }
 
 // hosts is a tier's group as its settings, the lookups and the network
-// describe it.
-func hosts(h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, fw *firewall.Group, tags map[string]string) group.Args {
+// describe it; its role carries the stack's permissions boundary.
+func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, fw *firewall.Group, tags map[string]string) group.Args {
 	placements := make([]group.Placement, len(subnets))
-	for i, s := range subnets {
-		placements[i] = group.Placement{Zone: s.Zone, SubnetID: s.ID}
+	for i, sub := range subnets {
+		placements[i] = group.Placement{Zone: sub.Zone, SubnetID: sub.ID}
 	}
 	return group.Args{
 		Placements: placements, Image: img, InstanceType: h.InstanceType, RootVolumeGiB: h.RootVolumeGiB,
-		Tags: tags, SecurityGroupID: fw.ID,
+		Tags: tags, SecurityGroupID: fw.ID, PermissionsBoundary: s.PermissionsBoundary,
 		MinSize: c.Min, MaxSize: c.Max, DesiredCapacity: c.Desired,
 		ScalingMetric: c.Scaling.Metric, ScalingTarget: c.Scaling.Target,
 	}

@@ -1,6 +1,9 @@
 package infra
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/stacks"
@@ -58,6 +61,9 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{},
 		Deployer: caller.Arn,
 	}
+	if p := boundaryElsewhere(s.PermissionsBoundary, images.Partition, images.AccountID); p != "" {
+		problems = append(problems, stacks.Problem{Key: s.Project + ":permissionsBoundary", Value: s.PermissionsBoundary, Message: p})
+	}
 	latest := map[string]host.Image{} // one lookup per architecture
 	for _, tier := range []struct {
 		key  string
@@ -103,6 +109,23 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		return Facts{}, problems
 	}
 	return images, nil
+}
+
+// boundaryElsewhere says what is wrong with a permissions boundary of
+// another partition or account than the stack's ("" if nothing): IAM
+// would refuse it, after the first resources exist.
+func boundaryElsewhere(arn, partition, account string) string {
+	if arn == "" {
+		return ""
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return "" // stacks.Validate reports the form
+	}
+	if parts[1] != partition || (parts[4] != account && parts[4] != "aws") {
+		return fmt.Sprintf("must be a policy of this stack's account, arn:%s:iam::%s:policy/NAME (the credentials' account and partition)", partition, account)
+	}
+	return ""
 }
 
 // appRelease is the application the hosts run: the user's executable, or the

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Creates (once) the self-managed Pulumi state backend of webstack and points
-# every stack at it: an S3 bucket for the state, a KMS key for the stacks'
-# secrets, and a stack per environment whose secrets provider is that key.
+# every stack at it: an S3 bucket for the state with its own KMS key, one KMS
+# key per stack for that stack's secrets (so a role that may decrypt one
+# environment's secrets cannot decrypt another's), and a stack per
+# environment whose secrets provider is its key.
 # Safe to run again: it creates only what is missing and re-applies the
 # bucket's settings. docs/OPERATIONS.md explains each step.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(cd "$(dirname "$0")" && pwd)/lib/run.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(cd "$(dirname "$0")" && pwd)/lib/ci-names.sh"
 
 usage() {
 	cat <<'EOF'
@@ -15,13 +19,16 @@ Usage: scripts/bootstrap-backend.sh --bucket NAME --region REGION
            [--project-dir DIR] [--dry-run]
 
 Creates, if missing, and configures the Pulumi state backend of webstack:
-  1. a KMS key with yearly rotation and the alias --key-alias (the stacks'
-     secrets provider, and the bucket's default encryption key);
+  1. KMS keys with yearly rotation: the alias --key-alias (the bucket's
+     default encryption key), and ALIAS-STACK for each stack (that stack's
+     secrets provider, tagged Environment=STACK);
   2. the S3 bucket --bucket in --region: versioning, SSE-KMS default
-     encryption with that key (bucket key on), all public access blocked,
-     bucket-owner-enforced object ownership, a policy denying non-TLS access;
+     encryption with the bucket's key (S3 bucket keys off: each object is
+     encrypted under its own ARN, which the CI roles' policies check), all
+     public access blocked, bucket-owner-enforced object ownership, a policy
+     denying non-TLS access;
   3. pulumi login "s3://NAME?region=REGION", then for each stack:
-     pulumi stack init STACK --secrets-provider "awskms://ALIAS?region=REGION"
+     pulumi stack init STACK --secrets-provider "awskms://ALIAS-STACK?region=REGION"
      if the stack does not exist, or pulumi stack change-secrets-provider if
      Pulumi.STACK.yaml names another provider;
   4. prints the GitHub repository variables to set.
@@ -29,7 +36,8 @@ Creates, if missing, and configures the Pulumi state backend of webstack:
 Options:
   --bucket NAME       S3 bucket for the state (3-63 characters: a-z 0-9 . -)
   --region REGION     region of the bucket and the key, e.g. us-east-1
-  --key-alias ALIAS   KMS alias, "alias/..." (default alias/webstack-pulumi)
+  --key-alias ALIAS   KMS alias of the bucket's key, "alias/..." (default
+                      alias/webstack-pulumi); stack STACK's key is ALIAS-STACK
   --stacks "LIST"     stacks to create or update (default "dev staging prod")
   --project-dir DIR   where Pulumi.yaml is (default: the repository root)
   --dry-run           print every aws and pulumi command instead of running
@@ -112,10 +120,9 @@ done
 [ -f "$project_dir/Pulumi.yaml" ] || bad_usage "--project-dir $project_dir: no Pulumi.yaml there"
 cd "$project_dir"
 
-partition="$(partition_of "$region")"
 backend_url="s3://$bucket?region=$region"
-secrets_provider="awskms://$alias_name?region=$region"
-
+# secrets_provider STACK: the stack's own key.
+secrets_provider() { printf 'awskms://%s?region=%s\n' "$(ci_state_key_alias "$alias_name" "$1")" "$region"; }
 
 if ! $dry_run; then
 	command -v aws >/dev/null || die "the AWS CLI (aws) is not on PATH"
@@ -124,29 +131,32 @@ fi
 
 export AWS_PAGER="" # the AWS CLI must not wait in a pager
 $dry_run && echo "# dry run: nothing is called; these are the commands of a first run"
-if account="$(query aws sts get-caller-identity --query Account --output text)"; then
-	echo "AWS account $account, region $region"
-elif $dry_run; then
-	account="<account-id>"
-else
-	cat "$query_err" >&2
-	die "no usable AWS credentials (aws sts get-caller-identity failed)"
-fi
+caller_identity "$region" || die "no usable AWS credentials (aws sts get-caller-identity failed)"
 
 # Look before creating anything: a bucket name that another account holds,
 # or a key these credentials may not read, stops the script here.
 echo "== Checks"
-key_exists=false
-if key_arn="$(query aws kms describe-key --region "$region" --key-id "$alias_name" \
-	--query KeyMetadata.Arn --output text)"; then
-	key_exists=true
-	echo "KMS key $alias_name: exists, $key_arn"
-elif ! $dry_run && ! grep -q NotFoundException "$query_err"; then
-	cat "$query_err" >&2
-	die "cannot look up $alias_name (see the error above)"
-else
-	echo "KMS key $alias_name: missing"
-fi
+# find_key ALIAS: sets key_arn to the key's ARN, or to "" if it is missing.
+find_key() {
+	if key_arn="$(query aws kms describe-key --region "$region" --key-id "$1" \
+		--query KeyMetadata.Arn --output text)"; then
+		echo "KMS key $1: exists, $key_arn"
+	elif ! $dry_run && ! grep -q NotFoundException "$query_err"; then
+		cat "$query_err" >&2
+		die "cannot look up $1 (see the error above)"
+	else
+		key_arn=""
+		echo "KMS key $1: missing"
+	fi
+}
+declare -A key_of
+find_key "$alias_name"
+key_of[$alias_name]="$key_arn"
+for s in "${stack_list[@]}"; do
+	a="$(ci_state_key_alias "$alias_name" "$s")"
+	find_key "$a"
+	key_of[$a]="$key_arn"
+done
 bucket_exists=false
 if query aws s3api head-bucket --region "$region" --bucket "$bucket" >/dev/null; then
 	bucket_exists=true
@@ -158,32 +168,41 @@ else
 	echo "S3 bucket $bucket: missing"
 fi
 
-# 1. The KMS key, found by its alias, with rotation on.
-echo "== KMS key $alias_name"
-if ! $key_exists; then
-	if $dry_run; then
-		run aws kms create-key --region "$region" \
-			--description "webstack: Pulumi secrets and state bucket encryption" \
-			--tags TagKey=Project,TagValue=webstack TagKey=ManagedBy,TagValue=bootstrap-backend \
-			--query KeyMetadata.Arn --output text
-		key_arn="arn:$partition:kms:$region:$account:key/<new-key-id>"
-	else
-		key_arn="$(run aws kms create-key --region "$region" \
-			--description "webstack: Pulumi secrets and state bucket encryption" \
-			--tags TagKey=Project,TagValue=webstack TagKey=ManagedBy,TagValue=bootstrap-backend \
-			--query KeyMetadata.Arn --output text)"
-		[[ "$key_arn" == arn:*:kms:*:key/* ]] || die "create-key returned no key ARN: $key_arn"
-		echo "created: $key_arn"
+# 1. The KMS keys, found by their aliases, with rotation on.
+# ensure_key ALIAS DESCRIPTION TAG...: sets key_arn.
+ensure_key() {
+	local alias="$1" description="$2" rotation
+	shift 2
+	echo "== KMS key $alias"
+	key_arn="${key_of[$alias]}"
+	if [ -z "$key_arn" ]; then
+		if $dry_run; then
+			run aws kms create-key --region "$region" --description "$description" \
+				--tags "$@" --query KeyMetadata.Arn --output text
+			key_arn="arn:$partition:kms:$region:$account:key/<new ${alias#alias/} id>"
+		else
+			key_arn="$(run aws kms create-key --region "$region" --description "$description" \
+				--tags "$@" --query KeyMetadata.Arn --output text)"
+			[[ "$key_arn" == arn:*:kms:*:key/* ]] || die "create-key returned no key ARN: $key_arn"
+			echo "created: $key_arn"
+		fi
+		run aws kms create-alias --region "$region" --alias-name "$alias" --target-key-id "$key_arn"
 	fi
-	run aws kms create-alias --region "$region" --alias-name "$alias_name" --target-key-id "$key_arn"
-fi
-rotation="$(query aws kms get-key-rotation-status --region "$region" --key-id "$key_arn" \
-	--query KeyRotationEnabled --output text || true)"
-if [ "${rotation,,}" = true ]; then
-	echo "rotation: enabled"
-else
-	run aws kms enable-key-rotation --region "$region" --key-id "$key_arn"
-fi
+	rotation="$(query aws kms get-key-rotation-status --region "$region" --key-id "$key_arn" \
+		--query KeyRotationEnabled --output text || true)"
+	if [ "${rotation,,}" = true ]; then
+		echo "rotation: enabled"
+	else
+		run aws kms enable-key-rotation --region "$region" --key-id "$key_arn"
+	fi
+}
+for s in "${stack_list[@]}"; do
+	ensure_key "$(ci_state_key_alias "$alias_name" "$s")" "webstack: Pulumi secrets of the stack $s" \
+		TagKey=Project,TagValue=webstack TagKey=Environment,TagValue="$s" TagKey=ManagedBy,TagValue=bootstrap-backend
+done
+ensure_key "$alias_name" "webstack: Pulumi state bucket encryption" \
+	TagKey=Project,TagValue=webstack TagKey=ManagedBy,TagValue=bootstrap-backend
+bucket_key_arn="$key_arn"
 
 # 2. The state bucket.
 echo "== S3 bucket $bucket"
@@ -199,7 +218,10 @@ if ! $bucket_exists; then
 	fi
 fi
 # Applied on every run: each call sets the whole setting, so a rerun repairs
-# drift. The bucket policy is this script's: it replaces any other.
+# drift. The bucket policy is this script's: it replaces any other. No S3
+# bucket key: with one, S3 asks KMS under the bucket's ARN instead of each
+# object's, and the CI roles' policies could not tell one stack's state
+# from another's (scripts/bootstrap-ci-roles.sh).
 run aws s3api put-public-access-block --region "$region" --bucket "$bucket" \
 	--public-access-block-configuration \
 	BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
@@ -209,7 +231,7 @@ run aws s3api put-bucket-versioning --region "$region" --bucket "$bucket" \
 	--versioning-configuration Status=Enabled
 run aws s3api put-bucket-encryption --region "$region" --bucket "$bucket" \
 	--server-side-encryption-configuration \
-	"{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"$key_arn\"},\"BucketKeyEnabled\":true}]}"
+	"{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"$bucket_key_arn\"},\"BucketKeyEnabled\":false}]}"
 bucket_arn="arn:$partition:s3:::$bucket"
 run aws s3api put-bucket-policy --region "$region" --bucket "$bucket" --policy \
 	"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"DenyInsecureTransport\",\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"s3:*\",\"Resource\":[\"$bucket_arn\",\"$bucket_arn/*\"],\"Condition\":{\"Bool\":{\"aws:SecureTransport\":\"false\"}}}]}"
@@ -236,15 +258,15 @@ for s in "${stack_list[@]}"; do
 			current="${current%\'}"
 			current="${current#\'}"
 		fi
-		if [ "$current" = "$secrets_provider" ]; then
+		if [ "$current" = "$(secrets_provider "$s")" ]; then
 			echo "stack $s: exists, secrets provider $current"
 		else
-			echo "stack $s: exists, secrets provider ${current:-passphrase (default)} -> $secrets_provider"
-			run pulumi stack change-secrets-provider --stack "$s" "$secrets_provider"
+			echo "stack $s: exists, secrets provider ${current:-passphrase (default)} -> $(secrets_provider "$s")"
+			run pulumi stack change-secrets-provider --stack "$s" "$(secrets_provider "$s")"
 			changed+=("$file")
 		fi
 	else
-		run pulumi stack init "$s" --secrets-provider "$secrets_provider"
+		run pulumi stack init "$s" --secrets-provider "$(secrets_provider "$s")"
 		changed+=("$file")
 	fi
 done
@@ -258,7 +280,7 @@ if [ ${#changed[@]} -gt 0 ]; then
 		echo "Commit the stack files: pulumi wrote secretsprovider and encryptedkey into them"
 	fi
 	echo "(every preview and deploy needs them):"
-	echo "  git add ${changed[*]} && git commit -m 'stacks: state in $backend_url, secrets in $alias_name'"
+	echo "  git add ${changed[*]} && git commit -m 'stacks: state in $backend_url, secrets in a key per stack ($alias_name-STACK)'"
 else
 	echo "Stack files: unchanged."
 fi
@@ -267,10 +289,7 @@ cat <<EOF
 GitHub (Settings > Secrets and variables > Actions > Variables), or with gh:
   gh variable set PULUMI_STATE_BUCKET --body '$bucket'
   gh variable set PULUMI_STATE_REGION --body '$region'
-  gh variable set AWS_PREVIEW_ROLE_ARN --body 'arn:$partition:iam::$account:role/<preview role>'
-  gh variable set AWS_DEPLOY_ROLE_ARN --body 'arn:$partition:iam::$account:role/<deploy role>'
-The roles need, besides their AWS permissions, s3 access to $bucket_arn
-and kms:Decrypt (deploy: also kms:Encrypt and kms:GenerateDataKey) on
-$key_arn. docs/OPERATIONS.md has their policies and trust, and the
-GitHub environments dev, staging and prod (prod with a required reviewer).
+Then scripts/bootstrap-ci-roles.sh --bucket $bucket --region $region --repo OWNER/NAME
+makes the preview and deploy roles of each stack: each may use only its own
+stack's key and state objects (docs/OPERATIONS.md).
 EOF

@@ -7,11 +7,12 @@
 #   scripts/deps.sh bench     the sandbox's, plus wrk (make bench's load)
 #   scripts/deps.sh test      the sandbox's, plus what the test suite's
 #                             real-program checks use: cloud-init, systemd
-#                             (systemd-analyze), shellcheck (actionlint)
+#                             (systemd-analyze), shellcheck (actionlint),
+#                             mariadb-server (the app's MySQL TLS tests)
 set -euo pipefail
 sandbox=(haproxy keepalived nginx-light postgresql iproute2 util-linux curl iputils-arping procps)
 bench=("${sandbox[@]}" wrk)
-test=("${sandbox[@]}" cloud-init systemd shellcheck)
+test=("${sandbox[@]}" cloud-init systemd shellcheck mariadb-server)
 case "${1:-test}" in
 sandbox) packages=("${sandbox[@]}") ;;
 bench) packages=("${bench[@]}") ;;

@@ -2,7 +2,10 @@
 # Lints the GitHub workflows (.github/workflows/*.yml) with actionlint:
 # syntax, expressions, the inputs of known actions, and, when shellcheck is
 # installed, the shell of every run: block. Then checks that the Pulumi CLI
-# the workflows install (PULUMI_VERSION) is the pulumi sdk version of go.mod.
+# the workflows install (PULUMI_VERSION) is the pulumi sdk version of go.mod,
+# and that every job assumes the AWS role of its stack from the GitHub
+# environment that role trusts (go test ./scripts/bootstraptest/ -run
+# TestWorkflows: the names of scripts/lib/ci-names.sh).
 # Uses actionlint from PATH, or installs the pinned version with go install
 # into .build/bin (gitignored). Exits non-zero on any finding.
 set -euo pipefail
@@ -53,6 +56,15 @@ for w in "${workflows[@]}"; do
 		fi
 	done < <(grep -E '^[[:space:]]*PULUMI_VERSION:' "$w" || true)
 done
+
+# Each job that assumes an AWS role assumes the one of its stack, from the
+# GitHub environment that role trusts, by the names of scripts/lib/ci-names.sh
+# (the roles are scripts/bootstrap-ci-roles.sh's); no pull_request_target;
+# the pull request is told that prod's preview waits for a reviewer.
+if ! go test -count=1 -run 'TestWorkflows|TestPreviewWorkflow' ./scripts/bootstraptest/; then
+	echo "lint-workflows: the workflows' roles and environments disagree with scripts/lib/ci-names.sh (above)" >&2
+	status=1
+fi
 
 if [ "$status" -eq 0 ]; then
 	echo "lint-workflows: ${#workflows[@]} workflows OK"

@@ -60,6 +60,9 @@ func FromConfig(project, stack, region string, get Lookup) (*Settings, error) {
 	if v, ok := get("environment"); ok && v != "" {
 		s.Environment = Environment(v)
 	}
+	if v, ok := get("permissionsBoundary"); ok {
+		s.PermissionsBoundary = v
+	}
 	for _, key := range objectKeys() {
 		raw, ok := get(key.name)
 		if !ok {
@@ -98,7 +101,7 @@ func objectKeys() []objectKey {
 
 // ConfigKeys lists every key of the project namespace Load reads.
 func ConfigKeys() []string {
-	keys := []string{"environment"}
+	keys := []string{"environment", "permissionsBoundary"}
 	for _, k := range objectKeys() {
 		keys = append(keys, k.name)
 	}

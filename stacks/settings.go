@@ -41,6 +41,12 @@ type Settings struct {
 	Stack       string      `json:"-"` // Pulumi stack name
 	Region      string      `json:"-"` // aws:region
 	Environment Environment `json:"-"` // webstack:environment (default: the stack name)
+	// PermissionsBoundary is webstack:permissionsBoundary: the ARN of the
+	// managed policy every IAM role the program creates (the hosts' and
+	// the flow logs') carries as its permissions boundary; "" for none.
+	// scripts/bootstrap-ci-roles.sh makes one per environment, and the
+	// deploy role it makes may create roles only with it.
+	PermissionsBoundary string `json:"-"`
 
 	Network      Network           `json:"network"`
 	LoadBalancer LoadBalancer      `json:"loadBalancer"`

@@ -21,6 +21,7 @@ func TestPulumiYAMLDeclaresTheDefaults(t *testing.T) {
 	goDefaults := map[string]any{
 		"network": d.Network, "loadBalancer": d.LoadBalancer, "web": d.Web, "app": d.App,
 		"database": d.Database, "dns": d.DNS, "secrets": d.Secrets, "tags": d.Tags, "environment": "",
+		"permissionsBoundary": "",
 	}
 	for _, key := range stacks.ConfigKeys() {
 		decl, ok := project.Config[key]

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
 	"github.com/foobar/webstack/internal/redact"
@@ -86,6 +87,10 @@ func (s *Settings) Validate() Problems {
 	}
 	if !slices.Contains(Environments, s.Environment) {
 		v.add("environment", string(s.Environment), "must be one of dev, staging, prod (default: the stack name)")
+	}
+	if host.CheckPermissionsBoundary(s.PermissionsBoundary) != nil {
+		v.add("permissionsBoundary", s.PermissionsBoundary,
+			"must be an IAM managed policy ARN, arn:PARTITION:iam::ACCOUNT:policy/NAME (scripts/bootstrap-ci-roles.sh prints each stack's), or empty for none")
 	}
 	s.validateNetwork(v)
 	s.validateLoadBalancer(v)

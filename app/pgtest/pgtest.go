@@ -27,10 +27,15 @@
 // # Server
 //
 // The server listens on 127.0.0.1 on a free port only (its Unix socket is in
-// the private directory). The bootstrap superuser is "webstack" with a
-// random password (initdb --pwfile), and TCP connections must authenticate
-// with scram-sha-256, like RDS; the database "webstack" is created on the
-// first start. The server is killed if the test process dies
+// the private directory). It serves TLS (and, like a server without
+// hostssl rules, plain TCP too) with a certificate for 127.0.0.1 and
+// localhost signed by a CA made for that server alone (internal/devca):
+// CAFile is the CA's certificate for clients to verify against. Options
+// change the certificate's names (CertHosts) or switch TLS off (NoTLS).
+//
+// The bootstrap superuser is "webstack" with a random password (initdb
+// --pwfile), and TCP connections must authenticate with scram-sha-256,
+// like RDS; the database "webstack" is created on the first start. The server is killed if the test process dies
 // (Pdeathsig), and t.Cleanup stops it and removes its directory.
 package pgtest
 
@@ -54,6 +59,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foobar/webstack/internal/devca"
 	"github.com/foobar/webstack/internal/testtools"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -81,18 +87,42 @@ type Server struct {
 	port     int
 	password string
 	cred     *syscall.Credential // run as this user; nil: as ourselves
+	tls      bool                // serves TLS (server.crt, server.key)
+	caFile   string              // the CA's certificate (PEM); "" without TLS
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
 }
 
+// Option changes how Start sets the server up.
+type Option func(*options)
+
+type options struct {
+	tls       bool
+	certHosts []string
+}
+
+// NoTLS makes a server that speaks plain TCP only (ssl=off).
+func NoTLS() Option { return func(o *options) { o.tls = false } }
+
+// CertHosts gives the server's certificate these names (DNS names or IP
+// addresses) instead of 127.0.0.1 and localhost: a certificate that does
+// not name 127.0.0.1 tests a client's host name check.
+func CertHosts(hosts ...string) Option {
+	return func(o *options) { o.certHosts = hosts }
+}
+
 // Start initialises a new cluster in a temporary directory, starts it on a
 // free port of 127.0.0.1, creates the database and returns when it accepts
 // connections. t.Cleanup stops the server and removes its files.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: binDir(t), password: randomHex(t, 16)}
+	o := options{tls: true, certHosts: []string{Host, "localhost"}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Server{t: t, bin: binDir(t), password: randomHex(t, 16), tls: o.tls}
 	if os.Geteuid() == 0 {
 		s.cred = postgresCredential(t)
 	}
@@ -100,6 +130,9 @@ func Start(t testing.TB) *Server {
 	t.Cleanup(s.cleanup)
 
 	s.initdb()
+	if s.tls {
+		s.makeCerts(o.certHosts)
+	}
 	s.port = freePort(t)
 	s.Start()
 	s.exec("postgres", "CREATE DATABASE "+Database)
@@ -121,6 +154,10 @@ func (s *Server) Password() string { return s.password }
 
 // Database is the database created for the test.
 func (s *Server) Database() string { return Database }
+
+// CAFile is the PEM file of the CA that signed the server's certificate
+// ("" for a NoTLS server).
+func (s *Server) CAFile() string { return s.caFile }
 
 // DSN is a postgres:// URL for Database, without TLS.
 func (s *Server) DSN() string {
@@ -167,14 +204,20 @@ func (s *Server) Start() {
 		s.mu.Unlock()
 		s.t.Fatalf("pgtest: %v", err)
 	}
-	cmd := s.command("postgres",
+	args := []string{
 		"-D", s.dataDir(),
 		"-p", strconv.Itoa(s.port),
 		"-k", s.sockDir(),
-		"-c", "listen_addresses="+Host,
+		"-c", "listen_addresses=" + Host,
 		"-c", "logging_collector=off",
 		"-c", "max_connections=50",
-	)
+	}
+	if s.tls {
+		args = append(args, "-c", "ssl=on",
+			"-c", "ssl_cert_file="+s.certPath(), "-c", "ssl_key_file="+s.keyPath(),
+			"-c", "ssl_min_protocol_version=TLSv1.2")
+	}
+	cmd := s.command("postgres", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// If the test binary dies, take the server down with it (immediate
 	// shutdown); in its own process group, a terminal's ^C reaches only us.
@@ -295,9 +338,37 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
-func (s *Server) sockDir() string { return filepath.Join(s.dir, "sock") }
-func (s *Server) logPath() string { return filepath.Join(s.dir, "server.log") }
+func (s *Server) dataDir() string  { return filepath.Join(s.dir, "data") }
+func (s *Server) sockDir() string  { return filepath.Join(s.dir, "sock") }
+func (s *Server) logPath() string  { return filepath.Join(s.dir, "server.log") }
+func (s *Server) certPath() string { return filepath.Join(s.dir, "server.crt") }
+func (s *Server) keyPath() string  { return filepath.Join(s.dir, "server.key") }
+
+// makeCerts makes the server's CA and its certificate for hosts: the
+// certificate and key in the private directory (PostgreSQL wants the key
+// owned by its user, mode 0600), the CA's certificate in a directory of
+// the test's own, where clients of any user may read it.
+func (s *Server) makeCerts(hosts []string) {
+	s.t.Helper()
+	ca, err := devca.New("pgtest CA")
+	if err != nil {
+		s.t.Fatalf("pgtest: %v", err)
+	}
+	cert, key, err := ca.Issue(hosts...)
+	if err != nil {
+		s.t.Fatalf("pgtest: %v", err)
+	}
+	for path, data := range map[string][]byte{s.certPath(): cert, s.keyPath(): key} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			s.t.Fatalf("pgtest: %v", err)
+		}
+		s.chown(path)
+	}
+	s.caFile = filepath.Join(s.t.TempDir(), "ca.pem")
+	if err := os.WriteFile(s.caFile, ca.CertPEM(), 0o644); err != nil {
+		s.t.Fatalf("pgtest: %v", err)
+	}
+}
 
 // command runs one of PostgreSQL's programs as the server's user, in its
 // directory, with a minimal environment (no PG* variables of the caller).

@@ -12,7 +12,10 @@
 // before old ones go; the web servers discover them) instead of restarting
 // running hosts under their requests. The database password reaches the
 // application at start, from Secrets Manager, through a root-only file and
-// systemd's LoadCredential; it is never in user data.
+// systemd's LoadCredential; it is never in user data. The default
+// application verifies the database's certificate against the RDS CA
+// bundle embedded in the release (internal/rdsca, pinned by SHA-256), so
+// the hosts need no CA file of their own.
 package apptier
 
 import (

@@ -2,7 +2,8 @@
 // (PostgreSQL by default, MySQL selectable) in the database subnets, behind
 // the database security group, never publicly accessible, with encrypted gp3
 // storage that grows by itself, automatic minor upgrades, its own parameter
-// group forcing TLS, log exports and, where the class has it, Performance
+// group forcing TLS, a server certificate from the CA CertIdentifier
+// (rds-ca-rsa2048-g1), log exports and, where the class has it, Performance
 // Insights.
 //
 // The master password comes from pulumi-random (only characters RDS
@@ -26,11 +27,18 @@ import (
 
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
+	"github.com/foobar/webstack/internal/rdsca"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
+
+// CertIdentifier is the CA that signs the instance's server certificate,
+// set explicitly rather than left to the region's default so that it is
+// always one whose root is in the RDS CA bundle the application trusts
+// (internal/rdsca owns both).
+const CertIdentifier = rdsca.CertIdentifier
 
 // Engines.
 const (
@@ -263,6 +271,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		DbSubnetGroupName:            subnets.Name,
 		VpcSecurityGroupIds:          pulumi.StringArray{args.SecurityGroupID},
 		ParameterGroupName:           params.Name,
+		CaCertIdentifier:             pulumi.String(CertIdentifier),
 		PubliclyAccessible:           pulumi.Bool(false),
 		MultiAz:                      pulumi.Bool(args.MultiAZ),
 		BackupRetentionPeriod:        pulumi.Int(args.BackupRetentionDays),

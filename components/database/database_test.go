@@ -9,6 +9,7 @@ import (
 
 	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/internal/mocks"
+	"github.com/foobar/webstack/internal/rdsca"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -67,6 +68,9 @@ func TestProductionDatabase(t *testing.T) {
 	}
 	if got := db.Strings("enabledCloudwatchLogsExports"); strings.Join(got, ",") != "postgresql,upgrade" {
 		t.Errorf("log exports = %v", got)
+	}
+	if db.Str("caCertIdentifier") != "rds-ca-rsa2048-g1" || !rdsca.HasRoot(db.Str("caCertIdentifier"), "us-east-1") {
+		t.Errorf("caCertIdentifier = %q: want rds-ca-rsa2048-g1, whose root the application's bundle holds", db.Str("caCertIdentifier"))
 	}
 	pg := rec.OfType(paramsT)[0]
 	if pg.Str("family") != "postgres16" || pg.Str("parameters.0.name") != "rds.force_ssl" || pg.Str("parameters.0.value") != "1" {
@@ -133,7 +137,7 @@ func TestCredentialsSecret(t *testing.T) {
 	if err := json.Unmarshal([]byte(v.Str("secretString")), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := database.Secret{Engine: "postgres", Host: db.Outputs["address"].(string), Port: 5432, DBName: "webstack", Username: "webstack", Password: password, TLS: "require"}
+	want := database.Secret{Engine: "postgres", Host: db.Outputs["address"].(string), Port: 5432, DBName: "webstack", Username: "webstack", Password: password, TLS: "verify-full"}
 	if got != want {
 		t.Errorf("secret = %+v, want %+v", got, want)
 	}

@@ -145,6 +145,9 @@ type Args struct {
 	// Role is the tier's role; its instance profile goes to every host.
 	// Required.
 	Role *host.Role
+	// PermissionsBoundary is the ARN of a managed policy the role NewHosts
+	// makes carries as its permissions boundary. Optional ("": none).
+	PermissionsBoundary string
 	// UserData is the hosts' bootstrap (host.Bootstrap, encoded). Required.
 	UserData cloudinit.UserData
 	// MinSize, MaxSize and DesiredCapacity of the group.
@@ -200,6 +203,9 @@ func (a Args) validate(name string, made bool) error {
 	}
 	if !made && a.UserData.Text == "" && a.UserData.Base64 == "" {
 		bad("UserData is required (host.Bootstrap)")
+	}
+	if err := host.CheckPermissionsBoundary(a.PermissionsBoundary); err != nil {
+		bad("PermissionsBoundary %v", err)
 	}
 	if a.UserData.Size > cloudinit.MaxUserData {
 		bad("user data is %d bytes, over EC2's %d", a.UserData.Size, cloudinit.MaxUserData)

@@ -178,6 +178,7 @@ func TestGroupRefusesBadArgsBeforeRegisteringAnything(t *testing.T) {
 		"bad target":      {func(a *group.Args) { a.ScalingMetric, a.ScalingTarget = "cpu", 0 }, "ScalingTarget 0"},
 		"no subnets":      {func(a *group.Args) { a.Placements = nil }, "Placements, Image, InstanceType, SecurityGroupID and Role are required"},
 		"surge too wide":  {func(a *group.Args) { a.MinHealthyPercentage, a.MaxHealthyPercentage = 50, 200 }, "at most 100 apart"},
+		"boundary a role": {func(a *group.Args) { a.PermissionsBoundary = "arn:aws:iam::123456789012:role/x" }, `PermissionsBoundary "arn:aws:iam::123456789012:role/x" is not an IAM managed policy ARN`},
 	} {
 		rec, err := run(t, tc.mutate)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -101,7 +101,8 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 		bundles = b.ObjectArn(store.BundlePrefix(name) + "*")
 	}
 	role, err := host.NewRole(ctx, name+"-role", host.RoleArgs{
-		Description: args.RoleDescription,
+		Description:         args.RoleDescription,
+		PermissionsBoundary: args.PermissionsBoundary,
 		Policy: pulumi.String(iampolicy.Document(append([]iampolicy.Statement{
 			iampolicy.Allow("ReadBundleAndReleases", []string{"s3:GetObject"}, bundles, b.ObjectArn(store.ReleaseKey(name, "*"))),
 		}, LifecycleStatements(args.Partition, args.Region, args.AccountID, names.Group)...)...)),

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"fmt"
+
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
@@ -39,7 +41,15 @@ type RoleArgs struct {
 	// Policy is the tier's own inline policy document (JSON), granting only
 	// what its hosts call. Optional.
 	Policy pulumi.StringInput
+	// PermissionsBoundary is the ARN of a managed policy the role carries
+	// as its permissions boundary: the most it may do, whatever its
+	// policies say. Optional ("": none).
+	PermissionsBoundary string
 }
+
+// CheckPermissionsBoundary reports a PermissionsBoundary that is not ""
+// or a managed policy's ARN.
+func CheckPermissionsBoundary(arn string) error { return iampolicy.CheckBoundary(arn) }
 
 // Role is the IAM role and instance profile the hosts of one tier share.
 type Role struct {
@@ -58,15 +68,19 @@ type Role struct {
 // inline policy of SessionManagerActions only) and the tier's policy, and
 // its instance profile.
 func NewRole(ctx *pulumi.Context, name string, args RoleArgs, opts ...pulumi.ResourceOption) (*Role, error) {
+	if err := CheckPermissionsBoundary(args.PermissionsBoundary); err != nil {
+		return nil, fmt.Errorf("host role %s: PermissionsBoundary %w", name, err)
+	}
 	r := &Role{}
 	if err := ctx.RegisterComponentResource("webstack:host:Role", name, r, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(r)
 	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
-		Description:      pulumi.String(args.Description),
-		AssumeRolePolicy: pulumi.String(iampolicy.AssumeRole("ec2.amazonaws.com")),
-		Tags:             names.Tags(ctx, name),
+		Description:         pulumi.String(args.Description),
+		AssumeRolePolicy:    pulumi.String(iampolicy.AssumeRole("ec2.amazonaws.com")),
+		PermissionsBoundary: iampolicy.Boundary(args.PermissionsBoundary),
+		Tags:                names.Tags(ctx, name),
 	}, child)
 	if err != nil {
 		return nil, err

@@ -144,14 +144,15 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 	if err != nil {
 		return host.Bundle{}, err
 	}
+	marker := lbconf.MarkerAddr(agent.Discover[1].Keepalived.VirtualRouterID)
 	env := fmt.Sprintf("AWS_REGION=%s\nWEBSTACK_EIP_ALLOCATION_ID=%s\nWEBSTACK_EIP_ADDRESS=%s\nWEBSTACK_LB_SECRET_ARN=%s\nWEBSTACK_CERT_SECRET_ID=%s\n",
 		a.Region, a.AllocationID, a.Address, a.SecretArn, a.CertificateSecret)
 	files := []host.File{
 		{Path: envFile, Content: env, Owner: "root:root"},
 		{Path: secretsScript, Content: secretsScriptText, Mode: "0755", Owner: "root:root"},
 		{Path: checkScript, Content: lbconf.CheckScript(lbconf.MonitorAddr, lbconf.MonitorPath), Mode: "0755", Owner: "root:root"},
-		{Path: takeover, Content: lbconf.TakeoverScript(envFile), Mode: "0755", Owner: "root:root"},
-		{Path: keepAddress, Content: lbconf.KeepAddressScript(envFile, takeover, lbconf.MarkerAddr(agent.Discover[1].Keepalived.VirtualRouterID), "/run/webstack-lb-keep-address"), Mode: "0755", Owner: "root:root"},
+		{Path: takeover, Content: lbconf.TakeoverScript(envFile, marker, "/run/webstack-lb-takeover.lock"), Mode: "0755", Owner: "root:root"},
+		{Path: keepAddress, Content: lbconf.KeepAddressScript(envFile, takeover, marker, "/run/webstack-lb-keep-address"), Mode: "0755", Owner: "root:root"},
 		{Path: haproxyCheck, Content: haproxyCheckText, Mode: "0755", Owner: "root:root"},
 		{Path: haproxyConfig, Content: haproxy, Owner: "root:root"},
 		// The agent rewrites it as web servers come and go.

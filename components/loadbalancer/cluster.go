@@ -62,6 +62,9 @@ type Args struct {
 	RootVolumeGiB int
 	// Tags tag the nodes, their volumes and network interfaces.
 	Tags map[string]string
+	// PermissionsBoundary is the ARN of a managed policy the nodes' role
+	// carries as its permissions boundary. Optional ("": none).
+	PermissionsBoundary string
 	// Bucket delivers the nodes' bundle. Required.
 	Bucket *store.Bucket
 	// Region, Partition and AccountID name ARNs in the role's policy.
@@ -162,7 +165,7 @@ func (a Args) group() group.Args {
 	return group.Args{
 		Placements: placements(a.Subnets), Image: a.Image, InstanceType: a.InstanceType,
 		RootVolumeGiB: a.RootVolumeGiB, Tags: a.Tags, SecurityGroupID: a.SecurityGroupID,
-		MinSize: Nodes, MaxSize: Nodes, DesiredCapacity: Nodes,
+		PermissionsBoundary: a.PermissionsBoundary, MinSize: Nodes, MaxSize: Nodes, DesiredCapacity: Nodes,
 		// One node at a time: a third node joins, is ready, then an old
 		// one leaves.
 		MinHealthyPercentage: 100, MaxHealthyPercentage: 150,

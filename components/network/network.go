@@ -58,6 +58,10 @@ type Args struct {
 	// InterfaceEndpoints are the services (ec2, ssm, ...) to reach through
 	// interface endpoints in the private subnets, with private DNS.
 	InterfaceEndpoints []string
+	// PermissionsBoundary is the ARN of a managed policy the flow logs'
+	// role (the only IAM role the network makes) carries as its
+	// permissions boundary. Optional ("": none).
+	PermissionsBoundary string
 }
 
 // Subnet is one subnet of the network.
@@ -124,6 +128,9 @@ func (a Args) validate() error {
 	}
 	if _, err := Layout(a.CIDR, a.AvailabilityZones); err != nil {
 		errs = append(errs, err)
+	}
+	if err := iampolicy.CheckBoundary(a.PermissionsBoundary); err != nil {
+		errs = append(errs, fmt.Errorf("network: Args.PermissionsBoundary = %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -337,7 +344,8 @@ func (b *builder) associate(name string, s Subnet, rt *ec2.RouteTable) error {
 	return err
 }
 
-// flowLogs sends the VPC's flow logs (accepted and rejected) to a log group.
+// flowLogs sends the VPC's flow logs (accepted and rejected) to a log group;
+// its role carries the permissions boundary, if any.
 func (b *builder) flowLogs(n *Network, args Args) error {
 	ctx := b.ctx
 	group, err := cloudwatch.NewLogGroup(ctx, b.child("flow-logs"), &cloudwatch.LogGroupArgs{
@@ -348,9 +356,10 @@ func (b *builder) flowLogs(n *Network, args Args) error {
 		return err
 	}
 	role, err := iam.NewRole(ctx, b.child("flow-logs"), &iam.RoleArgs{
-		Description:      pulumi.String("Lets VPC Flow Logs write to the webstack flow log group"),
-		AssumeRolePolicy: pulumi.String(FlowLogTrust(args.Partition, args.Region, args.AccountID)),
-		Tags:             b.tags("flow-logs"),
+		Description:         pulumi.String("Lets VPC Flow Logs write to the webstack flow log group"),
+		AssumeRolePolicy:    pulumi.String(FlowLogTrust(args.Partition, args.Region, args.AccountID)),
+		PermissionsBoundary: iampolicy.Boundary(args.PermissionsBoundary),
+		Tags:                b.tags("flow-logs"),
 	}, b.opts...)
 	if err != nil {
 		return err

@@ -248,6 +248,22 @@ func TestFlowLogsGoToARetainedLogGroup(t *testing.T) {
 	}
 }
 
+// The flow logs' role, the network's only role, carries the boundary.
+func TestFlowLogRoleCarriesThePermissionsBoundary(t *testing.T) {
+	for _, boundary := range []string{"", "arn:aws-us-gov:iam::123456789012:policy/webstack-ci-dev-boundary"} {
+		args := twoZones()
+		args.PermissionsBoundary = boundary
+		roles := run(t, args).OfType("aws:iam/role:Role")
+		var want any
+		if boundary != "" {
+			want = boundary
+		}
+		if len(roles) != 1 || roles[0].Inputs["permissionsBoundary"] != want {
+			t.Errorf("boundary %q: roles %+v", boundary, roles)
+		}
+	}
+}
+
 func TestEndpoints(t *testing.T) {
 	rec := run(t, twoZones())
 	s3 := rec.Named(endpointT, "network-s3")
@@ -288,6 +304,7 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		"partition":   {network.Args{Partition: "aws:iam", AvailabilityZones: zones}, `Args.Partition = "aws:iam"`},
 		"account":     {network.Args{AccountID: "12345", AvailabilityZones: zones}, `Args.AccountID = "12345"`},
 		"bucket":      {network.Args{Buckets: []string{"Bucket*"}, AvailabilityZones: zones}, `Args.Buckets[0] = "Bucket*"`},
+		"boundary":    {network.Args{PermissionsBoundary: "admin", AvailabilityZones: zones}, `Args.PermissionsBoundary = "admin"`},
 	} {
 		args := c.args
 		switch args.Region {

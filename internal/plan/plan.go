@@ -5,6 +5,7 @@
 // settings (Pulumi.yaml's defaults and Pulumi.<stack>.yaml, exactly as the
 // infra tests read them) and prints:
 //
+//   - the stack's monthly cost drivers (internal/cost);
 //   - every resource as a tree: type and name, nested under its parent
 //     (providers, then components, then custom resources), the options
 //     that matter (protect, ignoreChanges, deleteBeforeReplace…) and every
@@ -32,6 +33,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/foobar/webstack/internal/cost"
 	"github.com/foobar/webstack/stacks"
 	"io"
 	"maps"
@@ -107,6 +109,7 @@ func Render(dir, stack string) (*Plan, error) {
 		return nil, err
 	}
 	r.header(stack, g.Environment)
+	r.cost(cost.Of(resources))
 	r.tree()
 	r.outputs(outputs.Values, outputs.Secret)
 	r.findings(p.Findings)
@@ -319,6 +322,14 @@ func (r *renderer) header(stack string, env stacks.Environment) {
 		fmt.Sprintf("# %d resources: %d components and providers, %d custom resources.", len(r.resources), len(r.resources)-custom, custom),
 	} {
 		r.line(0, l)
+	}
+}
+
+// cost prints the stack's monthly cost drivers, before the resources.
+func (r *renderer) cost(e cost.Estimate) {
+	r.b.WriteString("\ncost:\n")
+	for _, l := range strings.Split(strings.TrimSuffix(e.Render(), "\n"), "\n") {
+		r.line(2, l)
 	}
 }
 

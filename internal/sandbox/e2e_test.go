@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -349,9 +351,59 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		fmt.Printf("sandbox %s is up at %s\n", name, s.URL())
-		select {} // until killed
+		// Until killed (a crash), or told to stop (SIGTERM, as sandbox down
+		// sends): then it tears itself down, as the sandbox command does.
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		<-term
+		if err := s.Down(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("sandbox torn down")
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// sandbox down while a sandbox of its name runs in another process (make
+// sandbox-down beside make sandbox): the running one is asked to tear
+// itself down, and does; nothing is left.
+func TestDownStopsARunningSandbox(t *testing.T) {
+	if os.Getenv(E2EEnv) != "1" {
+		t.Skipf("set %s=1", E2EEnv)
+	}
+	testtools.NeedRoot(t)
+	cfg := sandbox.Config{Name: "wsdown", Subnet: "10.79.0.0/24", Web: 1, App: 1, Logf: t.Logf}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+cfg.Name+","+cfg.Subnet)
+	var out testtools.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	for end := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), "is up"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("sandbox did not come up:\n%s", out.String())
+		}
+	}
+	if err := sandbox.Down(cfg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil || !strings.Contains(out.String(), "sandbox torn down") {
+			t.Errorf("the running sandbox exited with %v:\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the running sandbox is still running after Down:\n%s", out.String())
+	}
+	if left := sandbox.Leftovers(cfg); len(left) > 0 {
+		t.Errorf("left %v", left)
+	}
 }
 
 // A crashed sandbox (its daemons and namespaces left behind, nothing in

@@ -31,6 +31,9 @@ func network(t Topology) error {
 	if err := run("ip", "link", "add", bridge, "type", "bridge"); err != nil {
 		return err
 	}
+	if err := markLink(t.Owner, "", bridge); err != nil {
+		return err
+	}
 	// Bridged frames must not go through the host's iptables (a host with
 	// Docker drops forwarded traffic by default); older kernels lack the
 	// per-bridge switch, which is fine when nothing filters.
@@ -54,7 +57,9 @@ func network(t Topology) error {
 func addHost(t Topology, h Host) error {
 	steps := [][]string{
 		{"ip", "netns", "add", h.NS()},
+		{"ip", "-n", h.NS(), "link", "set", "dev", "lo", "alias", t.Owner},
 		{"ip", "link", "add", h.Link, "type", "veth", "peer", "name", "eth0", "netns", h.NS()},
+		{"ip", "link", "set", "dev", h.Link, "alias", t.Owner},
 		{"ip", "link", "set", h.Link, "master", t.Bridge, "up"},
 		{"ip", "-n", h.NS(), "link", "set", "lo", "up"},
 		{"ip", "-n", h.NS(), "addr", "add", fmt.Sprintf("%s/%d", h.IP, t.PrefixLen), "dev", "eth0"},
@@ -81,49 +86,33 @@ func removeHost(h Host) error {
 	return nil
 }
 
-// Leftovers lists what a sandbox (running or crashed) left on the machine:
-// namespaces, links and the state directory.
+// Leftovers lists what a sandbox of this name (running or crashed) left on
+// the machine: its namespaces, links and state directory — only those
+// that carry its mark (see owner.go), never another's that merely match
+// its names.
 func Leftovers(cfg Config) []string {
-	cfg = cfg.withDefaults()
-	nsPrefix, linkPrefix, bridge, stateDir := cfg.nsPrefix(), cfg.linkPrefix(), cfg.bridge(), cfg.StateDir
-	var out []string
-	if b, err := exec.Command("ip", "netns", "list").Output(); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) {
-				out = append(out, "namespace "+f[0])
-			}
-		}
-	}
-	if b, err := exec.Command("ip", "-o", "link", "show").Output(); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
-			if name == bridge || strings.HasPrefix(name, linkPrefix) {
-				out = append(out, "link "+name)
-			}
-		}
-	}
-	if _, err := os.Stat(stateDir); err == nil {
-		out = append(out, "directory "+stateDir)
-	}
-	return out
+	mine, _ := survey(cfg.withDefaults())
+	return mine
 }
 
 // teardown removes everything a sandbox created, whether or not it is
 // still running: it stops every process in the sandbox's namespaces
 // (TERM, then KILL), deletes the namespaces and links, and the state
-// directory.
+// directory — what carries its mark, nothing else.
 func teardown(cfg Config) error {
-	nsPrefix, stateDir, logf := cfg.nsPrefix(), cfg.StateDir, cfg.Logf
-	var namespaces []string
-	if b, err := exec.Command("ip", "netns", "list").Output(); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) {
-				namespaces = append(namespaces, f[0])
-			}
+	stateDir, logf := cfg.StateDir, cfg.Logf
+	mine, _ := survey(cfg)
+	var namespaces, links []string
+	ownDir := false
+	for _, m := range mine {
+		kind, name, _ := strings.Cut(m, " ")
+		switch kind {
+		case "namespace":
+			namespaces = append(namespaces, name)
+		case "link":
+			links = append(links, name)
+		case "directory":
+			ownDir = true
 		}
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
@@ -151,15 +140,17 @@ func teardown(cfg Config) error {
 			errs = append(errs, err.Error())
 		}
 	}
-	for _, l := range Leftovers(cfg) {
-		if name, ok := strings.CutPrefix(l, "link "); ok {
-			if err := run("ip", "link", "del", name); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
-				errs = append(errs, err.Error())
-			}
+	// The hosts' links went with their namespaces; the bridge and any
+	// lingering link go now.
+	for _, name := range links {
+		if err := run("ip", "link", "del", name); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			errs = append(errs, err.Error())
 		}
 	}
-	if err := os.RemoveAll(stateDir); err != nil {
-		errs = append(errs, err.Error())
+	if ownDir {
+		if err := os.RemoveAll(stateDir); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("sandbox: teardown: %s", strings.Join(errs, "; "))

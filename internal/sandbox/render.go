@@ -22,6 +22,7 @@ import (
 	"github.com/foobar/webstack/components/loadbalancer/lbconf"
 	"github.com/foobar/webstack/components/webtier"
 	"github.com/foobar/webstack/components/webtier/nginxconf"
+	"github.com/foobar/webstack/internal/devca"
 	"github.com/foobar/webstack/internal/hostagent"
 )
 
@@ -142,7 +143,7 @@ func (s *Sandbox) renderLoadBalancer(h Host) ([]string, error) {
 		{p.Paths.CheckScript, lbconf.CheckScript(lbconf.MonitorAddr, lbconf.MonitorPath), 0o755},
 		{p.HAProxyCheck[0], fmt.Sprintf("#!/bin/sh\nset -a\n. %s\nexec %s -c -q -f %s -f %s\n",
 			secretsEnv, path("haproxy"), filepath.Join(dir, "haproxy.cfg"), filepath.Dir(p.BackendFile)), 0o755},
-		{p.Paths.NotifyMaster, vipUp(vip, s.Topology.VIP, s.Config.nsPrefix()+"lb", h.NS(), filepath.Join(s.Config.StateDir, "vip.lock")), 0o755},
+		{p.Paths.NotifyMaster, vipUp(vip, s.Topology.VIP, s.Config.nsPrefix()+"lb", h.NS(), filepath.Join(s.Config.StateDir, "vip.lock"), marker), 0o755},
 		{p.KeepAddress[0], vipKeep(marker, s.Topology.VIP, p.Paths.NotifyMaster), 0o755},
 	} {
 		if err := write(f.path, f.content, f.mode); err != nil {
@@ -169,9 +170,11 @@ func (s *Sandbox) renderLoadBalancer(h Host) ([]string, error) {
 // one move at a time (lock): it adds the address, removes it from the
 // others, and tells the neighbours with gratuitous ARP. There is no moment
 // without a holder, and of two moves at once the last wins, as on AWS.
-func vipUp(cidr, vip, lbPrefix, self, lock string) string {
+func vipUp(cidr, vip, lbPrefix, self, lock, marker string) string {
 	return fmt.Sprintf(`#!/bin/sh
-# Move the virtual IP here (the Elastic IP's stand-in: one holder at a time).
+# Move the virtual IP here (the Elastic IP's stand-in: one holder at a time),
+# as a settled MASTER only, like the Elastic IP's takeover.
+%[6]s
 exec 9>%[5]s
 flock 9
 ip addr add %[1]s dev eth0 2>/dev/null
@@ -181,7 +184,7 @@ for ns in /run/netns/%[3]s*; do
 done
 arping -q -U -c 2 -I eth0 %[2]s || true
 exit 0
-`, cidr, vip, lbPrefix, self, lock)
+`, cidr, vip, lbPrefix, self, lock, lbconf.SettledMaster(marker, "echo"))
 }
 
 // vipKeep is the sandbox's lb-keep-address (lbconf.KeepAddressScript): the
@@ -265,7 +268,7 @@ func (s *Sandbox) renderAppServer(h Host) ([]string, error) {
 	db, _ := s.Topology.Host("db")
 	secretJSON, _ := json.Marshal(map[string]any{
 		"engine": "postgres", "host": db.IP, "port": DBPort, "dbname": "postgres",
-		"username": "webstack", "password": s.secrets.db, "tls": "disable",
+		"username": "webstack", "password": s.secrets.db, "tls": "verify-full",
 	})
 	if err := write(filepath.Join(dir, "db.json"), string(secretJSON), 0o600); err != nil {
 		return nil, err
@@ -277,6 +280,9 @@ func (s *Sandbox) renderAppServer(h Host) ([]string, error) {
 			fmt.Sprintf("WEBSTACK_LISTEN=:%d", AppPort),
 			"WEBSTACK_HOST_NAME=" + h.Name,
 			"WEBSTACK_DB_SECRET_FILE=" + filepath.Join(dir, "db.json"),
+			// The sandbox's own CA instead of the RDS bundle; the
+			// application verifies the database's certificate all the same.
+			"WEBSTACK_DB_CA_FILE=" + s.dbCAFile,
 		},
 		ready: httpReady(h.NS(), fmt.Sprintf("http://127.0.0.1:%d/healthz", AppPort)),
 	})
@@ -294,7 +300,10 @@ func (s *Sandbox) add(d *daemon) {
 
 // database initialises a PostgreSQL cluster in the state directory (as the
 // postgres user: PostgreSQL refuses root) that accepts the sandbox's
-// subnet with a password.
+// subnet with a password over TLS only (hostssl, like RDS with TLS forced).
+// Its certificate, for the database host's address, comes from a CA made
+// for this sandbox (internal/devca), whose certificate s.dbCAFile the
+// application servers verify against.
 func (s *Sandbox) database(h Host, password string) error {
 	bin, err := postgresBin()
 	if err != nil {
@@ -334,13 +343,36 @@ func (s *Sandbox) database(h Host, password string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(hba, "host all all %s scram-sha-256\n", s.Config.Subnet)
+	fmt.Fprintf(hba, "hostssl all all %s scram-sha-256\n", s.Config.Subnet)
 	hba.Close()
+	ca, err := devca.New("webstack sandbox database CA")
+	if err != nil {
+		return err
+	}
+	cert, key, err := ca.Issue(h.IP)
+	if err != nil {
+		return err
+	}
+	certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	for path, content := range map[string][]byte{certFile: cert, keyFile: key} {
+		if err := write(path, string(content), 0o600); err != nil {
+			return err
+		}
+		if err := os.Chown(path, uid, gid); err != nil {
+			return err
+		}
+	}
+	s.dbCAFile = filepath.Join(dir, "ca.pem")
+	if err := write(s.dbCAFile, string(ca.CertPEM()), 0o644); err != nil {
+		return err
+	}
 	s.add(&daemon{
 		id: h.Name + "/postgres", host: h, stop: syscall.SIGINT, // fast shutdown
 		argv: append(asPostgres, filepath.Join(bin, "postgres"), "-D", data,
 			"-c", "listen_addresses="+h.IP, "-c", fmt.Sprintf("port=%d", DBPort), "-c", "unix_socket_directories="+sock,
-			"-c", "max_connections=200"),
+			"-c", "max_connections=200",
+			"-c", "ssl=on", "-c", "ssl_cert_file="+certFile, "-c", "ssl_key_file="+keyFile,
+			"-c", "ssl_min_protocol_version=TLSv1.2"),
 		ready: tcpReady(s.client().NS(), fmt.Sprintf("%s:%d", h.IP, DBPort)),
 	})
 	return nil

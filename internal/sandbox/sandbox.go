@@ -42,6 +42,9 @@ type Sandbox struct {
 	stopCloud context.CancelFunc
 	cloudDone chan struct{}
 	secrets   secrets
+	// dbCAFile is the certificate of the CA that signed the database's
+	// certificate (written by database), for the application servers.
+	dbCAFile string
 
 	mu      sync.Mutex
 	daemons map[string]*daemon // by id: lb1/haproxy, web3/nginx, app2/app, web3/agent, db/postgres
@@ -49,6 +52,7 @@ type Sandbox struct {
 	names   map[string]int     // the last host number of each tier
 	dead    map[string]bool    // instance ids whose host died (EC2 status check)
 	faults  map[string]Fault   // tier → what goes wrong on its next launches
+	lock    *os.File           // held while the sandbox runs (owner.go)
 }
 
 // secrets are the sandbox's generated passwords.
@@ -80,6 +84,18 @@ func Up(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
+	held, err := lock(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			held.Close()
+		}
+	}()
+	if err := refuseForeign(cfg); err != nil {
+		return nil, err
+	}
 	if err := Check(); err != nil {
 		return nil, err
 	}
@@ -97,7 +113,7 @@ func Up(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	s := &Sandbox{
 		Config: cfg, Topology: topo, daemons: map[string]*daemon{}, hosts: map[string]*Host{},
 		names: map[string]int{}, dead: map[string]bool{}, faults: map[string]Fault{},
-		secrets: secrets{stats: secret(24), vrrp: secret(8), db: secret(24)},
+		secrets: secrets{stats: secret(24), vrrp: secret(8), db: secret(24)}, lock: held,
 	}
 	defer func() {
 		if err != nil {
@@ -109,7 +125,7 @@ func Up(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if s.Release, s.Agent, err = prepare(cfg); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+	if err := markStateDir(cfg); err != nil {
 		return nil, err
 	}
 	cfg.Logf("creating bridge %s (%s), the database and the client", topo.Bridge, cfg.Subnet)
@@ -186,13 +202,32 @@ func (s *Sandbox) Down() error {
 	for _, id := range s.IDs() {
 		s.Stop(id)
 	}
-	return teardown(s.Config)
+	err := teardown(s.Config)
+	if s.lock != nil {
+		s.lock.Close() // another sandbox of this name may start now
+		s.lock = nil
+	}
+	return err
 }
 
-// Down removes what any sandbox with this state directory left behind,
-// running or crashed.
+// Intact reports whether what the sandbox runs on is still there: its
+// bridge and its state directory (sandbox down from another terminal
+// removes them).
+func (s *Sandbox) Intact() bool {
+	_, err := os.Stat(filepath.Join(s.Config.StateDir, ownerFile))
+	return err == nil && aliasOf("", s.Topology.Bridge) == s.Config.owner()
+}
+
+// Down removes what a sandbox of this name left behind, running or
+// crashed: a running one (in another process) is asked to tear itself
+// down first, and given a minute. Only what carries the sandbox's mark
+// is removed.
 func Down(cfg Config) error {
-	return teardown(cfg.withDefaults())
+	cfg = cfg.withDefaults()
+	if err := stopRunning(cfg, time.Minute); err != nil {
+		return err
+	}
+	return teardown(cfg)
 }
 
 // IDs lists the daemons (lb1/haproxy, web3/agent, …), sorted.

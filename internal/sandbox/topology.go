@@ -16,9 +16,10 @@
 // virtual IP.
 //
 // Everything the sandbox creates is named with its prefix (namespaces
-// "webstack-web3", links "wev-web3" and the bridge "webstack0") and its
-// files live in one state directory, so Down can find and remove all of
-// it, also after the sandbox itself crashed.
+// "webstack-web3", links "webstack.web3" and the bridge "webstack0"),
+// carries its mark (owner.go) and its files live in one state directory,
+// so Down can find and remove all of it, also after the sandbox itself
+// crashed, and nothing else.
 package sandbox
 
 import (
@@ -45,8 +46,10 @@ type Config struct {
 	// the agent (default: found from the working directory).
 	ModuleDir string
 	// Name prefixes what the sandbox creates (default "webstack"):
-	// namespaces <name>-web3, links <na>v-web3, the bridge <name>0. Two
-	// sandboxes with different names and subnets can run side by side.
+	// namespaces <name>-web3, links <name>.web3, the bridge <name>0. Two
+	// sandboxes with different names and subnets can run side by side;
+	// one refuses to start while another of its name runs, or while
+	// something it did not create has its names.
 	Name string
 	// SiteName is the Host the site answers to (default www.foobar.com).
 	SiteName string
@@ -100,7 +103,7 @@ func (h Host) NS() string { return h.Namespace }
 
 // names of what a sandbox creates.
 func (c Config) nsPrefix() string   { return c.Name + "-" }
-func (c Config) linkPrefix() string { return c.Name[:min(2, len(c.Name))] + "v-" }
+func (c Config) linkPrefix() string { return c.Name + "." }
 func (c Config) bridge() string     { return c.Name + "0" }
 
 func (c Config) withDefaults() Config {
@@ -141,8 +144,10 @@ var Zones = []string{"us-east-1a", "us-east-1b"}
 type Topology struct {
 	// Fixed are the hosts that are not in a group: the database and the
 	// client (the internet).
-	Fixed     []Host
-	Bridge    string
+	Fixed  []Host
+	Bridge string
+	// Owner is the mark of every link the sandbox creates (owner.go).
+	Owner     string
 	VIP       string // the floating address (the Elastic IP's stand-in)
 	Gateway   string // the host's address on the bridge: the fake AWS APIs
 	PrefixLen int
@@ -175,7 +180,7 @@ func Plan(c Config) (Topology, error) {
 	}
 	base := strings.TrimSuffix(p.Addr().String(), ".0")
 	ip := func(n int) string { return fmt.Sprintf("%s.%d", base, n) }
-	t := Topology{Bridge: c.bridge(), VIP: ip(10), Gateway: ip(1), PrefixLen: 24, Addresses: map[string]map[string][]string{}}
+	t := Topology{Owner: c.owner(), Bridge: c.bridge(), VIP: ip(10), Gateway: ip(1), PrefixLen: 24, Addresses: map[string]map[string][]string{}}
 	fixed := func(name string, n int) Host {
 		return Host{Name: name, Tier: name, IP: ip(n), Namespace: c.nsPrefix() + name, Link: c.linkPrefix() + name}
 	}

@@ -22,33 +22,43 @@ const (
 
 var stackNames = []string{"dev", "staging", "prod"}
 
-// fakeAWS answers like the AWS CLI v2 for the calls the script makes; any
-// other call fails, so the script cannot make one unnoticed. State files in
-// $FAKE_STATE: bucket, bucket-forbidden, key, alias, rotation, kms-denied,
-// oidc, role-NAME.
+// fakeAWS answers like the AWS CLI v2 for the calls the scripts make; any
+// other call fails, so a script cannot make one unnoticed. State files in
+// $FAKE_STATE: bucket, bucket-forbidden, key, alias-NAME (the key an alias
+// names, NAME with / as _), rotation-KEYID, kms-denied, oidc, role-NAME,
+// and the documents IAM would keep: trust-ROLE.json, policy-ROLE.json
+// (the inline policy), attached-ROLE (managed policy ARNs, one a line) and
+// managed-NAME.json (a managed policy's default version).
+// $FAKE_PARTITION is the partition of the credentials (default aws).
 const fakeAWS = `#!/usr/bin/env bash
 { printf 'aws'; printf ' %s' "$@"; printf '\n'; } >>"$FAKE_LOG"
 st="$FAKE_STATE"
-region=""; role=""; prev=""
-for a in "$@"; do
-	[ "$prev" = --region ] && region="$a"
-	[ "$prev" = --role-name ] && role="$a"
-	prev="$a"
-done
+p="${FAKE_PARTITION:-aws}"
+arg() { # FLAG: the value after FLAG in the call
+	local prev="" a
+	for a in "${ARGS[@]}"; do
+		[ "$prev" = "$1" ] && { printf '%s' "$a"; return; }
+		prev="$a"
+	done
+}
+ARGS=("$@")
+region="$(arg --region)"; role="$(arg --role-name)"
+keyfile() { local k="$1"; k="${k#alias/}"; printf '%s' "${k//\//_}"; }
 case "$1 $2" in
-"sts get-caller-identity") echo ` + account + ` ;;
+"sts get-caller-identity") echo "arn:$p:iam::` + account + `:user/admin" ;;
 "kms describe-key")
+	f="$st/alias-$(keyfile "$(arg --key-id)")"
 	if [ -f "$st/kms-denied" ]; then
 		echo "An error occurred (AccessDeniedException) when calling the DescribeKey operation: not authorized" >&2; exit 254
-	elif [ -f "$st/alias" ]; then cat "$st/alias"
+	elif [ -f "$f" ]; then cat "$f"
 	else echo "An error occurred (NotFoundException) when calling the DescribeKey operation: Alias is not found." >&2; exit 254
 	fi ;;
 "kms create-key")
-	arn="arn:aws:kms:$region:` + account + `:key/0b1c2d3e-0000-4000-8000-00000000000$(ls "$st" | wc -l)"
+	arn="arn:$p:kms:$region:` + account + `:key/0b1c2d3e-0000-4000-8000-0000000$(ls "$st" | wc -l)"
 	echo "$arn" >"$st/key"; echo "$arn" ;;
-"kms create-alias") cp "$st/key" "$st/alias" ;;
-"kms get-key-rotation-status") if [ -f "$st/rotation" ]; then echo True; else echo False; fi ;;
-"kms enable-key-rotation") touch "$st/rotation" ;;
+"kms create-alias") cp "$st/key" "$st/alias-$(keyfile "$(arg --alias-name)")" ;;
+"kms get-key-rotation-status") if [ -f "$st/rotation-$(basename "$(arg --key-id)")" ]; then echo True; else echo False; fi ;;
+"kms enable-key-rotation") touch "$st/rotation-$(basename "$(arg --key-id)")" ;;
 "s3api head-bucket")
 	if [ -f "$st/bucket" ]; then exit 0
 	elif [ -f "$st/bucket-forbidden" ]; then
@@ -63,11 +73,23 @@ case "$1 $2" in
 	[ -f "$st/oidc" ] || { echo "An error occurred (NoSuchEntity) when calling the GetOpenIDConnectProvider operation: not found" >&2; exit 254; } ;;
 "iam create-open-id-connect-provider") touch "$st/oidc" ;;
 "iam get-role")
-	if [ -f "$st/role-$role" ]; then echo "arn:aws:iam::` + account + `:role/$role"
+	if [ -f "$st/role-$role" ]; then echo "arn:$p:iam::` + account + `:role/$role"
 	else echo "An error occurred (NoSuchEntity) when calling the GetRole operation: The role with name $role cannot be found." >&2; exit 254
 	fi ;;
-"iam create-role") touch "$st/role-$role" ;;
-"iam update-assume-role-policy" | "iam update-role" | "iam attach-role-policy" | "iam put-role-policy") ;;
+"iam create-role") touch "$st/role-$role"; arg --assume-role-policy-document >"$st/trust-$role.json" ;;
+"iam update-assume-role-policy") arg --policy-document >"$st/trust-$role.json" ;;
+"iam update-role") ;;
+"iam attach-role-policy") arg --policy-arn >>"$st/attached-$role"; echo >>"$st/attached-$role" ;;
+"iam put-role-policy") arg --policy-document >"$st/policy-$role.json" ;;
+"iam get-policy")
+	f="$st/managed-$(basename "$(arg --policy-arn)").json"
+	if [ -f "$f" ]; then arg --policy-arn
+	else echo "An error occurred (NoSuchEntity) when calling the GetPolicy operation: Policy $(arg --policy-arn) was not found." >&2; exit 254
+	fi ;;
+"iam create-policy") arg --policy-document >"$st/managed-$(arg --policy-name).json" ;;
+"iam list-policy-versions") echo "v1	v2" ;;
+"iam delete-policy-version") ;;
+"iam create-policy-version") arg --policy-document >"$st/managed-$(basename "$(arg --policy-arn)").json" ;;
 *) echo "fake aws: unexpected call: $*" >&2; exit 99 ;;
 esac
 `
@@ -201,6 +223,7 @@ func (f *fixture) run(t *testing.T, args ...string) (string, int) {
 func (f *fixture) runScript(t *testing.T, name string, args ...string) (string, int) {
 	t.Helper()
 	script := filepath.Join(repoRoot(t), "scripts", name)
+	trackScripts(t)
 	cmd := exec.Command("bash", append([]string{script}, args...)...)
 	cmd.Dir = f.project
 	cmd.Env = f.env
@@ -215,6 +238,25 @@ func (f *fixture) runScript(t *testing.T, name string, args ...string) (string, 
 	default:
 		t.Fatalf("running the script: %v\n%s", err, out)
 		return "", -1
+	}
+}
+
+// trackScripts reads the scripts and their libraries from the test
+// process: go test caches a result by the files the test opened, and bash
+// opening them does not count, so without this an edited script would
+// replay a cached pass.
+func trackScripts(t *testing.T) {
+	t.Helper()
+	for _, pattern := range []string{"*.sh", "lib/*.sh"} {
+		files, err := filepath.Glob(filepath.Join(repoRoot(t), "scripts", pattern))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no scripts/%s: %v", pattern, err)
+		}
+		for _, f := range files {
+			if _, err := os.ReadFile(f); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
@@ -267,8 +309,9 @@ func mustNotCall(t *testing.T, calls []string, parts ...string) {
 	}
 }
 
-func provider(region string) string {
-	return "awskms://alias/webstack-pulumi?region=" + region
+// provider is the secrets provider of a stack: its own key.
+func provider(stack, region string) string {
+	return "awskms://alias/webstack-pulumi-" + stack + "?region=" + region
 }
 
 func TestUsage(t *testing.T) {
@@ -324,9 +367,10 @@ func TestDryRunMakesNoCalls(t *testing.T) {
 		"+ aws s3api put-bucket-ownership-controls ",
 		"+ aws s3api put-bucket-policy ",
 		"+ pulumi login 's3://" + bucket + "?region=eu-west-1'",
-		"+ pulumi stack init dev --secrets-provider '" + provider("eu-west-1") + "'",
-		"+ pulumi stack init staging --secrets-provider '" + provider("eu-west-1") + "'",
-		"+ pulumi stack init prod --secrets-provider '" + provider("eu-west-1") + "'",
+		"+ aws kms create-alias --region eu-west-1 --alias-name alias/webstack-pulumi-prod ",
+		"+ pulumi stack init dev --secrets-provider '" + provider("dev", "eu-west-1") + "'",
+		"+ pulumi stack init staging --secrets-provider '" + provider("staging", "eu-west-1") + "'",
+		"+ pulumi stack init prod --secrets-provider '" + provider("prod", "eu-west-1") + "'",
 		"gh variable set PULUMI_STATE_BUCKET --body '" + bucket + "'",
 	} {
 		if !strings.Contains(out, want) {
@@ -353,7 +397,9 @@ func TestFreshRunCreatesEverything(t *testing.T) {
 	settings := []int{
 		mustCall(t, calls, "aws s3api put-bucket-versioning", "--bucket "+bucket, "Status=Enabled"),
 		mustCall(t, calls, "aws s3api put-bucket-encryption", "--bucket "+bucket,
-			`"SSEAlgorithm":"aws:kms"`, `"KMSMasterKeyID":"`+keyARN, `"BucketKeyEnabled":true`),
+			// No S3 bucket key: each object is encrypted under its own
+			// ARN, which the CI roles' key policies check.
+			`"SSEAlgorithm":"aws:kms"`, `"KMSMasterKeyID":"`+keyARN, `"BucketKeyEnabled":false`),
 		mustCall(t, calls, "aws s3api put-public-access-block", "--bucket "+bucket,
 			"BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"),
 		mustCall(t, calls, "aws s3api put-bucket-ownership-controls", "--bucket "+bucket, "ObjectOwnership=BucketOwnerEnforced"),
@@ -372,13 +418,27 @@ func TestFreshRunCreatesEverything(t *testing.T) {
 			t.Errorf("%s before the bucket is created", calls[s])
 		}
 	}
+	// Each stack has a key of its own, tagged with its environment, and
+	// the bucket's key is none of them.
+	keys := map[string]bool{}
 	for _, s := range stackNames {
-		if i := mustCall(t, calls, "pulumi stack init "+s+" --secrets-provider "+provider("eu-west-1")); i >= 0 && i < login {
+		if i := mustCall(t, calls, "aws kms create-key --region eu-west-1", "TagKey=Environment,TagValue="+s+" "); i >= 0 {
+			mustCall(t, calls[i:], "aws kms create-alias --region eu-west-1 --alias-name alias/webstack-pulumi-"+s+" --target-key-id "+keyARN)
+		}
+		if i := mustCall(t, calls, "pulumi stack init "+s+" --secrets-provider "+provider(s, "eu-west-1")); i >= 0 && i < login {
 			t.Errorf("stack init %s before pulumi login", s)
 		}
-		if got := f.read(t, "Pulumi."+s+".yaml"); !strings.Contains(got, "\nsecretsprovider: "+provider("eu-west-1")+"\n") {
-			t.Errorf("Pulumi.%s.yaml has no KMS secrets provider:\n%s", s, got)
+		if got := f.read(t, "Pulumi."+s+".yaml"); !strings.Contains(got, "\nsecretsprovider: "+provider(s, "eu-west-1")+"\n") {
+			t.Errorf("Pulumi.%s.yaml has no KMS secrets provider of its own:\n%s", s, got)
 		}
+		b, err := os.ReadFile(filepath.Join(f.state, "alias-webstack-pulumi-"+s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[string(b)] = true
+	}
+	if b, err := os.ReadFile(filepath.Join(f.state, "alias-webstack-pulumi")); err != nil || keys[string(b)] || len(keys) != len(stackNames) {
+		t.Errorf("want one key per stack and another for the bucket; got stack keys %v, bucket key %q (%v)", keys, b, err)
 	}
 	mustNotCall(t, calls, "change-secrets-provider")
 	if !strings.Contains(out, "git add Pulumi.dev.yaml Pulumi.staging.yaml Pulumi.prod.yaml") {
@@ -396,7 +456,7 @@ func TestUSEast1CreatesBucketWithoutLocationConstraint(t *testing.T) {
 	if i := mustCall(t, calls, "aws s3api create-bucket"); i >= 0 && strings.Contains(calls[i], "LocationConstraint") {
 		t.Errorf("us-east-1 takes no LocationConstraint: %s", calls[i])
 	}
-	mustCall(t, calls, "pulumi stack init dev --secrets-provider "+provider("us-east-1"))
+	mustCall(t, calls, "pulumi stack init dev --secrets-provider "+provider("dev", "us-east-1"))
 	mustNotCall(t, calls, "pulumi stack init staging")
 }
 
@@ -423,7 +483,8 @@ func TestSecondRunCreatesNothing(t *testing.T) {
 	}
 	// It still looks, and re-applies the bucket's settings.
 	mustCall(t, calls, "aws s3api head-bucket")
-	mustCall(t, calls, "aws kms describe-key", "alias/webstack-pulumi")
+	mustCall(t, calls, "aws kms describe-key", "alias/webstack-pulumi ")
+	mustCall(t, calls, "aws kms describe-key", "alias/webstack-pulumi-prod ")
 	mustCall(t, calls, "aws s3api put-bucket-encryption")
 	mustCall(t, calls, "pulumi stack ls --json")
 	for _, s := range stackNames {
@@ -448,7 +509,7 @@ func TestExistingStacksChangeOnlyAnotherProvider(t *testing.T) {
 			}
 			f.write(t, "Pulumi.dev.yaml", "secretsprovider: awskms://alias/old?region=us-east-1\nencryptedkey: b2xk\nconfig: {}\n")
 			f.write(t, "Pulumi.staging.yaml", "encryptionsalt: v1:abc\nconfig: {}\n") // passphrase
-			f.write(t, "Pulumi.prod.yaml", "secretsprovider: \""+provider("us-east-1")+"\"\nencryptedkey: cHJvZA==\nconfig: {}\n")
+			f.write(t, "Pulumi.prod.yaml", "secretsprovider: \""+provider("prod", "us-east-1")+"\"\nencryptedkey: cHJvZA==\nconfig: {}\n")
 			prod := f.read(t, "Pulumi.prod.yaml")
 
 			out, code := f.run(t, "--bucket", bucket, "--region", "us-east-1")
@@ -457,8 +518,8 @@ func TestExistingStacksChangeOnlyAnotherProvider(t *testing.T) {
 			}
 			calls := f.calls(t)
 			mustNotCall(t, calls, "stack init")
-			mustCall(t, calls, "pulumi stack change-secrets-provider --stack dev "+provider("us-east-1"))
-			mustCall(t, calls, "pulumi stack change-secrets-provider --stack staging "+provider("us-east-1"))
+			mustCall(t, calls, "pulumi stack change-secrets-provider --stack dev "+provider("dev", "us-east-1"))
+			mustCall(t, calls, "pulumi stack change-secrets-provider --stack staging "+provider("staging", "us-east-1"))
 			mustNotCall(t, calls, "change-secrets-provider --stack prod")
 			if got := f.read(t, "Pulumi.prod.yaml"); got != prod {
 				t.Errorf("Pulumi.prod.yaml changed:\n%s", got)
@@ -470,10 +531,13 @@ func TestExistingStacksChangeOnlyAnotherProvider(t *testing.T) {
 	}
 }
 
-// An existing key without rotation gets rotation, and no second key.
+// Existing keys without rotation get rotation, and no second key.
 func TestExistingKeyGetsRotation(t *testing.T) {
 	f := newFixture(t)
-	f.touch(t, "alias", "arn:aws:kms:us-east-1:"+account+":key/existing\n")
+	f.touch(t, "alias-webstack-pulumi", "arn:aws:kms:us-east-1:"+account+":key/existing\n")
+	for _, s := range stackNames {
+		f.touch(t, "alias-webstack-pulumi-"+s, "arn:aws:kms:us-east-1:"+account+":key/existing-"+s+"\n")
+	}
 	out, code := f.run(t, "--bucket", bucket, "--region", "us-east-1")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
@@ -482,6 +546,9 @@ func TestExistingKeyGetsRotation(t *testing.T) {
 	mustNotCall(t, calls, "create-key")
 	mustNotCall(t, calls, "create-alias")
 	mustCall(t, calls, "aws kms enable-key-rotation --region us-east-1 --key-id arn:aws:kms:us-east-1:"+account+":key/existing")
+	for _, s := range stackNames {
+		mustCall(t, calls, "aws kms enable-key-rotation --region us-east-1 --key-id arn:aws:kms:us-east-1:"+account+":key/existing-"+s)
+	}
 	mustCall(t, calls, "put-bucket-encryption", `"KMSMasterKeyID":"arn:aws:kms:us-east-1:`+account+`:key/existing"`)
 }
 
@@ -506,69 +573,10 @@ func TestLookupErrorsStop(t *testing.T) {
 	}
 }
 
-func TestCIRoles(t *testing.T) {
-	f := newFixture(t)
-	args := []string{"--repo", "foobar/webstack", "--bucket", bucket, "--region", "us-east-1"}
-
-	out, code := f.runScript(t, "bootstrap-ci-roles.sh", append(args, "--dry-run")...)
-	if code != 0 || !strings.Contains(out, "+ aws iam create-role --role-name webstack-ci-deploy ") {
-		t.Errorf("dry run: exit %d\n%s", code, out)
-	}
-	if calls := f.calls(t); len(calls) > 0 {
-		t.Errorf("--dry-run called:\n%s", strings.Join(calls, "\n"))
-	}
-
-	// The key comes from bootstrap-backend.sh: without it, nothing is made.
-	out, code = f.runScript(t, "bootstrap-ci-roles.sh", args...)
-	if code != 1 || !strings.Contains(out, "run scripts/bootstrap-backend.sh first") {
-		t.Errorf("without the key: exit %d\n%s", code, out)
-	}
-	mustNotCall(t, f.calls(t), "create-")
-
-	keyARN := "arn:aws:kms:us-east-1:" + account + ":key/abc"
-	f.touch(t, "alias", keyARN+"\n")
-	out, code = f.runScript(t, "bootstrap-ci-roles.sh", args...)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, out)
-	}
-	calls := f.calls(t)
-	provider := "arn:aws:iam::" + account + ":oidc-provider/token.actions.githubusercontent.com"
-	mustCall(t, calls, "aws iam create-open-id-connect-provider --url https://token.actions.githubusercontent.com --client-id-list sts.amazonaws.com")
-	mustCall(t, calls, "aws iam create-role --role-name webstack-ci-preview", `"Federated":"`+provider+`"`,
-		`"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"`,
-		`"token.actions.githubusercontent.com:sub":["repo:foobar/webstack:pull_request"]`, "--max-session-duration 3600")
-	mustCall(t, calls, "aws iam create-role --role-name webstack-ci-deploy",
-		`"token.actions.githubusercontent.com:sub":["repo:foobar/webstack:environment:dev","repo:foobar/webstack:environment:staging","repo:foobar/webstack:environment:prod"]`,
-		"--max-session-duration 7200")
-	mustCall(t, calls, "aws iam attach-role-policy --role-name webstack-ci-preview --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess")
-	mustCall(t, calls, "aws iam attach-role-policy --role-name webstack-ci-deploy --policy-arn arn:aws:iam::aws:policy/PowerUserAccess")
-	if i := mustCall(t, calls, "aws iam put-role-policy --role-name webstack-ci-preview", `"Resource":"`+keyARN+`"`, `"s3:GetObject"`,
-		`"Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/Project":"webstack"}}`); i >= 0 {
-		for _, write := range []string{"s3:PutObject", "s3:DeleteObject", "kms:Encrypt", "iam:"} {
-			if strings.Contains(calls[i], write) {
-				t.Errorf("the preview role may %s: %s", write, calls[i])
-			}
-		}
-	}
-	mustCall(t, calls, "aws iam put-role-policy --role-name webstack-ci-deploy", `"s3:PutObject"`, `"kms:Decrypt"`,
-		`"Effect":"Deny","Action":"iam:*","Resource":["arn:aws:iam::`+account+`:role/webstack-ci-*"`)
-	if !strings.Contains(out, "gh variable set AWS_DEPLOY_ROLE_ARN --body 'arn:aws:iam::"+account+":role/webstack-ci-deploy'") {
-		t.Errorf("the output does not give the deploy role's variable:\n%s", out)
-	}
-
-	out, code = f.runScript(t, "bootstrap-ci-roles.sh", args...)
-	if code != 0 {
-		t.Fatalf("second run: exit %d\n%s", code, out)
-	}
-	calls = f.calls(t)
-	mustNotCall(t, calls, "create-")
-	mustCall(t, calls, "aws iam update-assume-role-policy --role-name webstack-ci-deploy")
-	mustCall(t, calls, "aws iam put-role-policy --role-name webstack-ci-preview")
-}
-
 // The scripts parse, and pass shellcheck where it is installed.
 func TestScriptsLint(t *testing.T) {
 	root := repoRoot(t)
+	trackScripts(t)
 	scripts, err := filepath.Glob(filepath.Join(root, "scripts", "*.sh"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@
 # Shared by the bootstrap scripts (sourced, not run): how they print, run
 # and query commands, honouring $dry_run.
 
-# partition_of prints the AWS partition of a region.
+# partition_of prints the AWS partition a region name suggests: only for
+# --dry-run, which asks AWS nothing; a real run takes the partition from
+# the credentials (caller_identity).
 partition_of() {
 	case "$1" in
 	cn-*) echo aws-cn ;;
@@ -49,4 +51,27 @@ query() {
 		return 1
 	fi
 	"$@" 2>"$query_err"
+}
+
+# caller_identity sets $account and $partition from the ARN of the
+# credentials (arn:PARTITION:sts::ACCOUNT:...), so that every ARN the
+# scripts write is right in GovCloud (aws-us-gov) and China (aws-cn) too.
+# With --dry-run: placeholders, and the partition of the region $1. Fails,
+# printing AWS's error, when there are no usable credentials.
+caller_identity() {
+	local arn
+	if arn="$(query aws sts get-caller-identity --query Arn --output text)"; then
+		IFS=: read -r _ partition _ _ account _ <<<"$arn"
+		if [ -z "$partition" ] || ! [[ "$account" =~ ^[0-9]{12}$ ]]; then
+			echo "aws sts get-caller-identity: not an ARN: $arn" >&2
+			return 1
+		fi
+		echo "AWS account $account, partition $partition"
+	elif $dry_run; then
+		account="<account-id>"
+		partition="$(partition_of "$1")"
+	else
+		cat "$query_err" >&2
+		return 1
+	fi
 }

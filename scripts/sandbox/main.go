@@ -9,7 +9,7 @@
 //	sandbox scale TIER N  set the web or app group's desired capacity, wait until stable
 //	sandbox roll TIER   replace every host of lb, web or app (an instance refresh)
 //	sandbox kill HOST   kill every process of a host (web3), wait for its replacement
-//	sandbox down        remove everything a sandbox left (also after a crash)
+//	sandbox down        stop the running sandbox of this name, remove what it left (also after a crash)
 //	sandbox check       name the missing programs and their Debian packages
 //	sandbox prepare     build the application and the agent (as you: no Go needed under sudo)
 //
@@ -145,7 +145,18 @@ webstack sandbox is up (%.1f s): %s
 `, time.Since(start).Seconds(), s.URL(), s.URL(), s.Master(), s.Config.StateDir)
 	fmt.Print(s.Status())
 
-	<-ctx.Done()
+	// Ctrl-C, sandbox down from another terminal (which sends SIGTERM), or
+	// whatever removed the sandbox's bridge or state directory.
+	for tick := time.NewTicker(time.Second); ctx.Err() == nil; {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+			if !s.Intact() {
+				fmt.Println("\nsandbox: its bridge or state directory is gone (removed from elsewhere): exiting")
+				stop()
+			}
+		}
+	}
 	fmt.Println("\nsandbox: tearing down")
 	if err := s.Down(); err != nil {
 		return err

@@ -4,9 +4,12 @@ package iampolicy
 
 import (
 	"encoding/json"
-	"github.com/foobar/webstack/components/inputs"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/foobar/webstack/components/inputs"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -127,4 +130,25 @@ func OnlyReaders(readers []string) string {
 		Resource:  []string{"*"},
 		Condition: map[string]map[string]any{"ArnNotLike": {"aws:PrincipalArn": readers}},
 	})
+}
+
+// boundaryRe is a managed policy's ARN: arn:PARTITION:iam::ACCOUNT:policy/
+// [PATH/]NAME, or an AWS managed policy's (ACCOUNT "aws").
+var boundaryRe = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,128}$`)
+
+// CheckBoundary says whether arn can be a role's permissions boundary: ""
+// (none) or a managed policy's ARN.
+func CheckBoundary(arn string) error {
+	if arn == "" || boundaryRe.MatchString(arn) {
+		return nil
+	}
+	return fmt.Errorf("%s is not an IAM managed policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)", inputs.Show("PermissionsBoundary", arn))
+}
+
+// Boundary is the PermissionsBoundary input of a role: nil for none.
+func Boundary(arn string) pulumi.StringPtrInput {
+	if arn == "" {
+		return nil
+	}
+	return pulumi.String(arn)
 }

@@ -36,6 +36,10 @@ import (
 // Elastic IP, which takes AWS about 5-6 s, so clients of the Elastic IP see
 // roughly 8-10 s of failed connections.
 //
+// NotifyMaster should act only once the node has stayed MASTER for a
+// moment ([SettledMaster]): two BACKUPs can become MASTER together and the
+// loser returns to BACKUP at the winner's first advert.
+//
 // If a BACKUP wrongly becomes MASTER for a while (its adverts from the
 // MASTER were lost), it takes the Elastic IP; when the adverts come back,
 // it returns to BACKUP, and the real MASTER, hearing a lower-priority

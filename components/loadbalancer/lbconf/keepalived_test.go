@@ -24,7 +24,7 @@ func keepalivedNode(t *testing.T, k lbconf.Keepalived, authPass string) (lbconf.
 	dir := t.TempDir()
 	k.LocalInclude = writeFile(t, dir, "local.conf", "$IFACE=lbt0\n$AUTH_PASS="+authPass+"\n", 0o600)
 	k.CheckScript = writeFile(t, dir, "lb-check", lbconf.CheckScript("127.0.0.1:8405", "/lbhealth"), 0o755)
-	k.NotifyMaster = writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(filepath.Join(dir, "lb.env")), 0o755)
+	k.NotifyMaster = writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(filepath.Join(dir, "lb.env"), lbconf.MarkerAddr(k.VirtualRouterID), filepath.Join(dir, "takeover.lock")), 0o755)
 	if k.NotifyBackup != "" {
 		k.NotifyBackup = writeFile(t, dir, "lb-release", "#!/bin/sh\nexit 0\n", 0o755)
 	}

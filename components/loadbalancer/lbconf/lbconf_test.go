@@ -139,7 +139,9 @@ func TestGolden(t *testing.T) {
 		{"keepalived-lb2.conf.golden", func() string { return must(lbconf.RenderKeepalived(lb2())) }},
 		{"keepalived-lb2-notify-backup.conf.golden", func() string { return must(lbconf.RenderKeepalived(lb2sandbox)) }},
 		{"check.sh.golden", func() string { return lbconf.CheckScript("127.0.0.1:8405", "/lbhealth") }},
-		{"takeover.sh.golden", func() string { return lbconf.TakeoverScript("/etc/webstack/lb.env") }},
+		{"takeover.sh.golden", func() string {
+			return lbconf.TakeoverScript("/etc/webstack/lb.env", "127.254.0.51/32", "/run/webstack-lb-takeover.lock")
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			got := tc.render()
@@ -217,7 +219,7 @@ func TestScriptsAreValidBash(t *testing.T) {
 	dir := t.TempDir()
 	for name, script := range map[string]string{
 		"check.sh":    lbconf.CheckScript("127.0.0.1:8405", "/lbhealth"),
-		"takeover.sh": lbconf.TakeoverScript("/etc/webstack/lb.env"),
+		"takeover.sh": lbconf.TakeoverScript("/etc/webstack/lb.env", "127.254.0.51/32", "/run/webstack-lb-takeover.lock"),
 		"keep.sh":     lbconf.KeepAddressScript("/etc/webstack/lb.env", "/usr/local/libexec/webstack/lb-takeover", "127.254.0.51/32", "/run/x"),
 	} {
 		p := writeFile(t, dir, name, script, 0o755)
@@ -225,7 +227,7 @@ func TestScriptsAreValidBash(t *testing.T) {
 			t.Errorf("bash -n %s: exit %d\n%s", name, code, out)
 		}
 	}
-	if s := lbconf.TakeoverScript("/x"); !strings.HasPrefix(s, "#!/bin/bash\n") || !strings.Contains(s, "\nset -euo pipefail\n") {
+	if s := lbconf.TakeoverScript("/x", "127.254.0.51/32", "/run/webstack-lb-takeover.lock"); !strings.HasPrefix(s, "#!/bin/bash\n") || !strings.Contains(s, "\nset -euo pipefail\n") {
 		t.Errorf("takeover script must start with #!/bin/bash and set -euo pipefail:\n%s", s)
 	}
 }

@@ -1,6 +1,10 @@
 package lbconf
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // curl is the path of curl on Debian and Amazon Linux 2023.
 const curl = "/usr/bin/curl"
@@ -16,6 +20,46 @@ func CheckScript(monitorAddr, monitorPath string) string {
 exec ` + curl + ` -fsS -m 1 --noproxy '*' -o /dev/null ` + shQuote("http://"+monitorAddr+monitorPath) + "\n"
 }
 
+// MasterSettle is how long a node that has just become keepalived's MASTER
+// waits before it takes the address, and then only if it is still MASTER
+// (see [SettledMaster]).
+const MasterSettle = 500 * time.Millisecond
+
+// SettledMaster renders a POSIX sh fragment for the top of every script
+// that takes the address (notify_master, notify_master_rx_lower_pri and
+// the every-round keep-address check): it exits 0, leaving the address
+// where it is, unless this node is MASTER (marker, [MarkerAddr], on lo)
+// now and still MasterSettle later.
+//
+// Why: when the MASTER leaves a pair that has three nodes for a moment (a
+// rolling replacement), both BACKUPs wait out nearly the same skew time
+// (their priorities differ by a few points: 4 ms each), so under load both
+// can become MASTER before either hears the other. The lower priority
+// returns to BACKUP at the winner's first advert, which keepalived sends
+// on its transition; had it taken the address already, the address would
+// move twice more (to the loser, back to the winner) and cut the clients'
+// connections each time. Seen in CI: [lb1 lb3 lb4 lb3] in one roll.
+// Waiting costs every takeover MasterSettle, against a second and third
+// move of the Elastic IP of 5-6 s each.
+//
+// say is a command that takes one message argument (logger, echo).
+func SettledMaster(marker, say string) string {
+	secs := strconv.FormatFloat(MasterSettle.Seconds(), 'f', -1, 64)
+	return `# Take the address only as a MASTER that stays one: two nodes can be MASTER
+# for a moment, and the loser returns to BACKUP at the winner's first advert.
+is_master() { ip -o -4 addr show dev lo | grep -qF -- ` + shQuote(" "+marker+" ") + `; }
+if ! is_master; then
+    ` + say + ` "not MASTER: the address stays where it is"
+    exit 0
+fi
+sleep ` + secs + `
+if ! is_master; then
+    ` + say + ` "MASTER for less than ` + secs + ` s (another node won the election): the address stays where it is"
+    exit 0
+fi
+`
+}
+
 // TakeoverScript renders the AWS notify_master script: it moves the Elastic
 // IP to this instance with
 //
@@ -24,19 +68,29 @@ exec ` + curl + ` -fsS -m 1 --noproxy '*' -o /dev/null ` + shQuote("http://"+mon
 // where I comes from the instance metadata service (IMDSv2: a token PUT,
 // then GET meta-data/instance-id), and R and A from envFile, read as
 // KEY=value lines (the systemd EnvironmentFile format; the file is parsed,
-// never executed) holding AWS_REGION and WEBSTACK_EIP_ALLOCATION_ID. The
-// association is retried 5 times with backoff (1, 2, 4, 8 s between
-// tries). It logs to syslog with tag webstack-lb and exits non-zero when it
-// gives up. It is idempotent, so it is also safe as
+// never executed) holding AWS_REGION and WEBSTACK_EIP_ALLOCATION_ID.
+//
+// It acts only as a settled MASTER ([SettledMaster] with marker, the
+// instance's [MarkerAddr]), and then keeps trying for as long as the node
+// is MASTER, until the address is its own: right after a node is replaced,
+// its role's policy or the ec2 endpoint may not answer yet, and a MASTER
+// that gave up would leave the site without its address. Between tries it
+// waits 1, 2, 4, then 8 s, logs every failure, and checks that it is still
+// MASTER. One takeover runs at a time (lockFile): keepalived may start it
+// twice at once (notify_master and notify_master_rx_lower_pri) and the
+// agent's keep-address check a third time. It logs to syslog with tag
+// webstack-lb. It is idempotent, so it is also safe as
 // notify_master_rx_lower_pri. The instance role needs ec2:AssociateAddress.
-func TakeoverScript(envFile string) string {
-	return strings.Replace(takeover, "@ENV_FILE@", shQuote(envFile), 1)
+func TakeoverScript(envFile, marker, lockFile string) string {
+	return strings.NewReplacer("@ENV_FILE@", shQuote(envFile), "@LOCK@", shQuote(lockFile),
+		"@SETTLED_MASTER@\n", SettledMaster(marker, "log")).Replace(takeover)
 }
 
 const takeover = `#!/bin/bash
 # keepalived notify_master script, rendered by github.com/foobar/webstack/components/loadbalancer/lbconf.
-# Moves the Elastic IP to this instance. Also run as notify_master_rx_lower_pri:
-# associating an address that is already ours changes nothing.
+# Moves the Elastic IP to this instance, retrying for as long as it is MASTER.
+# Also run as notify_master_rx_lower_pri: associating an address that is
+# already ours changes nothing.
 set -euo pipefail
 
 env_file=@ENV_FILE@
@@ -63,31 +117,49 @@ done <"$env_file"
 [[ -n $region ]] || fail "AWS_REGION is not set in $env_file"
 [[ -n $allocation_id ]] || fail "WEBSTACK_EIP_ALLOCATION_ID is not set in $env_file"
 
-# This instance's id, from IMDSv2.
-imds=http://169.254.169.254/latest
-token=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 -X PUT \
-    -H "X-aws-ec2-metadata-token-ttl-seconds: 60" "$imds/api/token") ||
-    fail "no IMDSv2 token"
-instance_id=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 \
-    -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/instance-id") ||
-    fail "no instance id from IMDS"
+# One takeover at a time: a running one keeps trying while this node is
+# MASTER, so a second has nothing to add.
+exec 9>@LOCK@
+if ! flock -n 9; then
+    log "a takeover is already running"
+    exit 0
+fi
 
-delay=1
-for attempt in 1 2 3 4 5; do
-    if out=$(aws ec2 associate-address --region "$region" \
-        --allocation-id "$allocation_id" --instance-id "$instance_id" \
+@SETTLED_MASTER@
+# This instance's id, from IMDSv2.
+instance_id() {
+    local imds=http://169.254.169.254/latest token
+    token=$(curl -fsS --connect-timeout 1 -m 2 --retry 2 -X PUT \
+        -H "X-aws-ec2-metadata-token-ttl-seconds: 60" "$imds/api/token") || {
+        echo "no IMDSv2 token"
+        return 1
+    }
+    curl -fsS --connect-timeout 1 -m 2 --retry 2 \
+        -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/instance-id" || {
+        echo "no instance id from IMDS"
+        return 1
+    }
+}
+
+delay=1 attempt=0
+while :; do
+    attempt=$((attempt + 1))
+    if id=$(instance_id) && out=$(aws ec2 associate-address --region "$region" \
+        --allocation-id "$allocation_id" --instance-id "$id" \
         --allow-reassociation --cli-connect-timeout 2 --cli-read-timeout 5 \
         --output text 2>&1); then
-        log "MASTER: associated $allocation_id with $instance_id (attempt $attempt): $out"
+        log "MASTER: associated $allocation_id with $id (attempt $attempt): $out"
         exit 0
     fi
-    log "associate-address attempt $attempt of 5 failed: $out"
-    if ((attempt < 5)); then
-        sleep "$delay"
-        delay=$((delay * 2))
+    log "attempt $attempt to associate $allocation_id failed, retrying in $delay s while MASTER: ${out:-$id}"
+    sleep "$delay"
+    ((delay < 8)) && delay=$((delay * 2))
+    if ! is_master; then
+        log "no longer MASTER after $attempt attempts: the address stays where it is"
+        exit 0
     fi
+    out=""
 done
-fail "could not associate $allocation_id with $instance_id after 5 attempts"
 `
 
 // KeepAddressScript renders the script webstack-agent runs every round on
@@ -95,11 +167,13 @@ fail "could not associate $allocation_id with $instance_id after 5 attempts"
 // (marker, MarkerAddr, is on lo), the Elastic IP must be this instance's.
 // Two nodes can be MASTER for a moment, when both BACKUPs time out
 // together as the MASTER leaves; the one that loses the election goes
-// BACKUP, but its takeover may have run last and left the address on it,
-// and once that node leaves, the address would go with it. So the MASTER
+// BACKUP, and its takeover ([SettledMaster]) normally sees that in time,
+// but one stalled for longer may still run last and leave the address on
+// it, and once that node leaves, the address would go with it. So the MASTER
 // compares the instance metadata's public-ipv4 (the Elastic IP once it is
 // associated) with WEBSTACK_EIP_ADDRESS from envFile and, if they differ,
-// runs takeoverPath (TakeoverScript), at most once per 15 s (the time of
+// starts takeoverPath (TakeoverScript) in the background (it may retry for
+// long, and the agent's round must go on), at most once per 15 s (the time of
 // stampFile) because the metadata follows an association with some delay.
 // It prints only when it acts; a BACKUP exits at once.
 func KeepAddressScript(envFile, takeoverPath, marker, stampFile string) string {
@@ -136,6 +210,8 @@ if [[ -e $stamp ]] && (( $(date +%s) - $(stat -c %Y "$stamp") < 15 )); then
     exit 0
 fi
 touch "$stamp"
-echo "MASTER without the Elastic IP $address (this instance has ${mine:-no public address}): taking it"
-exec @TAKEOVER@
+echo "MASTER without the Elastic IP $address (this instance has ${mine:-no public address}): taking it (lb-takeover logs to the journal)"
+# In the background: the takeover retries for as long as this node is
+# MASTER, and the agent's round must not wait for it.
+setsid @TAKEOVER@ </dev/null >/dev/null 2>&1 &
 `

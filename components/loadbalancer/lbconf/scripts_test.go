@@ -2,9 +2,11 @@ package lbconf_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foobar/webstack/components/loadbalancer/lbconf"
 	"github.com/foobar/webstack/internal/testtools"
@@ -36,6 +38,19 @@ echo eipassoc-0123
 	stubRecord = `#!/bin/bash
 echo "$*" >>"$STUBS/$(basename "$0").log"
 `
+	// ip plays "ip -o -4 addr show dev lo": the n-th call (n from 1) shows
+	// keepalived's MASTER marker iff the n-th character of $MASTER is 1
+	// (the last one repeats), so MASTER=10 is a node that loses the
+	// election between the takeover's two looks.
+	stubIP = `#!/bin/bash
+n=$(( $(cat "$STUBS/ip.count" 2>/dev/null || echo 0) + 1 ))
+echo "$n" >"$STUBS/ip.count"
+state=${MASTER:-0}
+(( n <= ${#state} )) || n=${#state}
+echo "1: lo    inet 127.0.0.1/8 scope host lo"
+[[ ${state:n-1:1} == 1 ]] && echo "1: lo    inet 127.254.0.51/32 scope host lo"
+exit 0
+`
 )
 
 func TestTakeoverScript(t *testing.T) {
@@ -51,16 +66,26 @@ func TestTakeoverScript(t *testing.T) {
 		wantSleep string // sleep.log
 		wantLog   string // in logger.log
 	}{
-		{"first try", envOK, nil, 0, associate, "",
+		{"first try", envOK, []string{"MASTER=1"}, 0, associate, "0.5\n",
 			"-t webstack-lb -- MASTER: associated eipalloc-0123 with i-0abc123 (attempt 1): eipassoc-0123"},
-		{"third try", envOK, []string{"AWS_FAILURES=2"}, 0, strings.Repeat(associate, 3), "1\n2\n",
-			"associate-address attempt 2 of 5 failed: An error occurred (RequestLimitExceeded)"},
-		{"gives up", envOK, []string{"AWS_FAILURES=99"}, 1, strings.Repeat(associate, 5), "1\n2\n4\n8\n",
-			"takeover failed: could not associate eipalloc-0123 with i-0abc123 after 5 attempts"},
-		{"no env file", "", nil, 1, "", "", "takeover failed: cannot read "},
-		{"no allocation id", "AWS_REGION=eu-west-1\n", nil, 1, "", "", "takeover failed: WEBSTACK_EIP_ALLOCATION_ID is not set in "},
-		{"no region", "WEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", nil, 1, "", "", "takeover failed: AWS_REGION is not set in "},
-		{"no IMDS", envOK, []string{"IMDS_DOWN=1"}, 1, "", "", "takeover failed: no IMDSv2 token"},
+		{"third try", envOK, []string{"MASTER=1", "AWS_FAILURES=2"}, 0, strings.Repeat(associate, 3), "0.5\n1\n2\n",
+			"attempt 2 to associate eipalloc-0123 failed, retrying in 2 s while MASTER: An error occurred (RequestLimitExceeded)"},
+		// A MASTER never gives up: the address must end up its own.
+		{"keeps trying while MASTER", envOK, []string{"MASTER=1", "AWS_FAILURES=8"}, 0, strings.Repeat(associate, 9), "0.5\n1\n2\n4\n8\n8\n8\n8\n8\n",
+			"MASTER: associated eipalloc-0123 with i-0abc123 (attempt 9): eipassoc-0123"},
+		// ... but a node that is no longer MASTER stops.
+		{"stops when no longer MASTER", envOK, []string{"MASTER=1110", "AWS_FAILURES=99"}, 0, strings.Repeat(associate, 2), "0.5\n1\n2\n",
+			"no longer MASTER after 2 attempts: the address stays where it is"},
+		// Two BACKUPs became MASTER together; this one lost the election
+		// while it waited: the address stays with the winner.
+		{"lost the election", envOK, []string{"MASTER=10"}, 0, "", "0.5\n",
+			"-t webstack-lb -- MASTER for less than 0.5 s (another node won the election): the address stays where it is"},
+		{"not master", envOK, []string{"MASTER=0"}, 0, "", "", "-t webstack-lb -- not MASTER: the address stays where it is"},
+		{"no env file", "", []string{"MASTER=1"}, 1, "", "", "takeover failed: cannot read "},
+		{"no allocation id", "AWS_REGION=eu-west-1\n", []string{"MASTER=1"}, 1, "", "", "takeover failed: WEBSTACK_EIP_ALLOCATION_ID is not set in "},
+		{"no region", "WEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", []string{"MASTER=1"}, 1, "", "", "takeover failed: AWS_REGION is not set in "},
+		// IMDS is retried like the association.
+		{"no IMDS", envOK, []string{"MASTER=110", "IMDS_DOWN=1"}, 0, "", "0.5\n1\n", "attempt 1 to associate eipalloc-0123 failed, retrying in 1 s while MASTER: no IMDSv2 token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stubs := t.TempDir()
@@ -68,6 +93,7 @@ func TestTakeoverScript(t *testing.T) {
 			writeFile(t, stubs, "aws", stubAWS, 0o755)
 			writeFile(t, stubs, "logger", stubRecord, 0o755)
 			writeFile(t, stubs, "sleep", stubRecord, 0o755)
+			writeFile(t, stubs, "ip", stubIP, 0o755)
 			// A directory name that needs quoting in the script.
 			dir := filepath.Join(t.TempDir(), "it's a dir")
 			check(t, os.Mkdir(dir, 0o755))
@@ -75,7 +101,7 @@ func TestTakeoverScript(t *testing.T) {
 			if tc.envFile != "" {
 				writeFile(t, dir, "lb.env", tc.envFile, 0o600)
 			}
-			script := writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(envFile), 0o755)
+			script := writeFile(t, dir, "lb-takeover", lbconf.TakeoverScript(envFile, "127.254.0.51/32", filepath.Join(stubs, "takeover.lock")), 0o755)
 			env := append([]string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs}, tc.env...)
 			out, code := run(t, env, bash, script)
 			read := func(name string) string {
@@ -98,6 +124,43 @@ func TestTakeoverScript(t *testing.T) {
 				t.Error("the instance id was not read through IMDSv2")
 			}
 		})
+	}
+}
+
+// TestOneTakeoverAtATime: while one takeover holds the lock (it retries
+// for as long as the node is MASTER), a second one exits at once and calls
+// nothing.
+func TestOneTakeoverAtATime(t *testing.T) {
+	bash := testtools.Need(t, "bash", "bash")
+	flock := testtools.Need(t, "flock", "util-linux")
+	stubs := t.TempDir()
+	for name, text := range map[string]string{"curl": stubCurl, "aws": stubAWS, "logger": stubRecord, "sleep": stubRecord, "ip": stubIP} {
+		writeFile(t, stubs, name, text, 0o755)
+	}
+	env := writeFile(t, stubs, "lb.env", "AWS_REGION=eu-west-1\nWEBSTACK_EIP_ALLOCATION_ID=eipalloc-0123\n", 0o600)
+	lock := filepath.Join(stubs, "takeover.lock")
+	script := writeFile(t, stubs, "lb-takeover", lbconf.TakeoverScript(env, "127.254.0.51/32", lock), 0o755)
+	// The first takeover's stand-in: holds the lock until stdin closes.
+	holder := exec.Command(flock, lock, "cat")
+	in, err := holder.StdinPipe()
+	check(t, err)
+	check(t, holder.Start())
+	defer func() { in.Close(); holder.Wait() }()
+	for end := time.Now().Add(5 * time.Second); exec.Command(flock, "-n", lock, "true").Run() == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the lock holder never took the lock")
+		}
+	}
+	out, code := run(t, []string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs, "MASTER=1"}, bash, script)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	logged, _ := os.ReadFile(filepath.Join(stubs, "logger.log"))
+	if !strings.Contains(string(logged), "a takeover is already running") {
+		t.Errorf("syslog %q, want \"a takeover is already running\"", logged)
+	}
+	if _, err := os.Stat(filepath.Join(stubs, "aws.log")); err == nil {
+		t.Error("the second takeover called aws while the first held the lock")
 	}
 }
 
@@ -149,8 +212,16 @@ esac
 				}
 				outs += out
 			}
-			b, _ := os.ReadFile(filepath.Join(stubs, "takeover.log"))
-			if got := strings.Count(string(b), "\n"); got != tc.wantTakeover {
+			// The takeover runs in the background: wait for it.
+			ran := func() int {
+				b, _ := os.ReadFile(filepath.Join(stubs, "takeover.log"))
+				return strings.Count(string(b), "\n")
+			}
+			for end := time.Now().Add(5 * time.Second); ran() < tc.wantTakeover && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // and for one too many
+			if got := ran(); got != tc.wantTakeover {
 				t.Errorf("takeover ran %d times, want %d", got, tc.wantTakeover)
 			}
 			if tc.wantOutput == "" && outs != "" || !strings.Contains(outs, tc.wantOutput) {
