@@ -51,6 +51,7 @@ var taggable = map[string]bool{
 	"aws:s3/bucketV2:BucketV2":                                  true,
 	"aws:secretsmanager/secret:Secret":                          true,
 	"aws:sns/topic:Topic":                                       true,
+	"aws:ssm/parameter:Parameter":                               true,
 	"aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":   true,
 	"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": true,
 	// Take no tags.

@@ -106,6 +106,9 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		// up (bundles and releases), and its old versions: destroy may
 		// empty it. (A protected stack refuses destroy anyway.)
 		ForceDestroy: true,
+		// Only the deploying principal writes it: whoever else could
+		// write a bundle could at most have it refused by the hosts.
+		Writers: facts.Writers,
 	}, withAWS)
 	if err != nil {
 		return nil, err

@@ -6,20 +6,25 @@ import (
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // Facts are what the program learns before creating anything: the
-// account and its partition, the hosts' images, the application release
-// and the agent's release for each architecture the hosts use.
+// account and its partition, who may write the bucket, the hosts' images,
+// the application release and the agent's release for each architecture
+// the hosts use.
 type Facts struct {
 	AccountID, Partition string
 	// Deployer is the ARN of the principal running the program (as
 	// GetCallerIdentity names it): the secrets' policies let it read their
 	// values, as Pulumi does on refresh.
-	Deployer               string
+	Deployer string
+	// Writers may write the bucket's objects: webstack:bucket.writers, or
+	// the principal running the program.
+	Writers                []string
 	LoadBalancer, Web, App host.Image
 	Release                release.Artifact
 	// Agents are the webstack agent built for each architecture (arm64,
@@ -63,6 +68,9 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	}
 	if p := boundaryElsewhere(s.PermissionsBoundary, images.Partition, images.AccountID); p != "" {
 		problems = append(problems, stacks.Problem{Key: s.Project + ":permissionsBoundary", Value: s.PermissionsBoundary, Message: p})
+	}
+	if p := bucketWriters(ctx, s, caller.Arn, &images); p != nil {
+		problems = append(problems, *p)
 	}
 	latest := map[string]host.Image{} // one lookup per architecture
 	for _, tier := range []struct {
@@ -126,6 +134,36 @@ func boundaryElsewhere(arn, partition, account string) string {
 		return fmt.Sprintf("must be a policy of this stack's account, arn:%s:iam::%s:policy/NAME (the credentials' account and partition)", partition, account)
 	}
 	return ""
+}
+
+// bucketWriters are the principals that may write the bucket: the setting,
+// which must include the caller of an update (or its objects would be
+// denied half-way through it), or else the caller itself.
+func bucketWriters(ctx *pulumi.Context, s *stacks.Settings, callerArn string, f *Facts) *stacks.Problem {
+	key := s.Project + ":bucket.writers"
+	if len(s.Bucket.Writers) > 0 {
+		for _, w := range s.Bucket.Writers {
+			f.Writers = append(f.Writers, store.ExpandWriter(w, f.Partition, f.AccountID))
+		}
+		if store.Covers(f.Writers, callerArn) {
+			return nil
+		}
+		msg := fmt.Sprintf("does not include %s, which runs this program: the bucket policy would deny it the objects an update writes; add its ARN (a role session: its role's)", callerArn)
+		if ctx.DryRun() {
+			// A preview writes nothing: a read-only preview role need
+			// not be a writer.
+			_ = ctx.Log.Warn(key+": "+msg, nil)
+			return nil
+		}
+		return &stacks.Problem{Key: key, Value: s.Bucket.Writers, Message: msg}
+	}
+	w, err := store.WritersOf(callerArn)
+	if err != nil {
+		return &stacks.Problem{Key: key, Value: callerArn, Message: fmt.Sprintf(
+			"the principal running this program %v; set %s to the principals that deploy the stack", err, key)}
+	}
+	f.Writers = w
+	return nil
 }
 
 // appRelease is the application the hosts run: the user's executable, or the

@@ -8,11 +8,12 @@
 #   scripts/deps.sh test      the sandbox's, plus what the test suite's
 #                             real-program checks use: cloud-init, systemd
 #                             (systemd-analyze), shellcheck (actionlint),
-#                             mariadb-server (the app's MySQL TLS tests)
+#                             mariadb-server (the app's MySQL TLS tests),
+#                             openssl (webstack-sync verifying bundles)
 set -euo pipefail
 sandbox=(haproxy keepalived nginx-light postgresql iproute2 util-linux curl iputils-arping procps)
 bench=("${sandbox[@]}" wrk)
-test=("${sandbox[@]}" cloud-init systemd shellcheck mariadb-server)
+test=("${sandbox[@]}" cloud-init systemd shellcheck mariadb-server openssl)
 case "${1:-test}" in
 sandbox) packages=("${sandbox[@]}") ;;
 bench) packages=("${bench[@]}") ;;

@@ -44,6 +44,7 @@ func Defaults() Settings {
 		},
 		DNS:     DNS{Domain: "foobar.com"},
 		Secrets: Secrets{Administrators: []string{}},
+		Bucket:  Bucket{Writers: []string{}},
 		Tags:    map[string]string{},
 	}
 }

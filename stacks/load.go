@@ -95,6 +95,7 @@ func objectKeys() []objectKey {
 		{"database", func(s *Settings) any { return &s.Database }},
 		{"dns", func(s *Settings) any { return &s.DNS }},
 		{"secrets", func(s *Settings) any { return &s.Secrets }},
+		{"bucket", func(s *Settings) any { return &s.Bucket }},
 		{"tags", func(s *Settings) any { return &s.Tags }},
 	}
 }

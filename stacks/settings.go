@@ -55,7 +55,21 @@ type Settings struct {
 	Database     Database          `json:"database"`
 	DNS          DNS               `json:"dns"`
 	Secrets      Secrets           `json:"secrets"`
+	Bucket       Bucket            `json:"bucket"`
 	Tags         map[string]string `json:"tags"`
+}
+
+// Bucket is webstack:bucket: who may write the stack's bucket.
+type Bucket struct {
+	// Writers are the IAM principals (aws:PrincipalArn values: role ARNs
+	// with their path, user ARNs, an account root; or role/<path/><name>,
+	// user/<name>, root in the stack's account) that may write and delete
+	// the bucket's objects; the bucket policy denies it to every other
+	// principal. Empty: the deploying principal, as sts:GetCallerIdentity
+	// names it (a role session: its role). Set it when several principals
+	// deploy the stack, or when previews run as another principal; it must
+	// include the one that runs pulumi up.
+	Writers []string `json:"writers"`
 }
 
 // Network is webstack:network: the VPC and its subnets.

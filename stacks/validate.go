@@ -13,6 +13,7 @@ import (
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
+	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/internal/redact"
 )
 
@@ -110,6 +111,11 @@ func (s *Settings) Validate() Problems {
 	for i, a := range s.Secrets.Administrators {
 		if !inputs.Principal.Match(a) {
 			v.add(fmt.Sprintf("secrets.administrators[%d]", i), a, "must be %s", inputs.Principal.Allowed())
+		}
+	}
+	for i, w := range s.Bucket.Writers {
+		if err := store.CheckWriter(store.ExpandWriter(w, "aws", "123456789012")); err != nil {
+			v.add(fmt.Sprintf("bucket.writers[%d]", i), w, "%v", err)
 		}
 	}
 	s.validateTags(v)

@@ -26,6 +26,12 @@
 // The hosts may complete lifecycle actions and set the health of their own
 // group only (AddLifecyclePolicy), and list any group's instances (the
 // tier in front discovers the one behind through the API).
+//
+// NewHosts publishes a tier's bundle signed (host.Seal) with the group's
+// Ed25519 key, whose public key its user data pins, with a serial that an
+// SSM parameter counts (its version goes up when the bundle changes): the
+// hosts run only what the program signed for their bundle key, never an
+// older one.
 package group
 
 import (

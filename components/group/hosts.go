@@ -1,6 +1,8 @@
 package group
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/store"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -45,16 +48,28 @@ type HostsArgs struct {
 	// the agent), or nil.
 	RoleDescription string
 	Policy          pulumi.StringInput
+	// Signer signs the bundle; its public key is pinned in the hosts'
+	// user data. Nil: the group makes its own (<name>-signing-key).
+	Signer *host.Signer
 }
 
 // Hosts is a tier's group of hosts.
 type Hosts struct {
 	*Group
 	Role *host.Role
-	// Bundle is the script the hosts run; BundleKey where it is.
+	// Bundle is the script the hosts run; BundleKey where it is; Signed
+	// the object there (the signed envelope, host.Seal).
 	Bundle    pulumi.StringOutput
 	BundleKey pulumi.StringOutput
+	Signed    pulumi.StringOutput
+	// Signer signed it; Serial is its serial.
+	Signer *host.Signer
+	Serial pulumi.IntOutput
 }
+
+// SerialParameterName is the SSM parameter whose version is the serial of
+// a group's bundle: /webstack/<group>/bundle-sha256.
+func SerialParameterName(group string) string { return "/webstack/" + group + "/bundle-sha256" }
 
 // Validate reports what the group's arguments and the agent lack, before a
 // tier registers anything: NewHosts makes the role and the user data.
@@ -88,11 +103,43 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 		return nil, err
 	}
 	bundle := args.Bundle.ToStringOutput()
+	signer := args.Signer
+	if signer == nil {
+		if signer, err = host.NewSigner(ctx, name+"-signing-key", child); err != nil {
+			return nil, err
+		}
+	}
+	// The serial a host compares with the one it applied last, so that an
+	// older signed bundle is refused. A content-addressed bundle's key pins
+	// its content: its serial is 0. A bundle applied in place counts its
+	// changes with an SSM parameter holding its SHA-256: the parameter's
+	// version goes up by one exactly when the bundle changes, and stays
+	// put (no diff) while it does not.
 	bundleKey := pulumi.String(store.BundleKey(name)).ToStringOutput()
+	serial := pulumi.Int(0).ToIntOutput()
 	if args.Immutable {
 		bundleKey = bundle.ApplyT(func(s string) string { return store.ImmutableBundleKey(name, s) }).(pulumi.StringOutput)
+	} else {
+		counter, err := ssm.NewParameter(ctx, name+"-bundle-serial", &ssm.ParameterArgs{
+			Name:        pulumi.String(SerialParameterName(names.Group)),
+			Description: pulumi.String("SHA-256 of the " + name + " hosts' bundle; its version is the bundle's serial (webstack-sync refuses a lower one)"),
+			Type:        pulumi.String("String"),
+			Tier:        pulumi.String("Standard"),
+			Tags:        pulumi.StringMap{"Name": pulumi.String(names.Group + "-bundle-serial")},
+			// Value, not InsecureValue: the provider marks the version
+			// unknown in a preview only when Value changes.
+			Value: bundle.ApplyT(func(s string) string {
+				sum := sha256.Sum256([]byte(s))
+				return hex.EncodeToString(sum[:])
+			}).(pulumi.StringOutput),
+		}, child)
+		if err != nil {
+			return nil, err
+		}
+		serial = counter.Version
 	}
-	if _, err := b.PutObject(name+"-bundle", bundleKey, bundle, pulumi.DependsOn(append([]pulumi.Resource{agent}, args.BundleDependsOn...))); err != nil {
+	signed := signer.Seal(bundleKey, serial, bundle)
+	if _, err := b.PutObject(name+"-bundle", bundleKey, signed, pulumi.DependsOn(append([]pulumi.Resource{agent}, args.BundleDependsOn...))); err != nil {
 		return nil, err
 	}
 
@@ -116,9 +163,10 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 		}
 	}
 
-	userData := bundleKey.ApplyT(func(key string) (string, error) {
+	userData := pulumi.All(bundleKey, signer.PublicKey).ApplyT(func(v []any) (string, error) {
 		doc, err := host.Bootstrap(host.BootstrapArgs{
-			Group: names.Group, Tier: args.Tier, Region: args.Region, Bucket: b.Name, BundleKey: key, Packages: args.Packages,
+			Group: names.Group, Tier: args.Tier, Region: args.Region, Bucket: b.Name, BundleKey: v[0].(string),
+			Packages: args.Packages, PublicKey: v[1].(string),
 		}).Render()
 		if err != nil {
 			return "", err
@@ -137,5 +185,5 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 	if err != nil {
 		return nil, err
 	}
-	return &Hosts{Group: g, Role: role, Bundle: bundle, BundleKey: bundleKey}, nil
+	return &Hosts{Group: g, Role: role, Bundle: bundle, BundleKey: bundleKey, Signed: signed, Signer: signer, Serial: serial}, nil
 }

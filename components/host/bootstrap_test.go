@@ -1,6 +1,8 @@
 package host_test
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +18,7 @@ func bootstrapArgs() host.BootstrapArgs {
 	return host.BootstrapArgs{
 		Group: "webstack-dev-web", Tier: "web", Region: "us-east-1",
 		Bucket: "webstack-dev-123456789012-us-east-1", BundleKey: "bundles/web.sh",
-		Packages: []string{"nginx"},
+		Packages: []string{"nginx"}, PublicKey: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA3aT1x0fxJ8VD1WNMZbJgvaXlpV8Fq5DjWs7sa5Kdr8Y=\n-----END PUBLIC KEY-----\n",
 	}
 }
 
@@ -38,10 +40,33 @@ func TestBootstrapIsValidCloudConfigUnderTheLimit(t *testing.T) {
 	}
 }
 
-// syncHost prepares a fake host: host.env, a state directory and an `aws`
-// that serves s3://bucket/key from a local directory.
+// webstack-sync passes shellcheck.
+func TestSyncScriptPassesShellcheck(t *testing.T) {
+	sc := testtools.Need(t, "shellcheck", "shellcheck")
+	f := filepath.Join(t.TempDir(), "webstack-sync")
+	os.WriteFile(f, []byte(host.SyncScript), 0o755)
+	if out, err := exec.Command(sc, "-s", "bash", f).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// testKey is a fixed signing key for the tests (never a stack's).
+func testKey(t *testing.T, label string) ed25519.PrivateKey {
+	t.Helper()
+	seed := sha256.Sum256([]byte("webstack test signing key " + label))
+	k, err := host.SigningKey(seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// syncHost prepares a fake host: host.env, the pinned public key of
+// testKey("deploy"), a state directory and an `aws` that serves
+// s3://bucket/key from a local directory. The real openssl verifies.
 func syncHost(t *testing.T) (dir, bucketDir string, run func() (string, error)) {
 	t.Helper()
+	testtools.Need(t, "openssl", "openssl")
 	dir = t.TempDir()
 	bucketDir = filepath.Join(dir, "s3", "webstack-dev-123456789012-us-east-1")
 	bin := filepath.Join(dir, "bin")
@@ -58,20 +83,39 @@ cp "` + filepath.Join(dir, "s3") + `/$src" "${args[3]}"
 	os.WriteFile(filepath.Join(bin, "aws"), []byte(fakeAWS), 0o755)
 	env := filepath.Join(dir, "host.env")
 	os.WriteFile(env, []byte(host.HostEnv(bootstrapArgs())), 0o644)
+	pub, err := host.PublicKeyPEM(testKey(t, "deploy").Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingKey := filepath.Join(dir, "signing-key.pem")
+	os.WriteFile(signingKey, []byte(pub), 0o644)
 	script := filepath.Join(dir, "webstack-sync")
 	os.WriteFile(script, []byte(host.SyncScript), 0o755)
 	run = func() (string, error) {
 		cmd := exec.Command("bash", script)
-		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "WEBSTACK_HOST_ENV="+env, "WEBSTACK_STATE="+filepath.Join(dir, "state"))
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "WEBSTACK_HOST_ENV="+env,
+			"WEBSTACK_STATE="+filepath.Join(dir, "state"), "WEBSTACK_SIGNING_KEY="+signingKey)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
 	return dir, bucketDir, run
 }
 
+// seal signs a script as the program does.
+func seal(t *testing.T, k ed25519.PrivateKey, key string, serial int64, script string) string {
+	t.Helper()
+	env, err := host.Seal(k, host.Envelope{Key: key, Serial: serial, Script: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
 func TestSyncAppliesABundleOnceAndEachChange(t *testing.T) {
 	dir, bucket, run := syncHost(t)
 	counter := filepath.Join(dir, "applied-count")
+	key := bootstrapArgs().BundleKey
+	serial := int64(0)
 	publish := func(content string) {
 		script, err := host.Bundle{
 			Name:     "web",
@@ -82,7 +126,8 @@ func TestSyncAppliesABundleOnceAndEachChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(bucket, "bundles", "web.sh"), []byte(script), 0o644)
+		serial++
+		os.WriteFile(filepath.Join(bucket, key), []byte(seal(t, testKey(t, "deploy"), key, serial, script)), 0o644)
 	}
 	applied := func() int {
 		b, _ := os.ReadFile(counter)
@@ -114,5 +159,79 @@ func TestSyncAppliesABundleOnceAndEachChange(t *testing.T) {
 	}
 	if got := read(t, filepath.Join(dir, "etc", "site.conf")); got != "v2\n" || applied() != 2 {
 		t.Errorf("after a failed bundle: file %q, applied %d", got, applied())
+	}
+}
+
+// TestSyncRunsOnlyBundlesSignedForThisHost publishes, after a good bundle,
+// everything a writer of the bucket without the signing key could put at
+// the host's key: each is refused with nothing of it run (its script
+// would leave a marker), the good bundle stays applied, and Go's Open and
+// Accepts reach the same verdict as the shell. A newer good bundle is
+// then applied.
+func TestSyncRunsOnlyBundlesSignedForThisHost(t *testing.T) {
+	dir, bucket, run := syncHost(t)
+	key := bootstrapArgs().BundleKey
+	deploy, other := testKey(t, "deploy"), testKey(t, "other")
+	site, marker := filepath.Join(dir, "site.conf"), filepath.Join(dir, "evil-ran")
+	good := func(v string) string { return "#!/bin/bash\nset -e\necho " + v + " > " + site + "\n" }
+	evil := "#!/bin/bash\ntouch " + marker + "\necho evil > " + site + "\n"
+	publish := func(envelope string) { os.WriteFile(filepath.Join(bucket, key), []byte(envelope), 0o644) }
+	appliedPath := filepath.Join(dir, "state", "applied")
+
+	publish(seal(t, deploy, key, 5, good("v5")))
+	if out, err := run(); err != nil || read(t, site) != "v5\n" {
+		t.Fatalf("good bundle: %v\n%s", err, out)
+	}
+	applied := read(t, appliedPath)
+	appliedEnv, err := host.Open(deploy.Public().(ed25519.PublicKey), applied)
+	if err != nil {
+		t.Fatalf("the applied bundle does not open in Go: %v", err)
+	}
+
+	flip := func(s string, at int) string { b := []byte(s); b[at] ^= 1; return string(b) }
+	signed := seal(t, deploy, key, 6, evil)
+	for _, c := range []struct{ name, envelope, reason string }{
+		{"unsigned script", evil, "not signed"},
+		{"one byte of the script changed", flip(signed, len(signed)-3), "does not verify"},
+		{"one byte of the header changed (serial 6 to 7)", strings.Replace(signed, "#serial 6", "#serial 7", 1), "does not verify"},
+		{"one byte of the signature changed", flip(signed, len(host.SignatureTag)+3), "does not verify"},
+		{"signed by another key", seal(t, other, key, 6, evil), "does not verify"},
+		{"an older signed bundle (rollback)", seal(t, deploy, key, 4, evil), "older than the applied bundle's 5"},
+		{"the applied serial with other content", seal(t, deploy, key, 5, evil), "with other content"},
+		{"signed for another bundle key", seal(t, deploy, "bundles/lb/current.sh", 6, evil), "not of this host's " + key},
+		{"signature line missing", strings.SplitN(signed, "\n", 2)[1], "not signed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			publish(c.envelope)
+			out, err := run()
+			if err == nil || !strings.Contains(out, "REFUSED") || !strings.Contains(out, c.reason) {
+				t.Errorf("webstack-sync: err=%v, output:\n%s\nwant a refusal saying %q", err, out, c.reason)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatal("the refused bundle's script ran")
+			}
+			if got := read(t, site); got != "v5\n" || read(t, appliedPath) != applied {
+				t.Errorf("after the refusal: site %q; the applied bundle changed: %v", got, read(t, appliedPath) != applied)
+			}
+			// Go's verdict is the shell's.
+			e, err := host.Open(deploy.Public().(ed25519.PublicKey), c.envelope)
+			if err == nil {
+				err = host.Accepts(key, &appliedEnv, e)
+			}
+			if err == nil {
+				t.Errorf("Go's Open and Accepts take what webstack-sync refused")
+			}
+		})
+	}
+
+	publish(seal(t, deploy, key, 6, good("v6")))
+	if out, err := run(); err != nil || read(t, site) != "v6\n" || !strings.Contains(out, "serial 6") {
+		t.Fatalf("newer good bundle: %v\n%s", err, out)
+	}
+	if e, err := host.Open(deploy.Public().(ed25519.PublicKey), read(t, appliedPath)); err != nil || host.Accepts(key, &appliedEnv, e) != nil || e.Serial != 6 {
+		t.Errorf("Go does not accept the bundle webstack-sync applied: %v %+v", err, e)
+	}
+	if out, err := run(); err != nil || strings.Contains(out, "applying") {
+		t.Errorf("an unchanged bundle was applied again: %v\n%s", err, out)
 	}
 }

@@ -50,7 +50,7 @@ const deployer = "arn:aws:sts::123456789012:assumed-role/deploy/ci-1234"
 func run(t *testing.T, mutate func(*loadbalancer.Args)) (*mocks.Recorder, error) {
 	t.Helper()
 	return mocks.Run(func(ctx *pulumi.Context) error {
-		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Partition: "aws"})
+		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Partition: "aws", Writers: []string{"arn:aws:iam::123456789012:role/deploy"}})
 		if err != nil {
 			return err
 		}

@@ -3,13 +3,16 @@
 // versioned (so a bad release or bundle can be rolled back), with old
 // versions expiring. The hosts read their bundles and releases from it
 // through the VPC's S3 gateway endpoint; each tier's role may read only its
-// own keys.
+// own keys. Only the writers (the deploying principal) may write or delete
+// objects: the bucket policy denies it to every other principal.
 package store
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/foobar/webstack/components/internal/iampolicy"
@@ -41,6 +44,141 @@ type Args struct {
 	// ForceDestroy lets pulumi destroy delete a bucket that still has
 	// objects (for short-lived stacks).
 	ForceDestroy bool
+	// Writers are the IAM principals that may write and delete objects:
+	// values of aws:PrincipalArn (a role's ARN, with its path, a user's,
+	// or an account's root; ArnLike's * and ? allowed), usually the
+	// deploying principal (WritersOf). The bucket policy denies
+	// WriteActions to every other principal, of this account or another.
+	// Required.
+	Writers []string
+}
+
+// WriteActions are the object writes only Args.Writers may make: new
+// content, deletion, and the object settings that could hide or pin it.
+var WriteActions = []string{
+	"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+	"s3:PutObjectAcl", "s3:PutObjectVersionAcl",
+	"s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging",
+	"s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention",
+	"s3:RestoreObject", "s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags",
+}
+
+var (
+	// writerRe is an IAM principal ARN aws:PrincipalArn can hold.
+	writerRe = regexp.MustCompile(`^arn:aws[a-z-]*:(iam::\d{12}:(root|(role|user)/[\w+=,.@*?/-]+)|sts::\d{12}:federated-user/[\w+=,.@*?-]+)$`)
+	// assumedRoleRe is the ARN sts:GetCallerIdentity gives a role session.
+	assumedRoleRe = regexp.MustCompile(`^arn:([a-z-]+):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^/]+$`)
+)
+
+// WritersOf are the aws:PrincipalArn values of the principal an
+// sts:GetCallerIdentity ARN names. A user, an account's root or a
+// federated user is its own ARN. A role session
+// (arn:P:sts::A:assumed-role/R/S) is its role, whose ARN includes a path
+// the session's does not show: arn:P:iam::A:role/R and
+// arn:P:iam::A:role/*/R, which match that role only (role names are
+// unique in an account, whatever their path).
+func WritersOf(callerArn string) ([]string, error) {
+	if m := assumedRoleRe.FindStringSubmatch(callerArn); m != nil {
+		base := "arn:" + m[1] + ":iam::" + m[2] + ":role/"
+		return []string{base + m[3], base + "*/" + m[3]}, nil
+	}
+	if err := CheckWriter(callerArn); err != nil {
+		return nil, err
+	}
+	return []string{callerArn}, nil
+}
+
+// ExpandWriter turns a writer given relative to an account (role/<path/>
+// <name>, user/<name>, root) into its ARN; an ARN is returned as is.
+func ExpandWriter(w, partition, accountID string) string {
+	if strings.HasPrefix(w, "role/") || strings.HasPrefix(w, "user/") || w == "root" {
+		return "arn:" + partition + ":iam::" + accountID + ":" + w
+	}
+	return w
+}
+
+// CheckWriter says what is wrong with a writer (a value of
+// aws:PrincipalArn), if anything.
+func CheckWriter(w string) error {
+	if strings.Contains(w, ":assumed-role/") {
+		return errors.New("is a role session: aws:PrincipalArn holds the role's ARN (arn:aws:iam::<account>:role/<path/><name>)")
+	}
+	if !writerRe.MatchString(w) {
+		return errors.New("must be the ARN of an IAM role (with its path), user, account root or federated user; * and ? match as in ArnLike")
+	}
+	return nil
+}
+
+// CheckWriters reports every malformed writer at once.
+func CheckWriters(writers []string) error {
+	var errs []error
+	if len(writers) == 0 {
+		errs = append(errs, errors.New("at least one writer is required (the deploying principal)"))
+	}
+	for _, w := range writers {
+		if err := CheckWriter(w); err != nil {
+			errs = append(errs, fmt.Errorf("%q %v", w, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Covers reports whether the writers include the principal an
+// sts:GetCallerIdentity ARN names, as the bucket policy's ArnNotLike
+// would see it: whoever runs pulumi up must be a writer, or the objects
+// it writes are denied.
+func Covers(writers []string, callerArn string) bool {
+	m := assumedRoleRe.FindStringSubmatch(callerArn)
+	for _, w := range writers {
+		if m == nil {
+			if arnLike(w, callerArn) {
+				return true
+			}
+			continue
+		}
+		// A session's role has a path the session ARN does not show.
+		base, role := "arn:"+m[1]+":iam::"+m[2]+":role/", m[3]
+		if arnLike(w, base+role) || (strings.HasPrefix(w, base) && strings.HasSuffix(w, "/"+role)) {
+			return true
+		}
+	}
+	return false
+}
+
+// arnLike is ArnLike's match: * any run of characters, ? one.
+func arnLike(pattern, arn string) bool {
+	re := regexp.QuoteMeta(pattern)
+	re = strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(re)
+	ok, _ := regexp.MatchString("^"+re+"$", arn)
+	return ok
+}
+
+// Policy is the bucket's policy: no request without TLS, and no object
+// write but by the writers. Nothing denies the writers, nor anyone, the
+// bucket's own settings (this policy included): a pulumi up by a new
+// deploying principal replaces the policy before it writes any object.
+func Policy(bucketArn string, writers []string) string {
+	return iampolicy.Document(
+		iampolicy.Statement{
+			Sid:       "DenyInsecureTransport",
+			Effect:    "Deny",
+			Principal: map[string]any{"AWS": "*"},
+			Action:    []string{"s3:*"},
+			Resource:  []string{bucketArn, bucketArn + "/*"},
+			Condition: map[string]map[string]any{"Bool": {"aws:SecureTransport": "false"}},
+		},
+		iampolicy.Statement{
+			Sid:       "DenyObjectWritesButByWriters",
+			Effect:    "Deny",
+			Principal: map[string]any{"AWS": "*"},
+			Action:    WriteActions,
+			Resource:  []string{bucketArn + "/*"},
+			// A negated operator with several values is true when the
+			// principal matches none; a request without the key
+			// (anonymous) is denied too.
+			Condition: map[string]map[string]any{"ArnNotLike": {"aws:PrincipalArn": writers}},
+		},
+	)
 }
 
 // Bucket is the stack's bucket.
@@ -57,8 +195,18 @@ type Bucket struct {
 
 // New creates the bucket.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Bucket, error) {
-	if args.Name == "" || args.Partition == "" {
-		return nil, fmt.Errorf("store: Args.Name (%q) and Args.Partition (%q) are required", args.Name, args.Partition)
+	var errs []error
+	if args.Name == "" {
+		errs = append(errs, fmt.Errorf("store: Args.Name is required"))
+	}
+	if args.Partition == "" {
+		errs = append(errs, fmt.Errorf("store: Args.Partition is required (aws, aws-cn or aws-us-gov: it names the bucket's ARN)"))
+	}
+	if err := CheckWriters(args.Writers); err != nil {
+		errs = append(errs, fmt.Errorf("store: Args.Writers: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	if args.NoncurrentDays == 0 {
 		args.NoncurrentDays = 30
@@ -128,14 +276,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	policy, err := s3.NewBucketPolicy(ctx, name, &s3.BucketPolicyArgs{
 		Bucket: bucket.ID(),
-		Policy: pulumi.String(iampolicy.Document(iampolicy.Statement{
-			Sid:       "DenyInsecureTransport",
-			Effect:    "Deny",
-			Principal: map[string]any{"AWS": "*"},
-			Action:    []string{"s3:*"},
-			Resource:  []string{b.Arn, b.Arn + "/*"},
-			Condition: map[string]map[string]any{"Bool": {"aws:SecureTransport": "false"}},
-		})),
+		Policy: pulumi.String(Policy(b.Arn, args.Writers)),
 	}, pulumi.Parent(b), pulumi.DependsOn([]pulumi.Resource{pab}))
 	if err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 func run(t *testing.T, mutate func(*webtier.Args)) (*mocks.Recorder, error) {
 	t.Helper()
 	return mocks.Run(func(ctx *pulumi.Context) error {
-		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Partition: "aws"})
+		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Partition: "aws", Writers: []string{"arn:aws:iam::123456789012:role/deploy"}})
 		if err != nil {
 			return err
 		}

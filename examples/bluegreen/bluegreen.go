@@ -40,6 +40,11 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	// Only the deploying principal may write the bucket's objects.
+	writers, err := store.WritersOf(account.Arn)
+	if err != nil {
+		return err
+	}
 	const instanceType = "t4g.small"
 	image, err := host.ResolveImage(ctx, instanceType, "")
 	if err != nil {
@@ -71,6 +76,7 @@ func Program(ctx *pulumi.Context) error {
 	bucketName := store.BucketName(ctx.Project(), ctx.Stack(), account.AccountId, region)
 	bucket, err := store.New(ctx, "store", store.Args{
 		Name: bucketName, Partition: partition.Partition, ForceDestroy: true,
+		Writers: writers,
 	}, withAWS)
 	if err != nil {
 		return err

@@ -8,16 +8,19 @@ package engine_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/examples/bluegreen"
 	"github.com/foobar/webstack/infra"
 	"github.com/foobar/webstack/internal/engine"
@@ -162,6 +165,34 @@ func lifecycle(t *testing.T, name string) {
 	}
 	step(t, "config restore", &timings, setAll(map[string]string{s.Project + ":web.instanceType": s.Web.InstanceType}))
 
+	// A bundle change: another domain changes the web servers' nginx
+	// configuration and the load balancers' health check, which they
+	// apply in place. Each bundle's counter gets its next version, which
+	// is the serial the new signed bundle carries; no launch template
+	// changes. After the up, the live bundle opens with the key the
+	// launch template pins, at serial 2, and a preview is empty again.
+	rebundle := map[string]string{s.Project + ":dns.domain": "example.org"}
+	step(t, "config set "+fmt.Sprint(rebundle), &timings, setAll(rebundle))
+	bundled := step(t, "bundle change preview", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })
+	for _, want := range []string{"$aws:ssm/parameter:Parameter::web-bundle-serial", "$aws:s3/bucketObjectv2:BucketObjectv2::web-bundle",
+		"$aws:ssm/parameter:Parameter::lb-bundle-serial", "$aws:s3/bucketObjectv2:BucketObjectv2::lb-bundle"} {
+		if !slices.ContainsFunc(changing(bundled), func(c string) bool { return strings.HasPrefix(c, "update ") && strings.HasSuffix(c, want) }) {
+			t.Errorf("another domain: %v; want an update of %s", changing(bundled), want)
+		}
+	}
+	for _, c := range changing(bundled) {
+		if strings.Contains(c, "LaunchTemplate") || strings.Contains(c, "RandomBytes") || !strings.HasPrefix(c, "update ") {
+			t.Errorf("a bundle change wants %s", c)
+		}
+	}
+	step(t, "bundle change up", &timings, func() (engine.Changes, error) { return st.Up(ctx) })
+	checkSignedBundle(t, e, "web", 2)
+	checkSignedBundle(t, e, "app", 0)
+	if c := changing(step(t, "preview after the bundle change", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })); len(c) > 0 {
+		t.Errorf("a preview right after a bundle change wants changes:\n%s", strings.Join(c, "\n"))
+	}
+	step(t, "config restore", &timings, setAll(map[string]string{s.Project + ":dns.domain": s.DNS.Domain}))
+
 	// What the stack exports, and where its secrets are.
 	outputs := step(t, "stack output", &timings, func() (auto.OutputMap, error) { return st.Outputs(ctx) })
 	for _, key := range []string{"url", "publicIp", "vpcId", "bucket", "databaseEndpoint", "databaseSecretArn", "loadBalancerGroup", "webServerGroup", "appServerGroup"} {
@@ -206,6 +237,47 @@ func lifecycle(t *testing.T, name string) {
 	timings = append(timings, fmt.Sprintf("destroy %.1fs", time.Since(destroying).Seconds()))
 	checkDestroy(t, e, s, before, err)
 	testtools.Report(t, "%s: %d resources; %s; total %.1fs", name, done.Count(apitype.OpCreate), strings.Join(timings, ", "), time.Since(began).Seconds())
+}
+
+// checkSignedBundle: the live bundle object of a tier opens with the public
+// key its live launch template pins, for its own key, at the serial given.
+func checkSignedBundle(t *testing.T, e *engine.Engine, tier string, serial int64) {
+	t.Helper()
+	named := func(typ, name string) *engine.Live {
+		live := e.World.Live(func(l *engine.Live) bool { return l.Type() == typ && l.URN.Name() == name })
+		if len(live) != 1 {
+			t.Fatalf("%d live %s %s", len(live), typ, name)
+		}
+		return &live[0]
+	}
+	lt, obj := named("aws:ec2/launchTemplate:LaunchTemplate", tier), named("aws:s3/bucketObjectv2:BucketObjectv2", tier+"-bundle")
+	ud, err := base64.StdEncoding.DecodeString(liveString(lt.Inputs["userData"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := regexp.MustCompile(`(?s)-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----`).FindString(string(ud))
+	var lines []string
+	for _, l := range strings.Split(pin, "\n") {
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	pub, err := host.ParsePublicKeyPEM(strings.Join(lines, "\n") + "\n")
+	if err != nil {
+		t.Fatalf("%s: the launch template pins no key: %v", tier, err)
+	}
+	env, err := host.Open(pub, liveString(obj.Inputs["content"]))
+	if err != nil || env.Key != liveString(obj.Inputs["key"]) || env.Serial != serial {
+		t.Errorf("%s: the live bundle: %v, key %s at %s, serial %d (want %d)", tier, err, env.Key, liveString(obj.Inputs["key"]), env.Serial, serial)
+	}
+}
+
+func liveString(v resource.PropertyValue) string {
+	if v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	if v.IsString() {
+		return v.StringValue()
+	}
+	return ""
 }
 
 // settings are a stack's settings as the program reads them.

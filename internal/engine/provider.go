@@ -207,6 +207,17 @@ func (p *Provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pul
 			}
 		}
 	}
+	if resource.URN(req.GetUrn()).Type() == "aws:ssm/parameter:Parameter" {
+		// A new value or description is a new version of the parameter
+		// (PutParameter): unknown in a preview, as the provider marks it,
+		// then the next number.
+		if v := olds["version"]; v.IsNumber() && (!equal(olds["value"], news["value"]) || !equal(olds["insecureValue"], news["insecureValue"]) || !equal(olds["description"], news["description"])) {
+			outputs["version"] = resource.NewProperty(v.NumberValue() + 1)
+			if req.GetPreview() {
+				outputs["version"] = resource.MakeComputed(resource.NewProperty(""))
+			}
+		}
+	}
 	if !req.GetPreview() {
 		if err := p.world.update(resource.URN(req.GetUrn()), req.GetId(), news, outputs); err != nil {
 			return nil, err
@@ -297,7 +308,9 @@ var replaceProperties = map[string][]string{
 		"minUpper", "number", "numeric", "overrideSpecial", "special", "upper"},
 	"random:index/randomString:RandomString": {"keepers", "length", "lower", "minLower", "minNumeric", "minSpecial",
 		"minUpper", "number", "numeric", "overrideSpecial", "special", "upper"},
-	"random:index/randomId:RandomId": {"byteLength", "keepers", "prefix"},
+	"random:index/randomId:RandomId":       {"byteLength", "keepers", "prefix"},
+	"random:index/randomBytes:RandomBytes": {"keepers", "length"},
+	"aws:ssm/parameter:Parameter":          {"name", "dataType"},
 }
 
 // forcesReplacement reports whether a change of key replaces a resource of

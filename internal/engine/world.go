@@ -74,6 +74,7 @@ var physicalNames = map[string][]string{
 	"aws:cloudwatch/logGroup:LogGroup":        {"name"},
 	"aws:ec2/launchTemplate:LaunchTemplate":   {"name"},
 	"aws:autoscaling/group:Group":             {"name"},
+	"aws:ssm/parameter:Parameter":             {"name"},
 	"aws:ec2/securityGroup:SecurityGroup":     {"vpcId", "name"},
 }
 
@@ -140,6 +141,9 @@ func (w *World) create(urn resource.URN, inputs resource.PropertyMap) (string, r
 		}
 	case "random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString":
 		w.passwords = append(w.passwords, str(outputs, "result"))
+	case "random:index/randomBytes:RandomBytes":
+		// A signing key's seed: a secret like a password, in both forms.
+		w.passwords = append(w.passwords, str(outputs, "base64"), str(outputs, "hex"))
 	}
 	w.live[urn] = &Live{URN: urn, ID: id, Inputs: inputs.Copy(), Outputs: outputs.Copy()}
 	return id, outputs, nil
@@ -244,8 +248,9 @@ func (w *World) Live(match func(*Live) bool) []Live {
 	return out
 }
 
-// Passwords are every password and random string the random provider
-// generated: none may appear in plain text anywhere.
+// Passwords are every password, random string and random seed (in base64
+// and hex) the random provider generated: none may appear in plain text
+// anywhere.
 func (w *World) Passwords() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()

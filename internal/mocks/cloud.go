@@ -2,6 +2,7 @@ package mocks
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -200,6 +201,23 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 		pw := ("Mock" + h + h)[:n]
 		set("result", pw)
 		set("bcryptHash", "$2a$10$"+h[:53])
+	case "random:index/randomBytes:RandomBytes":
+		n := 32
+		if v, ok := state["length"]; ok && v.IsNumber() {
+			n = int(v.NumberValue())
+		}
+		b := make([]byte, 0, n)
+		for seed := h; len(b) < n; seed = fake(seed) {
+			raw, _ := hex.DecodeString(seed)
+			b = append(b, raw...)
+		}
+		b = b[:n]
+		set("hex", hex.EncodeToString(b))
+		set("base64", base64.StdEncoding.EncodeToString(b))
+	case "aws:ssm/parameter:Parameter":
+		// The first version; the engine's fake provider counts updates.
+		set("version", 1)
+		set("arn", fmt.Sprintf("arn:aws:ssm:%s:%s:parameter%s", region, AccountID, str("name")))
 	case "random:index/randomId:RandomId":
 		n := 8
 		if v, ok := state["byteLength"]; ok && v.IsNumber() {

@@ -19,8 +19,8 @@
 // addresses are hashes of names, secrets print as [secret], and what
 // depends on the machine is masked: the project's absolute path, the
 // application build (whose SHA-256 depends on the Go toolchain) as
-// <sha256 of the app build>, and the bundles' heredoc delimiters (hashes
-// of their content). scripts/plan prints it; testdata/plans/<stack>.txt
+// <sha256 of the app build>, and the bundles' heredoc delimiters,
+// signatures and #sha256 lines (hashes of their content). scripts/plan prints it; testdata/plans/<stack>.txt
 // holds each stack's, so that a pull request's diff of those files shows
 // what it changes in each environment.
 package plan
@@ -33,6 +33,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/internal/cost"
 	"github.com/foobar/webstack/stacks"
 	"io"
@@ -163,6 +164,10 @@ var (
 	// depends on the builds it names.
 	bundleKeyRe = regexp.MustCompile(`(bundles/[a-z0-9-]+/)[0-9a-f]{16}(\.sh)`)
 	buildHashRe = regexp.MustCompile(`-[0-9a-f]{16}$`)
+	// A signed bundle's signature and sum depend on its content (the
+	// builds it names).
+	signatureRe = regexp.MustCompile(`(?m)^(` + host.SignatureTag + `)[A-Za-z0-9+/]{86}==$`)
+	sumRe       = regexp.MustCompile(`(?m)^(` + host.SumTag + `)[0-9a-f]{64}$`)
 )
 
 func newRenderer(dir string, resources []*mocks.Resource) *renderer {
@@ -293,6 +298,8 @@ func fileSHA256(path string) (string, error) {
 // mask makes a string the same on every machine.
 func (r *renderer) mask(s string) string {
 	s = heredocRe.ReplaceAllString(r.replacer.Replace(s), "WEBSTACK_EOF_<content hash>")
+	s = signatureRe.ReplaceAllString(s, "${1}<signature>")
+	s = sumRe.ReplaceAllString(s, "${1}<content hash>")
 	return bundleKeyRe.ReplaceAllString(s, "${1}<content hash>${2}")
 }
 
@@ -315,7 +322,7 @@ func (r *renderer) header(stack string, env stacks.Environment) {
 		"# Rendered offline by scripts/plan: infra.Program under the recording mocks (internal/mocks),",
 		"# with Pulumi.yaml's defaults and Pulumi." + stack + ".yaml. Ids, ARNs and addresses are the mocks'",
 		"# stand-ins. Secrets print as " + Secret + "; the application build, whose SHA-256 depends on the Go",
-		"# toolchain, as " + AppBuild + "; bundle heredoc delimiters without their content hash.",
+		"# toolchain, as " + AppBuild + "; bundle heredoc delimiters, signatures and sums without their content hash.",
 		"# \"# Type name\" after a value names the resource it refers to. Regenerate the snapshots with",
 		"# go test ./internal/plan/ -update.",
 		"#",
