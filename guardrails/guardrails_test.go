@@ -306,12 +306,16 @@ const (
 	bpolicyT  = "aws:s3/bucketPolicy:BucketPolicy"
 	rolePolT  = "aws:iam/rolePolicy:RolePolicy"
 	secretT   = "aws:secretsmanager/secret:Secret"
-	providerT = "pulumi:providers:aws"
-	passwordT = "random:index/randomPassword:RandomPassword"
-	ltT       = "aws:ec2/launchTemplate:LaunchTemplate"
-	asgT      = "aws:autoscaling/group:Group"
-	webTierT  = "webstack:webtier:Tier"
-	lbT       = "webstack:loadbalancer:Cluster"
+	// Types the trust-boundary rules (WS044-WS047) break.
+	secretPolicyT = "aws:secretsmanager/secretPolicy:SecretPolicy"
+	endpointT     = "aws:ec2/vpcEndpoint:VpcEndpoint"
+	roleT         = "aws:iam/role:Role"
+	providerT     = "pulumi:providers:aws"
+	passwordT     = "random:index/randomPassword:RandomPassword"
+	ltT           = "aws:ec2/launchTemplate:LaunchTemplate"
+	asgT          = "aws:autoscaling/group:Group"
+	webTierT      = "webstack:webtier:Tier"
+	lbT           = "webstack:loadbalancer:Cluster"
 )
 
 // breakCase breaks one thing and names the resource the rule must flag.
@@ -710,6 +714,37 @@ func breakCases() []breakCase {
 			p := w.get(rolePolT, "app-role")
 			set(p, "policy", regexp.MustCompile(`arn:aws:autoscaling:[^"]*webstack-dev-app`).ReplaceAllString(p.Str("policy"), "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"))
 			return rolePolT, "app-role"
+		}},
+		{rule: "WS044", name: "a role attaches AmazonSSMManagedInstanceCore", stack: "dev", mutate: func(w *world) (string, string) {
+			r := w.clone(rolePolT, "web-role-ssm", "web-role-core")
+			r.Type = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+			r.Inputs = map[string]any{"role": r.Inputs["role"], "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+			return r.Type, r.Name
+		}},
+		{rule: "WS044", name: "hosts read every parameter", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(rolePolT, "app-role-ssm"), "policy", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:GetParameters"],"Resource":["arn:aws:ssm:us-east-1:123456789012:parameter/*"]}]}`)
+			return rolePolT, "app-role-ssm"
+		}},
+		{rule: "WS045", name: "the S3 endpoint has no policy", stack: "dev", mutate: func(w *world) (string, string) {
+			set(w.get(endpointT, "network-s3"), "policy", nil)
+			return endpointT, "network-s3"
+		}},
+		{rule: "WS045", name: "the S3 endpoint lets through any bucket", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(endpointT, "network-s3"), "policy", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":["arn:aws:s3:::al2023-repos-us-east-1-de612dc2/*","arn:aws:s3:::*/*"]}]}`)
+			return endpointT, "network-s3"
+		}},
+		{rule: "WS046", name: "the flow-log role trusts every account's flow logs", stack: "staging", mutate: func(w *world) (string, string) {
+			set(w.get(roleT, "network-flow-logs"), "assumeRolePolicy", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"vpc-flow-logs.amazonaws.com"},"Action":["sts:AssumeRole"]}]}`)
+			return roleT, "network-flow-logs"
+		}},
+		{rule: "WS047", name: "the load balancers' secret has no policy", stack: "dev", mutate: func(w *world) (string, string) {
+			w.remove(secretPolicyT, "lb-secrets")
+			return secretT, "lb-secrets"
+		}},
+		{rule: "WS047", name: "the database secret's policy names no principal", stack: "prod", mutate: func(w *world) (string, string) {
+			p := w.get(secretPolicyT, "database-credentials")
+			set(p, "policy", strings.Replace(p.Str("policy"), `"aws:PrincipalArn"`, `"aws:SourceVpc"`, 1))
+			return secretT, "database-credentials"
 		}},
 		{rule: "WS043", name: "no launch hook", stack: "prod", mutate: func(w *world) (string, string) {
 			asg := w.get(asgT, "web")

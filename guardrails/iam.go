@@ -164,9 +164,16 @@ func checkIAMWildcards(g *Graph) []Finding {
 // them): the hosts' agents discover the tier behind with them.
 var unscopedReads = []string{"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"}
 
+// onlyUnscopedReads reports whether the actions are all unscoped reads, or
+// all Session Manager's (sessionManagerActions), which AWS documents on
+// resource "*".
 func onlyUnscopedReads(actions []string) bool {
+	return onlyOf(actions, unscopedReads) || onlyOf(actions, sessionManagerActions)
+}
+
+func onlyOf(actions, allowed []string) bool {
 	for _, a := range actions {
-		if !contains(unscopedReads, a) {
+		if !contains(allowed, a) {
 			return false
 		}
 	}

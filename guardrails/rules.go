@@ -151,7 +151,8 @@ var rules = []Rule{
 
 	// IAM and secrets.
 	{ID: "WS037", Severity: High, Title: "IAM policies name their actions and resources",
-		Description: "No Allow statement of an identity policy (role, user, group or managed policy) uses the action \"*\" or \"service:*\", the resource \"*\", NotAction or NotResource. " +
+		Description: "No Allow statement of an identity policy (role, user, group or managed policy) uses the action \"*\" or \"service:*\", the resource \"*\", NotAction or NotResource; " +
+			"only a statement of read-only actions that take no narrower resource (autoscaling:DescribeAutoScalingGroups, ec2:DescribeInstances), or of Session Manager's documented instance minimum, may name the resource \"*\". " +
 			"Mirrors checkov CKV_AWS_63 (\"*\" actions) and CKV_AWS_355 (\"*\" resources), tfsec aws-iam-no-policy-wildcards.",
 		Check: checkIAMWildcards},
 	{ID: "WS038", Severity: Critical, Title: "Only the application servers' role may read the database secret",
@@ -182,4 +183,24 @@ var rules = []Rule{
 		Description: "Every Auto Scaling group has a launch lifecycle hook whose default result is ABANDON (a host that never gets ready is replaced, never put in service) and a terminate hook " +
 			"(the host leaves the tier in front's list and finishes its requests first). webstack's own rule (docs/HOSTS.md).",
 		Check: checkLifecycleHooks},
+
+	// Trust boundaries (issue #13).
+	{ID: "WS044", Severity: High, Title: "Hosts cannot read the account's SSM parameters",
+		Description: "No role attaches the AWS managed policy AmazonSSMManagedInstanceCore (it allows ssm:GetParameter(s) on every parameter of the account, among other things), " +
+			"and no Allow statement of an identity policy grants ssm:GetParameter, GetParameters, GetParametersByPath or GetParameterHistory on \"*\", every parameter, or through NotResource. " +
+			"Hosts get Session Manager's documented minimum instead (host.SessionManagerActions). webstack's own rule (docs/HOSTS.md).",
+		Check: checkNoAccountWideParameterReads},
+	{ID: "WS045", Severity: High, Title: "The S3 gateway endpoint lets through named buckets only",
+		Description: "Every S3 gateway endpoint has a policy, and none of its Allow statements names \"*\", a bucket pattern, NotResource or NotAction: " +
+			"a host cannot copy data to an arbitrary bucket through the endpoint. Mirrors the data-perimeter guidance of AWS's VPC endpoint policies; webstack's own rule (docs/NETWORK.md).",
+		Check: checkS3EndpointPolicy},
+	{ID: "WS046", Severity: Medium, Title: "The flow-log role trusts this account's flow logs only",
+		Description: "A role VPC Flow Logs (vpc-flow-logs.amazonaws.com) may assume conditions its trust on aws:SourceAccount and aws:SourceArn, as AWS's flow-log IAM guide recommends " +
+			"against the cross-service confused deputy. webstack's own rule (docs/NETWORK.md).",
+		Check: checkFlowLogTrust},
+	{ID: "WS047", Severity: High, Title: "Every secret has a resource policy naming its readers",
+		Description: "Every Secrets Manager secret the stack creates has a resource policy (aws_secretsmanager_secret_policy) with a Deny of secretsmanager:GetSecretValue to every principal " +
+			"(\"*\") conditioned on aws:PrincipalArn: only the roles that need the value, and the deployer, can read it, whatever other IAM policies of the account allow. " +
+			"webstack's own rule (docs/DATABASE.md, docs/LOADBALANCER.md).",
+		Check: checkSecretPolicies},
 }

@@ -216,8 +216,12 @@ func checkBucketTLS(g *Graph) []Finding {
 	var out []Finding
 	for _, b := range g.OfType(bucketV2T, bucketT) {
 		var arns []string
+		partition := "aws" // the bucket's own, when its ARN is known
+		if a := str(b.Out("arn")); strings.HasPrefix(a, "arn:") {
+			partition = strings.SplitN(a, ":", 3)[1]
+		}
 		for name := range bucketNames(b) {
-			arns = append(arns, "arn:aws:s3:::"+name)
+			arns = append(arns, "arn:"+partition+":s3:::"+name)
 		}
 		if a := str(b.Out("arn")); a != "" {
 			arns = append(arns, a)

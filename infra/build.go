@@ -63,9 +63,17 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	site := &Site{Settings: s, Facts: facts}
 	volumeTags := CommonTags(s)
 
+	// The stack's bucket's name is known before anything is created: the
+	// network's S3 endpoint lets the hosts read it (and the package
+	// repositories), nothing else.
+	bucketName := store.BucketName(s.Project, s.Stack, facts.AccountID, s.Region)
+
 	// The network the diagram lives in.
 	site.Network, err = network.New(ctx, "network", network.Args{
 		Region:               s.Region,
+		Partition:            facts.Partition,
+		AccountID:            facts.AccountID,
+		Buckets:              []string{bucketName},
 		CIDR:                 s.Network.CIDR,
 		AvailabilityZones:    s.Network.AvailabilityZones,
 		NATGateways:          s.Network.NATGateways,
@@ -92,7 +100,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 
 	// The stack's bucket: the hosts' bundles and the application's releases.
 	site.Bucket, err = store.New(ctx, "store", store.Args{
-		Name: store.BucketName(s.Project, s.Stack, facts.AccountID, s.Region),
+		Name:      bucketName,
+		Partition: facts.Partition,
 		// The bucket holds only what the program writes again on the next
 		// up (bundles and releases), and its old versions: destroy may
 		// empty it. (A protected stack refuses destroy anyway.)
@@ -118,6 +127,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		PerformanceInsights: d.PerformanceInsights,
 		SubnetIDs:           network.SubnetIDs(site.Network.DatabaseSubnets),
 		SecurityGroupID:     site.Firewall.Database.ID,
+		Administrators:      administrators(s, facts),
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -131,6 +141,11 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
 	if err != nil {
+		return nil, err
+	}
+	// Only the application servers (and the deployer) may read the
+	// database's credentials.
+	if err := site.Database.RestrictSecret(ctx, "database-credentials", site.App.Role.RoleArn); err != nil {
 		return nil, err
 	}
 
@@ -152,6 +167,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		WebGroup: site.Web.Group.Group, WebPort: s.Web.Port,
 		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
 		HostedZoneID: s.DNS.HostedZoneID, Agent: facts.Agent(facts.LoadBalancer),
+		Administrators: administrators(s, facts),
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -249,6 +265,15 @@ func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image,
 		MinSize: c.Min, MaxSize: c.Max, DesiredCapacity: c.Desired,
 		ScalingMetric: c.Scaling.Metric, ScalingTarget: c.Scaling.Target,
 	}
+}
+
+// administrators may read the stack's secrets besides the hosts: the
+// principals the settings name, or the one running the program.
+func administrators(s *stacks.Settings, f Facts) []string {
+	if len(s.Secrets.Administrators) > 0 {
+		return s.Secrets.Administrators
+	}
+	return []string{f.Deployer}
 }
 
 // CommonTags are the tags every taggable resource carries: the user's tags

@@ -18,6 +18,10 @@ import (
 // the hosts use.
 type Facts struct {
 	AccountID, Partition string
+	// Deployer is the ARN of the principal running the program (as
+	// GetCallerIdentity names it): the secrets' policies let it read their
+	// values, as Pulumi does on refresh.
+	Deployer string
 	// Writers may write the bucket's objects: webstack:bucket.writers, or
 	// the principal running the program.
 	Writers                []string
@@ -58,7 +62,10 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	if err != nil {
 		return Facts{}, err
 	}
-	images := Facts{AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{}}
+	images := Facts{
+		AccountID: caller.AccountId, Partition: partition.Partition, Agents: map[string]release.Artifact{},
+		Deployer: caller.Arn,
+	}
 	if p := boundaryElsewhere(s.PermissionsBoundary, images.Partition, images.AccountID); p != "" {
 		problems = append(problems, stacks.Problem{Key: s.Project + ":permissionsBoundary", Value: s.PermissionsBoundary, Message: p})
 	}

@@ -42,8 +42,9 @@ func Defaults() Settings {
 			Username:               "webstack",
 			PerformanceInsights:    true,
 		},
-		DNS:    DNS{Domain: "foobar.com"},
-		Bucket: Bucket{Writers: []string{}},
-		Tags:   map[string]string{},
+		DNS:     DNS{Domain: "foobar.com"},
+		Secrets: Secrets{Administrators: []string{}},
+		Bucket:  Bucket{Writers: []string{}},
+		Tags:    map[string]string{},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/foobar/webstack/internal/redact"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 )
@@ -22,10 +23,30 @@ type Lookup func(key string) (string, bool)
 func Load(ctx *pulumi.Context) (*Settings, error) {
 	project := config.New(ctx, "")
 	region, _ := config.New(ctx, "aws").Try("region")
-	return FromConfig(ctx.Project(), ctx.Stack(), region, func(key string) (string, bool) {
+	s, err := FromConfig(ctx.Project(), ctx.Stack(), region, func(key string) (string, bool) {
 		v, err := project.Try(key)
 		return v, err == nil
 	})
+	if problems, ok := err.(Problems); ok {
+		// A secret config key's value is never shown, whatever it holds.
+		for i, p := range problems {
+			problems[i].Secret = ctx.IsConfigSecret(ConfigKeyOf(p.Key))
+		}
+	}
+	return s, err
+}
+
+// ConfigKeyOf is the config key a problem's key belongs to:
+// webstack:database for webstack:database.password, webstack:tags for
+// webstack:tags.Owner.
+func ConfigKeyOf(problemKey string) string {
+	ns, rest, ok := strings.Cut(problemKey, ":")
+	if !ok {
+		return problemKey
+	}
+	top, _, _ := strings.Cut(rest, ".")
+	top, _, _ = strings.Cut(top, "[")
+	return ns + ":" + top
 }
 
 // FromConfig builds and validates Settings from raw config values. Load is
@@ -73,6 +94,7 @@ func objectKeys() []objectKey {
 		{"app", func(s *Settings) any { return &s.App }},
 		{"database", func(s *Settings) any { return &s.Database }},
 		{"dns", func(s *Settings) any { return &s.DNS }},
+		{"secrets", func(s *Settings) any { return &s.Secrets }},
 		{"bucket", func(s *Settings) any { return &s.Bucket }},
 		{"tags", func(s *Settings) any { return &s.Tags }},
 	}
@@ -102,7 +124,7 @@ func decodeObject(key, raw string, dst any) Problems {
 		for _, name := range slices.Sorted(maps.Keys(fields)) {
 			var v string
 			if err := json.Unmarshal(fields[name], &v); err != nil {
-				problems = append(problems, Problem{Key: key + "." + name, Value: rawJSON(fields[name]), Message: "must be a string"})
+				problems = append(problems, Problem{Key: key + "." + redact.Name(name), Value: rawJSON(fields[name]), Message: "must be a string"})
 				continue
 			}
 			m[name] = v
@@ -120,7 +142,7 @@ func decodeObject(key, raw string, dst any) Problems {
 			if instead, renamed := renamedFields[name]; renamed {
 				message = instead
 			}
-			problems = append(problems, Problem{Key: key + "." + name, Value: rawJSON(fields[name]), Message: message})
+			problems = append(problems, Problem{Key: key + "." + redact.Name(name), Value: rawJSON(fields[name]), Message: message})
 			continue
 		}
 		// Decode into a fresh value so that a list replaces the default
@@ -210,28 +232,33 @@ type Problem struct {
 	Key     string
 	Value   any
 	Message string
+	// Secret marks the value of a secret config key: never shown.
+	Secret bool
 }
 
+// String renders the problem. The value is rendered by package redact
+// (the one owner of values in error messages): a secret, or anything
+// that looks like one, is named but hidden, and a long value is cut.
 func (p Problem) String() string {
-	return fmt.Sprintf("%s = %s: %s", p.Key, formatValue(p.Value), p.Message)
+	return fmt.Sprintf("%s = %s: %s", p.Key, formatValue(p.Key, p.Value, p.Secret), p.Message)
 }
 
-func formatValue(v any) string {
+func formatValue(key string, v any, secret bool) string {
 	switch v := v.(type) {
 	case string:
-		return fmt.Sprintf("%q", v)
+		return redact.Value(key, v, secret, true)
 	case rawValue:
-		return string(v)
+		return redact.Value(key, string(v), secret, false)
 	case fmt.Stringer:
-		return v.String()
+		return redact.Value(key, v.String(), secret, false)
 	case nil:
 		return "(not set)"
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return redact.Value(key, fmt.Sprint(v), secret, false)
 	}
-	return string(b)
+	return redact.Value(key, string(b), secret, false)
 }
 
 // Problems is every invalid setting of a stack; it is the error Load returns.

@@ -54,6 +54,7 @@ type Settings struct {
 	App          App               `json:"app"`
 	Database     Database          `json:"database"`
 	DNS          DNS               `json:"dns"`
+	Secrets      Secrets           `json:"secrets"`
 	Bucket       Bucket            `json:"bucket"`
 	Tags         map[string]string `json:"tags"`
 }
@@ -182,6 +183,18 @@ type DNS struct {
 	// HostedZoneID, when set, gets an A record www.<domain> pointing at the
 	// load balancers' Elastic IP.
 	HostedZoneID string `json:"hostedZoneId"`
+}
+
+// Secrets is webstack:secrets: who may read the stack's secrets besides the
+// hosts that use them.
+type Secrets struct {
+	// Administrators are IAM principal ARNs (roles, users, root, or a role
+	// session, which stands for its role) the secrets' resource policies let
+	// read the values, as Pulumi does on refresh. Empty: the principal
+	// running the program. List every principal that runs it (CI's deploy
+	// and preview roles, a break-glass role), or each run rewrites the
+	// policies for its own caller and locks the others out of refresh.
+	Administrators []string `json:"administrators"`
 }
 
 // SiteName is the host name the site answers to: www.<domain>.

@@ -11,8 +11,10 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
 	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/internal/redact"
 )
 
 // Limits webstack and AWS put on settings.
@@ -57,9 +59,7 @@ var (
 	snapshotRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	zoneIDRe        = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
 	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	secretNameRe    = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
 	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	dayTimeRe       = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)
 	timeRe          = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
 )
@@ -83,7 +83,7 @@ func (s *Settings) Validate() Problems {
 	v := &validator{ns: s.Project}
 	if s.Region == "" {
 		v.problems = append(v.problems, Problem{Key: "aws:region", Value: nil, Message: "must be set, e.g. pulumi config set aws:region us-east-1"})
-	} else if !regionRe.MatchString(s.Region) {
+	} else if !inputs.Region.Match(s.Region) {
 		v.problems = append(v.problems, Problem{Key: "aws:region", Value: s.Region, Message: "must be an AWS region name such as us-east-1"})
 	}
 	if !slices.Contains(Environments, s.Environment) {
@@ -108,6 +108,11 @@ func (s *Settings) Validate() Problems {
 	}
 	s.validateDatabase(v)
 	s.validateDNS(v)
+	for i, a := range s.Secrets.Administrators {
+		if !inputs.Principal.Match(a) {
+			v.add(fmt.Sprintf("secrets.administrators[%d]", i), a, "must be %s", inputs.Principal.Allowed())
+		}
+	}
 	for i, w := range s.Bucket.Writers {
 		if err := store.CheckWriter(store.ExpandWriter(w, "aws", "123456789012")); err != nil {
 			v.add(fmt.Sprintf("bucket.writers[%d]", i), w, "%v", err)
@@ -214,8 +219,8 @@ func (s *Settings) validateLoadBalancer(v *validator) {
 	if len(lb.AllowedCIDRs)+len(lb.AllowedIPv6CIDRs) == 0 {
 		v.add("loadBalancer.allowedCidrs", lb.AllowedCIDRs, "no client could reach the site: allow at least one CIDR block (IPv4 or IPv6)")
 	}
-	if lb.CertificateSecret != "" && !secretNameRe.MatchString(lb.CertificateSecret) {
-		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "must be a Secrets Manager secret name or ARN")
+	if lb.CertificateSecret != "" && !inputs.SecretID.Match(lb.CertificateSecret) {
+		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "must be %s", inputs.SecretID.Allowed())
 	}
 }
 
@@ -423,7 +428,7 @@ func (s *Settings) validateTags(v *validator) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
 		val := s.Tags[k]
-		key := "tags." + k
+		key := "tags." + redact.Name(k)
 		switch {
 		case slices.Contains(reservedTags, k):
 			v.add(key, val, "is set by webstack on every resource; choose another key")

@@ -21,9 +21,11 @@ package database
 import (
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/components/inputs"
 	"regexp"
 	"strings"
 
+	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/foobar/webstack/internal/rdsca"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
@@ -82,6 +84,12 @@ type Args struct {
 	SubnetIDs pulumi.StringArrayInput
 	// SecurityGroupID of the database tier. Required.
 	SecurityGroupID pulumi.StringInput
+	// Administrators are the IAM principals (role, user or root ARNs, or
+	// the role session ARN GetCallerIdentity returns, which stands for its
+	// role) that may read the credentials secret besides the roles RestrictSecret
+	// names: the principal that deploys the stack, whose Pulumi reads the
+	// secret's value on refresh. At least one. Required.
+	Administrators []string
 }
 
 // Database is the RDS instance and its secret.
@@ -97,6 +105,10 @@ type Database struct {
 	// SecretArn is the Secrets Manager secret with the connection details
 	// and the password.
 	SecretArn pulumi.StringOutput
+
+	secret         *secretsmanager.Secret
+	administrators []string
+	keep           []pulumi.ResourceOption
 }
 
 func (a Args) withDefaults() Args {
@@ -126,16 +138,24 @@ var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 func (a Args) validate() error {
 	var errs []error
 	if a.Engine != Postgres && a.Engine != MySQL {
-		errs = append(errs, fmt.Errorf("database: Args.Engine = %q: must be postgres or mysql", a.Engine))
+		errs = append(errs, fmt.Errorf("database: Args.Engine = %s: must be postgres or mysql", inputs.Show("Engine", a.Engine)))
 	}
 	if !versionRe.MatchString(a.EngineVersion) {
-		errs = append(errs, fmt.Errorf("database: Args.EngineVersion = %q: must be a version such as 16 or 8.0", a.EngineVersion))
+		errs = append(errs, fmt.Errorf("database: Args.EngineVersion = %s: must be a version such as 16 or 8.0", inputs.Show("EngineVersion", a.EngineVersion)))
 	}
 	if !strings.HasPrefix(a.InstanceClass, "db.") {
-		errs = append(errs, fmt.Errorf("database: Args.InstanceClass = %q: must be db.*", a.InstanceClass))
+		errs = append(errs, fmt.Errorf("database: Args.InstanceClass = %s: must be db.*", inputs.Show("InstanceClass", a.InstanceClass)))
 	}
 	if a.BackupRetentionDays < 0 || a.BackupRetentionDays > 35 {
 		errs = append(errs, fmt.Errorf("database: Args.BackupRetentionDays = %d: must be 0 to 35", a.BackupRetentionDays))
+	}
+	if len(a.Administrators) == 0 {
+		errs = append(errs, errors.New("database: Args.Administrators is required: the deploying principal's ARN, or the secret's policy would lock Pulumi out of it"))
+	}
+	for i, p := range a.Administrators {
+		if !iampolicy.ValidPrincipal(p) {
+			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %s: must be the ARN of an IAM role, user, root or role session", i, inputs.Show("Administrators", p)))
+		}
 	}
 	if a.SubnetIDs == nil || a.SecurityGroupID == nil {
 		errs = append(errs, errors.New("database: Args.SubnetIDs and SecurityGroupID are required"))
@@ -316,7 +336,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}, keepCredentials...); err != nil {
 		return nil, err
 	}
-	d.SecretArn = secret.Arn
+	d.SecretArn, d.secret, d.administrators, d.keep = secret.Arn, secret, args.Administrators, keepCredentials
 
 	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{
 		"endpoint":  d.Endpoint,
@@ -324,6 +344,31 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		"name":      pulumi.String(d.Name),
 		"secretArn": d.SecretArn,
 	})
+}
+
+// RestrictSecret gives the credentials secret its resource policy: only
+// readers (the roles of the hosts that connect, known once their tier
+// exists) and Args.Administrators may read its value; any other principal
+// of the account is denied, whatever its IAM policies allow. Call it once,
+// after creating the tiers that read the secret; the guardrails flag a
+// secret without a policy.
+func (d *Database) RestrictSecret(ctx *pulumi.Context, name string, readers ...pulumi.StringInput) error {
+	if len(readers) == 0 {
+		return errors.New("database: RestrictSecret needs at least one reader role")
+	}
+	all := pulumi.StringArray{}
+	for _, r := range readers {
+		all = append(all, r)
+	}
+	for _, a := range iampolicy.ReadersOf(d.administrators) {
+		all = append(all, pulumi.String(a))
+	}
+	_, err := secretsmanager.NewSecretPolicy(ctx, name, &secretsmanager.SecretPolicyArgs{
+		SecretArn:         d.secret.Arn,
+		Policy:            all.ToStringArrayOutput().ApplyT(iampolicy.OnlyReaders).(pulumi.StringOutput),
+		BlockPublicPolicy: pulumi.Bool(true),
+	}, d.keep...)
+	return err
 }
 
 // Credentials is the secret's JSON: what a client needs to connect.

@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,8 +29,11 @@ func prodArgs() database.Args {
 		PerformanceInsights: true,
 		SubnetIDs:           pulumi.ToStringArray([]string{"subnet-a", "subnet-b"}),
 		SecurityGroupID:     pulumi.String("sg-db"),
+		Administrators:      []string{deployer},
 	}
 }
+
+const deployer = "arn:aws:iam::123456789012:role/deployer"
 
 func run(t *testing.T, args database.Args) *mocks.Recorder {
 	t.Helper()
@@ -156,6 +160,8 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		"class":     func(a *database.Args) { a.InstanceClass = "t3.micro" },
 		"retention": func(a *database.Args) { a.BackupRetentionDays = 36 },
 		"subnets":   func(a *database.Args) { a.SubnetIDs = nil },
+		"no admin":  func(a *database.Args) { a.Administrators = nil },
+		"admin":     func(a *database.Args) { a.Administrators = []string{"deployer"} },
 	} {
 		args := prodArgs()
 		mutate(&args)
@@ -166,5 +172,43 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		if err == nil || rec.Count() != 0 {
 			t.Errorf("%s: err=%v, %d resources", name, err, rec.Count())
 		}
+	}
+}
+
+// The credentials secret denies its value to every principal but the
+// readers' roles and the administrators (the deployer, whose Pulumi reads
+// it on refresh); it is kept and protected like the secret.
+func TestSecretPolicyDeniesEveryoneButReadersAndAdministrators(t *testing.T) {
+	const app = "arn:aws:iam::123456789012:role/app-role-1234567"
+	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
+		d, err := database.New(ctx, "db", prodArgs())
+		if err != nil {
+			return err
+		}
+		return d.RestrictSecret(ctx, "db-credentials", pulumi.String(app))
+	}, mocks.Options{Project: "webstack", Stack: "test", Config: map[string]string{"aws:region": "us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := rec.OfType("aws:secretsmanager/secretPolicy:SecretPolicy")
+	secret := rec.Named("aws:secretsmanager/secret:Secret", "db-credentials")
+	if len(policies) != 1 || secret == nil {
+		t.Fatalf("%d secret policies", len(policies))
+	}
+	p := policies[0]
+	if p.Str("secretArn") != secret.Outputs["arn"] || !p.Bool("blockPublicPolicy") || !p.Protect || !p.RetainOnDelete {
+		t.Errorf("policy = %+v (protect %v, retain %v)", p.Inputs, p.Protect, p.RetainOnDelete)
+	}
+	var doc struct{ Statement []map[string]any }
+	if err := json.Unmarshal([]byte(p.Str("policy")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"Sid": "OnlyTheNamedPrincipalsReadTheValue", "Effect": "Deny", "Principal": map[string]any{"AWS": "*"},
+		"Action": []any{"secretsmanager:GetSecretValue"}, "Resource": []any{"*"},
+		"Condition": map[string]any{"ArnNotLike": map[string]any{"aws:PrincipalArn": []any{app, deployer}}},
+	}
+	if len(doc.Statement) != 1 || !reflect.DeepEqual(doc.Statement[0], want) {
+		t.Errorf("policy = %v\nwant %v", doc.Statement, want)
 	}
 }

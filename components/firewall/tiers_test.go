@@ -208,3 +208,35 @@ func TestInvalidTiersArgsRegisterNothing(t *testing.T) {
 		}
 	}
 }
+
+// VRRP (IP protocol 112) flows only between members of the load
+// balancers' own security group, both ways, and from no CIDR: with
+// keepalived's check_unicast_src and the agent's peers from the pair's
+// own group, this (not the 8-character VRRP password alone) is what keeps
+// any other host from joining the election (docs/LOADBALANCER.md).
+func TestVRRPOnlyBetweenTheLoadBalancers(t *testing.T) {
+	rec, err := runTiers(t, defaultArgs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := rec.Named(sgT, "firewall-lb")
+	if lb == nil {
+		t.Fatal("no load balancer group")
+	}
+	seen := map[string]bool{}
+	for _, typ := range []string{ingressT, egressT} {
+		for _, r := range rec.OfType(typ) {
+			if r.Str("ipProtocol") != "112" && r.Str("ipProtocol") != "vrrp" {
+				continue
+			}
+			seen[typ] = true
+			if r.Str("securityGroupId") != lb.ID || r.Str("referencedSecurityGroupId") != lb.ID ||
+				r.Str("cidrIpv4") != "" || r.Str("cidrIpv6") != "" || r.Str("prefixListId") != "" {
+				t.Errorf("%s %s: VRRP with %v: only the load balancers' group, to and from itself", typ, r.Name, r.Inputs)
+			}
+		}
+	}
+	if !seen[ingressT] || !seen[egressT] {
+		t.Errorf("VRRP rules: ingress %v, egress %v; want both", seen[ingressT], seen[egressT])
+	}
+}

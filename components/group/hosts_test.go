@@ -19,7 +19,7 @@ import (
 func runHosts(t *testing.T, shared bool) *mocks.Recorder {
 	t.Helper()
 	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
-		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Writers: []string{"arn:aws:iam::123456789012:role/deploy"}})
+		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Partition: "aws", Writers: []string{"arn:aws:iam::123456789012:role/deploy"}})
 		if err != nil {
 			return err
 		}

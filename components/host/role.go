@@ -9,8 +9,30 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// SSMManagedInstanceCore lets Session Manager reach the host (no SSH).
-const SSMManagedInstanceCore = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+// SessionManagerActions are what the SSM agent calls so that Session
+// Manager reaches the host (no SSH): register and report the instance
+// (ssm:UpdateInstanceInformation) and open the session's control and data
+// channels (ssmmessages). This is AWS's documented minimum instance
+// permission for Session Manager (the same actions as the AWS managed
+// policy AWSCloud9SSMInstanceProfile); none of them takes a resource ARN,
+// so the statement names "*". Unlike AmazonSSMManagedInstanceCore it does
+// not let a host read every SSM parameter of the account
+// (ssm:GetParameter(s) on *), nor fetch documents, associations, patch
+// baselines or Run Command messages (ec2messages): webstack's hosts use
+// none of them (their images come from the program's own
+// getParameter lookup, their configuration from the stack's bucket).
+var SessionManagerActions = []string{
+	"ssm:UpdateInstanceInformation",
+	"ssmmessages:CreateControlChannel",
+	"ssmmessages:CreateDataChannel",
+	"ssmmessages:OpenControlChannel",
+	"ssmmessages:OpenDataChannel",
+}
+
+// SessionManagerPolicy is the inline policy every host role carries.
+func SessionManagerPolicy() string {
+	return iampolicy.Document(iampolicy.Allow("SessionManager", SessionManagerActions, "*"))
+}
 
 // RoleArgs configures a tier's role.
 type RoleArgs struct {
@@ -42,8 +64,9 @@ type Role struct {
 	RoleArn pulumi.StringOutput
 }
 
-// NewRole creates a role EC2 may assume, with Session Manager access and the
-// tier's policy, and its instance profile.
+// NewRole creates a role EC2 may assume, with Session Manager access (an
+// inline policy of SessionManagerActions only) and the tier's policy, and
+// its instance profile.
 func NewRole(ctx *pulumi.Context, name string, args RoleArgs, opts ...pulumi.ResourceOption) (*Role, error) {
 	if err := CheckPermissionsBoundary(args.PermissionsBoundary); err != nil {
 		return nil, fmt.Errorf("host role %s: PermissionsBoundary %w", name, err)
@@ -62,8 +85,8 @@ func NewRole(ctx *pulumi.Context, name string, args RoleArgs, opts ...pulumi.Res
 	if err != nil {
 		return nil, err
 	}
-	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm", &iam.RolePolicyAttachmentArgs{
-		Role: role.Name, PolicyArn: pulumi.String(SSMManagedInstanceCore),
+	if _, err := iam.NewRolePolicy(ctx, name+"-ssm", &iam.RolePolicyArgs{
+		Role: role.ID(), Policy: pulumi.String(SessionManagerPolicy()),
 	}, child); err != nil {
 		return nil, err
 	}

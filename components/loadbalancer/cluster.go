@@ -22,8 +22,9 @@
 // nodes run (haproxy.cfg, the agent's keepalived parameters, scripts) are
 // rendered by package lbconf and delivered as one bundle (package host);
 // secrets (the stats and VRRP passwords, the TLS certificate) stay in
-// Secrets Manager, readable by this role only, and are written to
-// root-only files on the nodes.
+// Secrets Manager, readable by this role only (the passwords' secret has a
+// resource policy denying every other principal but Args.Administrators),
+// and are written to root-only files on the nodes.
 package loadbalancer
 
 import (
@@ -34,6 +35,7 @@ import (
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/foobar/webstack/components/network"
@@ -81,6 +83,12 @@ type Args struct {
 	HostedZoneID string
 	// Agent is the webstack agent's release. Required.
 	Agent release.Artifact
+	// Administrators are the IAM principals (role, user or root ARNs, or
+	// the role session ARN GetCallerIdentity returns, which stands for its
+	// role) that may read the cluster's secret
+	// besides the nodes' role: the principal that deploys the stack, whose
+	// Pulumi reads the value on refresh. At least one. Required.
+	Administrators []string
 }
 
 // Paths on the nodes.
@@ -125,10 +133,28 @@ func (a Args) validate() error {
 		errs = append(errs, errors.New("loadbalancer: SecurityGroupID, Bucket, Region, Partition, AccountID, InstanceType and Image are required"))
 	}
 	if a.WebGroup == "" || a.WebPort < 1 || a.WebPort > 65535 {
-		errs = append(errs, fmt.Errorf("loadbalancer: Args.WebGroup (%q) and WebPort (%d): the web servers' group and a TCP port", a.WebGroup, a.WebPort))
+		errs = append(errs, fmt.Errorf("loadbalancer: Args.WebGroup (%s) and WebPort (%d): the web servers' group and a TCP port", inputs.Show("WebGroup", a.WebGroup), a.WebPort))
 	}
 	if a.SiteName == "" {
 		errs = append(errs, errors.New("loadbalancer: Args.SiteName is required"))
+	}
+	// What reaches the nodes' files (lb.env, which the scripts source;
+	// haproxy.cfg; the agent's configuration) must be plain names.
+	in := inputs.New("loadbalancer")
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Optional("Partition", a.Partition, inputs.Partition)
+	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Optional("SiteName", a.SiteName, inputs.HostName)
+	in.Optional("CertificateSecret", a.CertificateSecret, inputs.SecretID)
+	in.Optional("WebGroup", a.WebGroup, inputs.GroupName)
+	errs = append(errs, in.Err())
+	if len(a.Administrators) == 0 {
+		errs = append(errs, errors.New("loadbalancer: Args.Administrators is required: the deploying principal's ARN, or the secret's policy would lock Pulumi out of it"))
+	}
+	for i, p := range a.Administrators {
+		if !iampolicy.ValidPrincipal(p) {
+			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %s: must be the ARN of an IAM role, user, root or role session", i, inputs.Show("Administrators", p)))
+		}
 	}
 	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent}.Validate("loadbalancer"))
 	return errors.Join(errs...)
@@ -240,6 +266,19 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Policy:          policy,
 	})
 	if err != nil {
+		return nil, err
+	}
+	// Only the nodes and the administrators may read the passwords, whatever
+	// other IAM policies of the account allow.
+	readers := pulumi.StringArray{c.Hosts.Role.RoleArn}
+	for _, a := range iampolicy.ReadersOf(args.Administrators) {
+		readers = append(readers, pulumi.String(a))
+	}
+	if _, err := secretsmanager.NewSecretPolicy(ctx, name+"-secrets", &secretsmanager.SecretPolicyArgs{
+		SecretArn:         secret.Arn,
+		Policy:            readers.ToStringArrayOutput().ApplyT(iampolicy.OnlyReaders).(pulumi.StringOutput),
+		BlockPublicPolicy: pulumi.Bool(true),
+	}, child); err != nil {
 		return nil, err
 	}
 

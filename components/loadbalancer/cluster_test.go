@@ -3,6 +3,7 @@ package loadbalancer_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -38,13 +39,18 @@ func args(b *store.Bucket) loadbalancer.Args {
 		CertificateSecret: "site/pem",
 		HostedZoneID:      "Z0123456789ABCDEFGHIJ",
 		Agent:             release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("a", 64)},
+		Administrators:    []string{deployer},
 	}
 }
+
+// deployer is the principal running the program, as GetCallerIdentity
+// names a role's session.
+const deployer = "arn:aws:sts::123456789012:assumed-role/deploy/ci-1234"
 
 func run(t *testing.T, mutate func(*loadbalancer.Args)) (*mocks.Recorder, error) {
 	t.Helper()
 	return mocks.Run(func(ctx *pulumi.Context) error {
-		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Writers: []string{"arn:aws:iam::123456789012:role/deploy"}})
+		b, err := store.New(ctx, "store", store.Args{Name: "example-bucket", Partition: "aws", Writers: []string{"arn:aws:iam::123456789012:role/deploy"}})
 		if err != nil {
 			return err
 		}
@@ -157,12 +163,14 @@ func TestClusterInAnotherProgramWithTLSAndDNS(t *testing.T) {
 
 func TestClusterRefusesBadArgsBeforeRegisteringAnything(t *testing.T) {
 	for name, mutate := range map[string]func(*loadbalancer.Args){
-		"one zone":         func(a *loadbalancer.Args) { a.Subnets[1].Zone = "eu-west-1a" },
-		"no web servers":   func(a *loadbalancer.Args) { a.WebGroup = "" },
-		"bad web port":     func(a *loadbalancer.Args) { a.WebPort = 0 },
-		"no site name":     func(a *loadbalancer.Args) { a.SiteName = "" },
-		"no agent":         func(a *loadbalancer.Args) { a.Agent = release.Artifact{} },
-		"no instance type": func(a *loadbalancer.Args) { a.InstanceType = "" },
+		"one zone":          func(a *loadbalancer.Args) { a.Subnets[1].Zone = "eu-west-1a" },
+		"no web servers":    func(a *loadbalancer.Args) { a.WebGroup = "" },
+		"bad web port":      func(a *loadbalancer.Args) { a.WebPort = 0 },
+		"no site name":      func(a *loadbalancer.Args) { a.SiteName = "" },
+		"no agent":          func(a *loadbalancer.Args) { a.Agent = release.Artifact{} },
+		"no instance type":  func(a *loadbalancer.Args) { a.InstanceType = "" },
+		"no administrator":  func(a *loadbalancer.Args) { a.Administrators = nil },
+		"bad administrator": func(a *loadbalancer.Args) { a.Administrators = []string{"deploy"} },
 	} {
 		rec, err := run(t, mutate)
 		if err == nil {
@@ -173,5 +181,81 @@ func TestClusterRefusesBadArgsBeforeRegisteringAnything(t *testing.T) {
 				t.Errorf("%s: %s %s registered before the error", name, r.Type, r.Name)
 			}
 		}
+	}
+}
+
+// Inputs that reach the nodes' files (lb.env, which the scripts source,
+// haproxy.cfg, the agent's configuration) are refused, with the field
+// named, when they carry shell or configuration syntax: whatever program
+// builds the cluster, no input can run on a node.
+func TestClusterRefusesInputsThatWouldRunOnANode(t *testing.T) {
+	for _, hostile := range []string{"x\nrm -rf /", "$(id)", "`id`", `site"; reboot; "`, "a'b", "a b"} {
+		for field, mutate := range map[string]func(*loadbalancer.Args){
+			"CertificateSecret": func(a *loadbalancer.Args) { a.CertificateSecret = hostile },
+			"Region":            func(a *loadbalancer.Args) { a.Region = hostile },
+			"SiteName":          func(a *loadbalancer.Args) { a.SiteName = hostile },
+			"WebGroup":          func(a *loadbalancer.Args) { a.WebGroup = hostile },
+			"Partition":         func(a *loadbalancer.Args) { a.Partition = hostile },
+			"AccountID":         func(a *loadbalancer.Args) { a.AccountID = hostile },
+		} {
+			rec, err := run(t, mutate)
+			if err == nil {
+				t.Errorf("%s = %q: accepted", field, hostile)
+				continue
+			}
+			if !strings.Contains(err.Error(), "loadbalancer: Args."+field+" = ") {
+				t.Errorf("%s = %q: error does not name the field: %v", field, hostile, err)
+			}
+			for _, r := range rec.Resources() {
+				if strings.HasPrefix(r.Name, "edge") && r.Type != "webstack:loadbalancer:Cluster" {
+					t.Errorf("%s = %q: %s %s registered before the error", field, hostile, r.Type, r.Name)
+				}
+			}
+		}
+	}
+}
+
+// Only the nodes' role and the deployer may read the passwords' value:
+// the secret's policy denies every other principal.
+func TestClusterSecretReadableByTheNodesAndTheDeployerOnly(t *testing.T) {
+	rec, err := run(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := rec.Named("aws:secretsmanager/secret:Secret", "edge-secrets")
+	policies := rec.OfType("aws:secretsmanager/secretPolicy:SecretPolicy")
+	if len(policies) != 1 || policies[0].Str("secretArn") != secret.Outputs["arn"] || !policies[0].Bool("blockPublicPolicy") {
+		t.Fatalf("secret policies = %+v", policies)
+	}
+	var doc struct{ Statement []map[string]any }
+	if err := json.Unmarshal([]byte(policies[0].Str("policy")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	role := rec.Named("aws:iam/role:Role", "edge-role")
+	want := map[string]any{
+		"Sid": "OnlyTheNamedPrincipalsReadTheValue", "Effect": "Deny", "Principal": map[string]any{"AWS": "*"},
+		"Action": []any{"secretsmanager:GetSecretValue"}, "Resource": []any{"*"},
+		"Condition": map[string]any{"ArnNotLike": map[string]any{"aws:PrincipalArn": []any{
+			role.Outputs["arn"],
+			// The deployer's session stands for its role, with any path.
+			"arn:aws:iam::123456789012:role/deploy", "arn:aws:iam::123456789012:role/*/deploy",
+		}}},
+	}
+	if len(doc.Statement) != 1 || !reflect.DeepEqual(doc.Statement[0], want) {
+		t.Errorf("policy = %v\nwant     %v", doc.Statement, want)
+	}
+}
+
+// A private key passed where the certificate's secret name belongs is
+// refused, named, and not printed; a long value is cut.
+func TestClusterErrorsNeverPrintASecretOrALongValue(t *testing.T) {
+	const key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----\n"
+	_, err := run(t, func(a *loadbalancer.Args) { a.CertificateSecret = key })
+	if err == nil || !strings.Contains(err.Error(), "loadbalancer: Args.CertificateSecret = (hidden: ") || strings.Contains(err.Error(), "MIIEvQIBADAN") {
+		t.Errorf("error: %v", err)
+	}
+	_, err = run(t, func(a *loadbalancer.Args) { a.SiteName = strings.Repeat("w", 10_000) })
+	if err == nil || len(err.Error()) > 500 || !strings.Contains(err.Error(), "…(10000 bytes)") {
+		t.Errorf("error of %d bytes", len(fmt.Sprint(err)))
 	}
 }

@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"github.com/foobar/webstack/components/inputs"
 	"net/netip"
 )
 
@@ -35,10 +36,10 @@ const MaxZones = 8
 func Layout(vpcCIDR string, zones []string) (map[string]ZoneSubnets, error) {
 	vpc, err := netip.ParsePrefix(vpcCIDR)
 	if err != nil || !vpc.Addr().Is4() || vpc != vpc.Masked() {
-		return nil, fmt.Errorf("network: VPC CIDR %q is not an IPv4 network address", vpcCIDR)
+		return nil, fmt.Errorf("network: VPC CIDR %s is not an IPv4 network address", inputs.Show("CIDR", vpcCIDR))
 	}
 	if vpc.Bits() > 22 {
-		return nil, fmt.Errorf("network: VPC CIDR %q is smaller than /22", vpcCIDR)
+		return nil, fmt.Errorf("network: VPC CIDR %s is smaller than /22", inputs.Show("CIDR", vpcCIDR))
 	}
 	out := map[string]ZoneSubnets{}
 	for _, z := range zones {
@@ -58,7 +59,7 @@ func Layout(vpcCIDR string, zones []string) (map[string]ZoneSubnets, error) {
 // zoneSlot is the zone's letter as a number: us-east-1a → 0.
 func zoneSlot(zone string) (int, error) {
 	if zone == "" || zone[len(zone)-1] < 'a' || zone[len(zone)-1] >= 'a'+MaxZones {
-		return 0, fmt.Errorf("network: zone %q does not end in a zone letter a to h", zone)
+		return 0, fmt.Errorf("network: zone %s does not end in a zone letter a to h", inputs.Show("AvailabilityZones", zone))
 	}
 	return int(zone[len(zone)-1] - 'a'), nil
 }

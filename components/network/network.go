@@ -16,6 +16,7 @@ import (
 	"slices"
 
 	"github.com/foobar/webstack/components/firewall"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
@@ -35,6 +36,17 @@ const (
 type Args struct {
 	// Region is the AWS region (for endpoint service names). Required.
 	Region string
+	// Partition (aws, aws-cn, aws-us-gov) and AccountID of the stack's
+	// account name ARNs in the flow-log role's trust policy and the S3
+	// endpoint's policy. Required.
+	Partition, AccountID string
+	// Buckets are the S3 buckets the hosts read through the S3 gateway
+	// endpoint besides the Amazon Linux 2023 package repositories: the
+	// stack's own bucket (store.BucketName, known before anything is
+	// created). The endpoint's policy allows s3:GetObject on these and
+	// nothing else, so a host cannot copy data to another bucket through
+	// it.
+	Buckets []string
 	// CIDR is the VPC's IPv4 block, /16 to /22 (default 10.0.0.0/16).
 	CIDR string
 	// AvailabilityZones to create subnets in, at least 2. Required.
@@ -100,11 +112,19 @@ func (a Args) validate() error {
 	if a.Region == "" {
 		errs = append(errs, errors.New("network: Args.Region is required"))
 	}
+	in := inputs.New("network")
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Check("Partition", a.Partition, inputs.Partition)
+	in.Check("AccountID", a.AccountID, inputs.AccountID)
+	for i, b := range a.Buckets {
+		in.Check(fmt.Sprintf("Buckets[%d]", i), b, inputs.BucketName)
+	}
+	errs = append(errs, in.Err())
 	if len(a.AvailabilityZones) < 2 {
-		errs = append(errs, fmt.Errorf("network: Args.AvailabilityZones = %v: at least 2 zones are required", a.AvailabilityZones))
+		errs = append(errs, fmt.Errorf("network: Args.AvailabilityZones = %s: at least 2 zones are required", inputs.Show("AvailabilityZones", fmt.Sprint(a.AvailabilityZones))))
 	}
 	if !slices.Contains([]string{NATNone, NATSingle, NATPerAZ}, a.NATGateways) {
-		errs = append(errs, fmt.Errorf("network: Args.NATGateways = %q: must be none, single or perAz", a.NATGateways))
+		errs = append(errs, fmt.Errorf("network: Args.NATGateways = %s: must be none, single or perAz", inputs.Show("NATGateways", a.NATGateways)))
 	}
 	if _, err := Layout(a.CIDR, a.AvailabilityZones); err != nil {
 		errs = append(errs, err)
@@ -113,6 +133,33 @@ func (a Args) validate() error {
 		errs = append(errs, fmt.Errorf("network: Args.PermissionsBoundary = %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// RepositoryBucket is the S3 bucket holding a region's Amazon Linux 2023
+// package repositories, which dnf reaches through the S3 gateway
+// endpoint (AWS's AL2023 user guide names it for endpoint policies).
+func RepositoryBucket(region string) string { return "al2023-repos-" + region + "-de612dc2" }
+
+// EndpointPolicy is the S3 gateway endpoint's policy: reading objects of
+// the Amazon Linux 2023 repositories and of the stack's own buckets, and
+// nothing else (no write, no other bucket).
+func EndpointPolicy(partition, region string, buckets []string) string {
+	objects := []string{iampolicy.ARN(partition, "s3", "", "", RepositoryBucket(region)+"/*")}
+	for _, b := range buckets {
+		objects = append(objects, iampolicy.ARN(partition, "s3", "", "", b+"/*"))
+	}
+	st := iampolicy.Allow("ReadPackagesAndTheStacksBucket", []string{"s3:GetObject"}, objects...)
+	st.Principal = map[string]any{"AWS": "*"}
+	return iampolicy.Document(st)
+}
+
+// FlowLogTrust is the flow-log role's trust policy: VPC Flow Logs may
+// assume it only for flow logs of this account (aws:SourceAccount,
+// aws:SourceArn), so that no other account's flow log can be made to
+// write with it (the confused deputy).
+func FlowLogTrust(partition, region, account string) string {
+	return iampolicy.AssumeRoleFrom("vpc-flow-logs.amazonaws.com", account,
+		iampolicy.ARN(partition, "ec2", region, account, "vpc-flow-log/*"))
 }
 
 // New creates the network.
@@ -179,7 +226,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	if err := b.flowLogs(n, args.FlowLogRetentionDays, args.PermissionsBoundary); err != nil {
+	if err := b.flowLogs(n, args); err != nil {
 		return nil, err
 	}
 	if err := b.endpoints(n, args, gatewayRouteTables); err != nil {
@@ -299,10 +346,10 @@ func (b *builder) associate(name string, s Subnet, rt *ec2.RouteTable) error {
 
 // flowLogs sends the VPC's flow logs (accepted and rejected) to a log group;
 // its role carries the permissions boundary, if any.
-func (b *builder) flowLogs(n *Network, retentionDays int, boundary string) error {
+func (b *builder) flowLogs(n *Network, args Args) error {
 	ctx := b.ctx
 	group, err := cloudwatch.NewLogGroup(ctx, b.child("flow-logs"), &cloudwatch.LogGroupArgs{
-		RetentionInDays: pulumi.Int(retentionDays),
+		RetentionInDays: pulumi.Int(args.FlowLogRetentionDays),
 		Tags:            b.tags("flow-logs"),
 	}, b.opts...)
 	if err != nil {
@@ -310,8 +357,8 @@ func (b *builder) flowLogs(n *Network, retentionDays int, boundary string) error
 	}
 	role, err := iam.NewRole(ctx, b.child("flow-logs"), &iam.RoleArgs{
 		Description:         pulumi.String("Lets VPC Flow Logs write to the webstack flow log group"),
-		AssumeRolePolicy:    pulumi.String(iampolicy.AssumeRole("vpc-flow-logs.amazonaws.com")),
-		PermissionsBoundary: iampolicy.Boundary(boundary),
+		AssumeRolePolicy:    pulumi.String(FlowLogTrust(args.Partition, args.Region, args.AccountID)),
+		PermissionsBoundary: iampolicy.Boundary(args.PermissionsBoundary),
 		Tags:                b.tags("flow-logs"),
 	}, b.opts...)
 	if err != nil {
@@ -340,7 +387,8 @@ func (b *builder) flowLogs(n *Network, retentionDays int, boundary string) error
 }
 
 // endpoints creates the S3 gateway endpoint (packages, artifacts and
-// configuration come from S3 without NAT) and the interface endpoints.
+// configuration come from S3 without NAT; its policy lets only those
+// through) and the interface endpoints.
 func (b *builder) endpoints(n *Network, args Args, gatewayTables pulumi.StringArray) error {
 	ctx := b.ctx
 	if _, err := ec2.NewVpcEndpoint(ctx, b.child("s3"), &ec2.VpcEndpointArgs{
@@ -348,6 +396,7 @@ func (b *builder) endpoints(n *Network, args Args, gatewayTables pulumi.StringAr
 		ServiceName:     pulumi.Sprintf("com.amazonaws.%s.s3", args.Region),
 		VpcEndpointType: pulumi.String("Gateway"),
 		RouteTableIds:   gatewayTables,
+		Policy:          pulumi.String(EndpointPolicy(args.Partition, args.Region, args.Buckets)),
 		Tags:            b.tags("s3"),
 	}, b.opts...); err != nil {
 		return err

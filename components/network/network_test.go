@@ -1,7 +1,9 @@
 package network_test
 
 import (
+	"encoding/json"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -25,6 +27,12 @@ func run(t *testing.T, args network.Args) *mocks.Recorder {
 	if args.Region == "" {
 		args.Region = "us-east-1"
 	}
+	if args.Partition == "" {
+		args.Partition = "aws"
+	}
+	if args.AccountID == "" {
+		args.AccountID = mocks.AccountID
+	}
 	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
 		_, err := network.New(ctx, "network", args)
 		return err
@@ -36,7 +44,10 @@ func run(t *testing.T, args network.Args) *mocks.Recorder {
 }
 
 func twoZones() network.Args {
-	return network.Args{AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, InterfaceEndpoints: []string{"ec2", "secretsmanager"}}
+	return network.Args{
+		AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, InterfaceEndpoints: []string{"ec2", "secretsmanager"},
+		Buckets: []string{"webstack-test-123456789012-us-east-1"},
+	}
 }
 
 func TestLayoutIsKeyedByZoneLetter(t *testing.T) {
@@ -280,23 +291,100 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestInvalidArgsRegisterNothing(t *testing.T) {
-	for name, args := range map[string]network.Args{
-		"one zone":    {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a"}},
-		"bad NAT":     {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, NATGateways: "two"},
-		"small VPC":   {Region: "us-east-1", CIDR: "10.0.0.0/24", AvailabilityZones: []string{"us-east-1a", "us-east-1b"}},
-		"no region":   {AvailabilityZones: []string{"us-east-1a", "us-east-1b"}},
-		"zone letter": {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a", "us-east-1-x"}},
-		"boundary":    {Region: "us-east-1", AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, PermissionsBoundary: "admin"},
+	zones := []string{"us-east-1a", "us-east-1b"}
+	for name, c := range map[string]struct {
+		args network.Args
+		want string // the field the error names
+	}{
+		"one zone":    {network.Args{AvailabilityZones: []string{"us-east-1a"}}, "Args.AvailabilityZones"},
+		"bad NAT":     {network.Args{AvailabilityZones: zones, NATGateways: "two"}, "Args.NATGateways"},
+		"small VPC":   {network.Args{CIDR: "10.0.0.0/24", AvailabilityZones: zones}, "10.0.0.0/24"},
+		"no region":   {network.Args{Region: "-", AvailabilityZones: zones}, "Args.Region"},
+		"zone letter": {network.Args{AvailabilityZones: []string{"us-east-1a", "us-east-1-x"}}, "us-east-1-x"},
+		"partition":   {network.Args{Partition: "aws:iam", AvailabilityZones: zones}, `Args.Partition = "aws:iam"`},
+		"account":     {network.Args{AccountID: "12345", AvailabilityZones: zones}, `Args.AccountID = "12345"`},
+		"bucket":      {network.Args{Buckets: []string{"Bucket*"}, AvailabilityZones: zones}, `Args.Buckets[0] = "Bucket*"`},
+		"boundary":    {network.Args{PermissionsBoundary: "admin", AvailabilityZones: zones}, `Args.PermissionsBoundary = "admin"`},
 	} {
+		args := c.args
+		switch args.Region {
+		case "":
+			args.Region = "us-east-1"
+		case "-":
+			args.Region = ""
+		}
+		if args.Partition == "" {
+			args.Partition = "aws"
+		}
+		if args.AccountID == "" {
+			args.AccountID = mocks.AccountID
+		}
 		rec, err := mocks.Run(func(ctx *pulumi.Context) error {
 			_, err := network.New(ctx, "network", args)
 			return err
 		}, mocks.Options{Project: "webstack", Stack: "test"})
 		if err == nil {
 			t.Errorf("%s: accepted", name)
+		} else if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q does not name %s", name, err, c.want)
 		}
 		if rec.Count() != 0 {
 			t.Errorf("%s: %d resources registered before the error", name, rec.Count())
 		}
+	}
+}
+
+// policyStatements decodes a policy document's statements.
+func policyStatements(t *testing.T, doc string) []map[string]any {
+	t.Helper()
+	var d struct{ Statement []map[string]any }
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatalf("policy %q: %v", doc, err)
+	}
+	return d.Statement
+}
+
+// The S3 gateway endpoint lets through what the hosts read (packages and
+// the stack's bucket) and nothing else: no write, no other bucket.
+func TestS3EndpointPolicyAllowsOnlyPackagesAndTheStacksBucket(t *testing.T) {
+	rec := run(t, twoZones())
+	s3 := rec.Named(endpointT, "network-s3")
+	st := policyStatements(t, s3.Str("policy"))
+	if len(st) != 1 {
+		t.Fatalf("statements = %v, want one", st)
+	}
+	want := map[string]any{
+		"Sid": "ReadPackagesAndTheStacksBucket", "Effect": "Allow", "Principal": map[string]any{"AWS": "*"},
+		"Action": []any{"s3:GetObject"},
+		"Resource": []any{
+			"arn:aws:s3:::al2023-repos-us-east-1-de612dc2/*",
+			"arn:aws:s3:::webstack-test-123456789012-us-east-1/*",
+		},
+	}
+	if !reflect.DeepEqual(st[0], want) {
+		t.Errorf("statement = %v\nwant        %v", st[0], want)
+	}
+}
+
+// The flow-log role may be assumed by VPC Flow Logs only for this
+// account's flow logs.
+func TestFlowLogRoleTrustNamesTheAccount(t *testing.T) {
+	args := twoZones()
+	args.Region, args.AvailabilityZones, args.Partition = "cn-north-1", []string{"cn-north-1a", "cn-north-1b"}, "aws-cn"
+	rec := run(t, args)
+	role := rec.Named("aws:iam/role:Role", "network-flow-logs")
+	st := policyStatements(t, role.Str("assumeRolePolicy"))
+	if len(st) != 1 {
+		t.Fatalf("trust = %v", st)
+	}
+	want := map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": mocks.AccountID},
+		"ArnLike":      map[string]any{"aws:SourceArn": "arn:aws-cn:ec2:cn-north-1:" + mocks.AccountID + ":vpc-flow-log/*"},
+	}
+	if !reflect.DeepEqual(st[0]["Condition"], want) {
+		t.Errorf("trust condition = %v, want %v", st[0]["Condition"], want)
+	}
+	if p := st[0]["Principal"]; !reflect.DeepEqual(p, map[string]any{"Service": "vpc-flow-logs.amazonaws.com"}) {
+		t.Errorf("trust principal = %v", p)
 	}
 }

@@ -36,6 +36,9 @@ func BucketName(project, stack, accountID, region string) string {
 type Args struct {
 	// Name of the bucket (BucketName). Required.
 	Name string
+	// Partition of the account (aws, aws-cn, aws-us-gov) names the
+	// bucket's ARN. Required.
+	Partition string
 	// NoncurrentDays keeps replaced object versions this long (default 30).
 	NoncurrentDays int
 	// ForceDestroy lets pulumi destroy delete a bucket that still has
@@ -196,6 +199,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if args.Name == "" {
 		errs = append(errs, fmt.Errorf("store: Args.Name is required"))
 	}
+	if args.Partition == "" {
+		errs = append(errs, fmt.Errorf("store: Args.Partition is required (aws, aws-cn or aws-us-gov: it names the bucket's ARN)"))
+	}
 	if err := CheckWriters(args.Writers); err != nil {
 		errs = append(errs, fmt.Errorf("store: Args.Writers: %w", err))
 	}
@@ -205,7 +211,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if args.NoncurrentDays == 0 {
 		args.NoncurrentDays = 30
 	}
-	b := &Bucket{Name: args.Name, Arn: "arn:aws:s3:::" + args.Name, ctx: ctx}
+	b := &Bucket{Name: args.Name, Arn: iampolicy.ARN(args.Partition, "s3", "", "", args.Name), ctx: ctx}
 	if err := ctx.RegisterComponentResource("webstack:store:Bucket", name, b, opts...); err != nil {
 		return nil, err
 	}

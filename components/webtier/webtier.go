@@ -22,6 +22,7 @@ import (
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/components/webtier/nginxconf"
 	"github.com/foobar/webstack/internal/hostagent"
@@ -83,11 +84,20 @@ type Tier struct {
 func (a Args) validate() error {
 	var errs []error
 	if a.AppGroup == "" || a.AppPort < 1 || a.AppPort > 65535 || a.Port < 1 || a.Port > 65535 {
-		errs = append(errs, fmt.Errorf("webtier: need the application servers' group and valid ports (AppGroup %q, Port %d, AppPort %d)", a.AppGroup, a.Port, a.AppPort))
+		errs = append(errs, fmt.Errorf("webtier: need the application servers' group and valid ports (AppGroup %s, Port %d, AppPort %d)", inputs.Show("AppGroup", a.AppGroup), a.Port, a.AppPort))
 	}
 	if a.Bucket == nil || a.Region == "" || a.SiteName == "" {
 		errs = append(errs, errors.New("webtier: Bucket, Region and SiteName are required"))
 	}
+	// What reaches the web servers' files (nginx.conf, the agent's
+	// configuration) must be plain names.
+	in := inputs.New("webtier")
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Optional("Partition", a.Partition, inputs.Partition)
+	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Optional("SiteName", a.SiteName, inputs.HostName)
+	in.Optional("AppGroup", a.AppGroup, inputs.GroupName)
+	errs = append(errs, in.Err())
 	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent}.Validate("webtier"))
 	return errors.Join(errs...)
 }

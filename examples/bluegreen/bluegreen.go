@@ -73,8 +73,9 @@ func Program(ctx *pulumi.Context) error {
 	withAWS := pulumi.Providers(provider)
 
 	// One bucket for both: their bundle and release keys must not collide.
+	bucketName := store.BucketName(ctx.Project(), ctx.Stack(), account.AccountId, region)
 	bucket, err := store.New(ctx, "store", store.Args{
-		Name: store.BucketName(ctx.Project(), ctx.Stack(), account.AccountId, region), ForceDestroy: true,
+		Name: bucketName, Partition: partition.Partition, ForceDestroy: true,
 		Writers: writers,
 	}, withAWS)
 	if err != nil {
@@ -83,7 +84,8 @@ func Program(ctx *pulumi.Context) error {
 	zones := []string{region + "a", region + "b"}
 	for _, color := range Colors {
 		net, err := network.New(ctx, "network-"+color, network.Args{
-			Region: region, AvailabilityZones: zones, NATGateways: network.NATNone,
+			Region: region, Partition: partition.Partition, AccountID: account.AccountId, Buckets: []string{bucketName},
+			AvailabilityZones: zones, NATGateways: network.NATNone,
 			InterfaceEndpoints: []string{"autoscaling", "ec2", "secretsmanager"},
 		}, withAWS)
 		if err != nil {
@@ -99,6 +101,7 @@ func Program(ctx *pulumi.Context) error {
 			Engine: database.Postgres, EngineVersion: "16", InstanceClass: "db.t4g.micro",
 			AllocatedStorageGiB: 20, BackupRetentionDays: 1, SkipFinalSnapshot: true,
 			SubnetIDs: network.SubnetIDs(net.DatabaseSubnets), SecurityGroupID: fw.Database.ID,
+			Administrators: []string{account.Arn},
 		}, withAWS)
 		if err != nil {
 			return err
@@ -117,6 +120,9 @@ func Program(ctx *pulumi.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := db.RestrictSecret(ctx, "database-"+color+"-credentials", apps.Role.RoleArn); err != nil {
+			return err
+		}
 		site := color + ".foobar.com"
 		web, err := webtier.New(ctx, "web-"+color, webtier.Args{
 			Args: hosts(fw.Web), Port: 80, SiteName: site, AppGroup: apps.Group.Group, AppPort: 8080, Agent: agent,
@@ -128,7 +134,7 @@ func Program(ctx *pulumi.Context) error {
 		lb, err := loadbalancer.New(ctx, "lb-"+color, loadbalancer.Args{
 			Subnets: net.PublicSubnets, SecurityGroupID: fw.LoadBalancer.ID, Image: image, InstanceType: instanceType,
 			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId, Agent: agent,
-			WebGroup: web.Group.Group, WebPort: 80, SiteName: site,
+			WebGroup: web.Group.Group, WebPort: 80, SiteName: site, Administrators: []string{account.Arn},
 		}, withAWS)
 		if err != nil {
 			return err

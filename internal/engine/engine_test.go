@@ -356,7 +356,8 @@ func liveNames(live []engine.Live) []string {
 }
 
 // checkDestroy: dev and staging go away (staging leaving its final
-// snapshot and the credentials that open it); a protected stack (prod)
+// snapshot and the credentials that open it, still readable only by the
+// principals their resource policy names); a protected stack (prod)
 // refuses, and deletes nothing.
 func checkDestroy(t *testing.T, e *engine.Engine, s *stacks.Settings, before []string, err error) {
 	t.Helper()
@@ -380,7 +381,11 @@ func checkDestroy(t *testing.T, e *engine.Engine, s *stacks.Settings, before []s
 		if len(snaps) != 1 || !strings.HasPrefix(snaps[0], s.Database.FinalSnapshotPrefix+"-") {
 			t.Errorf("final snapshots %v; want one named %s-<random>", snaps, s.Database.FinalSnapshotPrefix)
 		}
-		want := []string{"aws:secretsmanager/secret:Secret database-credentials", "aws:secretsmanager/secretVersion:SecretVersion database-credentials"}
+		want := []string{
+			"aws:secretsmanager/secret:Secret database-credentials",
+			"aws:secretsmanager/secretPolicy:SecretPolicy database-credentials",
+			"aws:secretsmanager/secretVersion:SecretVersion database-credentials",
+		}
 		if !slices.Equal(left, want) {
 			t.Errorf("after destroy the cloud holds %v; want only the credentials of the final snapshot: %v", left, want)
 		}

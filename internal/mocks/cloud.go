@@ -22,6 +22,10 @@ type CloudOptions struct {
 	// Images maps AMI ids to their architecture for getAmi; the AL2023
 	// images getParameter returns are always known.
 	Images map[string]string
+	// Partition answers getPartition and names every ARN the cloud makes
+	// (default aws; aws-cn and aws-us-gov for tests that check the
+	// program never assumes the commercial partition).
+	Partition string
 }
 
 // Cloud fabricates what AWS and the random provider answer: ids, ARNs,
@@ -45,6 +49,9 @@ type Cloud struct {
 func NewCloud(opts CloudOptions) *Cloud {
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
+	}
+	if opts.Partition == "" {
+		opts.Partition = "aws"
 	}
 	return &Cloud{opts: opts, subnets: map[string]netip.Prefix{}, usedIPs: map[netip.Addr]bool{}}
 }
@@ -87,7 +94,7 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	res := struct{ Type, Name string }{typ, resName}
-	region, h := c.opts.Region, fake(res.Type, res.Name)
+	region, h, partition := c.opts.Region, fake(res.Type, res.Name), c.opts.Partition
 	id := res.Name + "-" + h[:8]
 	if p, ok := idPrefixes[res.Type]; ok {
 		id = p + h[:17]
@@ -100,7 +107,7 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 		return ""
 	}
 	service := strings.SplitN(strings.TrimPrefix(res.Type, "aws:"), "/", 2)[0]
-	arn := fmt.Sprintf("arn:aws:%s:%s:%s:%s/%s", service, region, AccountID, strings.ToLower(res.Name), id)
+	arn := fmt.Sprintf("arn:%s:%s:%s:%s:%s/%s", partition, service, region, AccountID, strings.ToLower(res.Name), id)
 
 	switch res.Type {
 	case "aws:ec2/vpc:Vpc":
@@ -113,12 +120,12 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 	case "aws:ec2/instance:Instance":
 		set("privateIp", c.privateIP(str("subnetId"), h).String())
 		set("primaryNetworkInterfaceId", "eni-"+h[:17])
-		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", region, AccountID, id))
+		set("arn", fmt.Sprintf("arn:%s:ec2:%s:%s:instance/%s", partition, region, AccountID, id))
 		return id
 	case "aws:ec2/launchTemplate:LaunchTemplate":
 		set("latestVersion", 1.0)
 		set("defaultVersion", 1.0)
-		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:launch-template/%s", region, AccountID, id))
+		set("arn", fmt.Sprintf("arn:%s:ec2:%s:%s:launch-template/%s", partition, region, AccountID, id))
 		return id
 	case "aws:autoscaling/group:Group":
 		name := str("name")
@@ -126,13 +133,13 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 			name = res.Name + "-" + h[:7]
 		}
 		set("name", name)
-		set("arn", fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s-%s-%s-%s-%s:autoScalingGroupName/%s",
-			region, AccountID, h[:8], h[8:12], h[12:16], h[16:20], h[20:32], name))
+		set("arn", fmt.Sprintf("arn:%s:autoscaling:%s:%s:autoScalingGroup:%s-%s-%s-%s-%s:autoScalingGroupName/%s",
+			partition, region, AccountID, h[:8], h[8:12], h[12:16], h[16:20], h[20:32], name))
 		return name
 	case "aws:ec2/eip:Eip":
 		set("allocationId", id)
 		set("publicIp", fmt.Sprintf("203.0.113.%d", 1+int(h[0])%250))
-		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:elastic-ip/%s", region, AccountID, id))
+		set("arn", fmt.Sprintf("arn:%s:ec2:%s:%s:elastic-ip/%s", partition, region, AccountID, id))
 		return id
 	case "aws:rds/instance:Instance":
 		ident := str("identifier")
@@ -150,18 +157,18 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 		set("address", addr)
 		set("port", port)
 		set("endpoint", fmt.Sprintf("%s:%d", addr, int(port)))
-		set("arn", fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", region, AccountID, ident))
+		set("arn", fmt.Sprintf("arn:%s:rds:%s:%s:db:%s", partition, region, AccountID, ident))
 		set("resourceId", "db-"+strings.ToUpper(h[:26]))
 		return id
 	case "aws:secretsmanager/secret:Secret":
-		arn = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", region, AccountID, res.Name, h[:6])
+		arn = fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:%s-%s", partition, region, AccountID, res.Name, h[:6])
 		set("arn", arn)
 		return arn
 	case "aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile", "aws:iam/policy:Policy":
 		kind := strings.ToLower(strings.Split(res.Type, ":")[2][:1]) + strings.Split(res.Type, ":")[2][1:]
 		name := res.Name + "-" + h[:7]
 		set("name", name)
-		set("arn", fmt.Sprintf("arn:aws:iam::%s:%s/%s", AccountID, kind, name))
+		set("arn", fmt.Sprintf("arn:%s:iam::%s:%s/%s", partition, AccountID, kind, name))
 		return name
 	case "aws:s3/bucketV2:BucketV2":
 		name := str("bucket")
@@ -169,7 +176,7 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 			name = res.Name + "-" + h[:7]
 		}
 		set("bucket", name)
-		set("arn", "arn:aws:s3:::"+name)
+		set("arn", "arn:"+partition+":s3:::"+name)
 		set("bucketRegionalDomainName", name+".s3."+region+".amazonaws.com")
 		return name
 	case "aws:cloudwatch/logGroup:LogGroup":
@@ -178,7 +185,7 @@ func (c *Cloud) Create(typ, resName string, state resource.PropertyMap) string {
 			name = n
 		}
 		set("name", name)
-		set("arn", fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, AccountID, name))
+		set("arn", fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s", partition, region, AccountID, name))
 		return name
 	case "aws:ec2/vpcEndpoint:VpcEndpoint":
 		if str("vpcEndpointType") == "Gateway" {
@@ -288,7 +295,7 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": name, "name": name, "type": "String", "version": 1,
 			"value": latestAMI(name, release), "insecureValue": latestAMI(name, release),
-			"arn": fmt.Sprintf("arn:aws:ssm:%s::parameter%s", region, name),
+			"arn": fmt.Sprintf("arn:%s:ssm:%s::parameter%s", c.opts.Partition, region, name),
 		}), nil
 	case "aws:ec2/getAmi:getAmi":
 		id := amiFilter(args)
@@ -299,10 +306,10 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 		return resource.NewPropertyMapFromMap(map[string]any{"id": id, "imageId": id, "architecture": arch, "name": "mock-image"}), nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"accountId": AccountID, "arn": "arn:aws:iam::" + AccountID + ":user/mock", "userId": "MOCK", "id": AccountID,
+			"accountId": AccountID, "arn": "arn:" + c.opts.Partition + ":iam::" + AccountID + ":user/mock", "userId": "MOCK", "id": AccountID,
 		}), nil
 	case "aws:index/getPartition:getPartition":
-		return resource.NewPropertyMapFromMap(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}), nil
+		return resource.NewPropertyMapFromMap(map[string]any{"partition": c.opts.Partition, "dnsSuffix": dnsSuffix(c.opts.Partition), "id": c.opts.Partition}), nil
 	case "aws:index/getRegion:getRegion":
 		return resource.NewPropertyMapFromMap(map[string]any{"name": region, "id": region}), nil
 	}
@@ -332,4 +339,12 @@ func amiFilter(args resource.PropertyMap) string {
 		}
 	}
 	return ""
+}
+
+// dnsSuffix is a partition's DNS suffix.
+func dnsSuffix(partition string) string {
+	if partition == "aws-cn" {
+		return "amazonaws.com.cn"
+	}
+	return "amazonaws.com"
 }

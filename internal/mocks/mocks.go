@@ -36,6 +36,9 @@ type Options struct {
 	Images map[string]string
 	// DryRun runs as a preview.
 	DryRun bool
+	// Partition is the AWS partition the mocked account is in (default
+	// aws).
+	Partition string
 }
 
 // Secret marks a recorded value that Pulumi treats as secret.
@@ -93,7 +96,7 @@ func New(opts Options) *Recorder {
 	}
 	return &Recorder{
 		opts:  opts,
-		cloud: NewCloud(CloudOptions{Region: region, Zones: opts.Zones, Images: opts.Images}),
+		cloud: NewCloud(CloudOptions{Region: region, Zones: opts.Zones, Images: opts.Images, Partition: opts.Partition}),
 		urns:  map[string]bool{},
 	}
 }

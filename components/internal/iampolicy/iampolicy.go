@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/foobar/webstack/components/inputs"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -25,12 +29,36 @@ func Allow(sid string, actions []string, resources ...string) Statement {
 	return Statement{Sid: sid, Effect: "Allow", Action: actions, Resource: resources}
 }
 
+// ARN is the ARN of a resource in a partition (aws, aws-cn, aws-us-gov):
+// arn:<partition>:<service>:<region>:<account>:<resource>. Region and
+// account are empty for global resources (S3 buckets). Every ARN webstack
+// writes is made here, so none assumes the commercial partition.
+func ARN(partition, service, region, account, resource string) string {
+	return "arn:" + partition + ":" + service + ":" + region + ":" + account + ":" + resource
+}
+
 // AssumeRole is the trust policy letting an AWS service assume a role.
 func AssumeRole(service string) string {
 	return Document(Statement{
 		Effect:    "Allow",
 		Principal: map[string]any{"Service": service},
 		Action:    []string{"sts:AssumeRole"},
+	})
+}
+
+// AssumeRoleFrom is the trust policy letting an AWS service assume a role
+// only on behalf of resources of one account whose ARNs match sourceArn
+// (aws:SourceAccount and aws:SourceArn): the service cannot be made to use
+// the role for another account's resources (the confused deputy).
+func AssumeRoleFrom(service, account, sourceArn string) string {
+	return Document(Statement{
+		Effect:    "Allow",
+		Principal: map[string]any{"Service": service},
+		Action:    []string{"sts:AssumeRole"},
+		Condition: map[string]map[string]any{
+			"StringEquals": {"aws:SourceAccount": account},
+			"ArnLike":      {"aws:SourceArn": sourceArn},
+		},
 	})
 }
 
@@ -53,6 +81,57 @@ func FromARNs(arns pulumi.StringArrayInput, statements func(arns []string) []Sta
 	}).(pulumi.StringOutput)
 }
 
+// ValidPrincipal reports whether arn is an IAM principal's ARN: a role, a
+// user, the root, or a role's session (inputs.Principal).
+func ValidPrincipal(arn string) bool { return inputs.Principal.Match(arn) }
+
+// ReadersOf is the aws:PrincipalArn patterns of principals (PrincipalArns
+// of each), in order, without duplicates.
+func ReadersOf(principals []string) []string {
+	var out []string
+	for _, p := range principals {
+		for _, a := range PrincipalArns(p) {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// PrincipalArns is how aws:PrincipalArn sees the caller GetCallerIdentity
+// names: a role session (arn:aws:sts::1:assumed-role/Name/session) is its
+// role, whose path the session ARN omits, hence the role with any path
+// (arn:aws:iam::1:role/Name, arn:aws:iam::1:role/*/Name, for ArnLike); a
+// user or root is itself.
+func PrincipalArns(callerArn string) []string {
+	parts := strings.SplitN(callerArn, ":", 6)
+	if len(parts) == 6 && parts[2] == "sts" && strings.HasPrefix(parts[5], "assumed-role/") {
+		role := strings.SplitN(strings.TrimPrefix(parts[5], "assumed-role/"), "/", 2)[0]
+		return []string{
+			ARN(parts[1], "iam", "", parts[4], "role/"+role),
+			ARN(parts[1], "iam", "", parts[4], "role/*/"+role),
+		}
+	}
+	return []string{callerArn}
+}
+
+// OnlyReaders is a secret's resource policy: it denies
+// secretsmanager:GetSecretValue to every principal whose ARN matches none
+// of readers (ArnNotLike aws:PrincipalArn), whatever IAM policies
+// elsewhere in the account allow. It grants nothing itself: readers still
+// need an identity policy allowing the read.
+func OnlyReaders(readers []string) string {
+	return Document(Statement{
+		Sid:       "OnlyTheNamedPrincipalsReadTheValue",
+		Effect:    "Deny",
+		Principal: map[string]any{"AWS": "*"},
+		Action:    []string{"secretsmanager:GetSecretValue"},
+		Resource:  []string{"*"},
+		Condition: map[string]map[string]any{"ArnNotLike": {"aws:PrincipalArn": readers}},
+	})
+}
+
 // boundaryRe is a managed policy's ARN: arn:PARTITION:iam::ACCOUNT:policy/
 // [PATH/]NAME, or an AWS managed policy's (ACCOUNT "aws").
 var boundaryRe = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,128}$`)
@@ -63,7 +142,7 @@ func CheckBoundary(arn string) error {
 	if arn == "" || boundaryRe.MatchString(arn) {
 		return nil
 	}
-	return fmt.Errorf("%q is not an IAM managed policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)", arn)
+	return fmt.Errorf("%s is not an IAM managed policy ARN (arn:PARTITION:iam::ACCOUNT:policy/NAME)", inputs.Show("PermissionsBoundary", arn))
 }
 
 // Boundary is the PermissionsBoundary input of a role: nil for none.

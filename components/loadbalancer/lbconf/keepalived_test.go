@@ -216,6 +216,9 @@ func TestKeepalivedShape(t *testing.T) {
 			"    state BACKUP\n    nopreempt\n",
 			"    interface ${IFACE}\n",
 			"        auth_pass ${AUTH_PASS}\n",
+			// Adverts from an address that is not a listed peer are
+			// dropped: the password is not the only guard.
+			"    check_unicast_src\n",
 			"    priority " + strconv.Itoa(k.Priority) + "\n",
 			"    notify_master \"" + k.NotifyMaster + "\"\n",
 			"    notify_master_rx_lower_pri \"" + k.NotifyMaster + "\"\n",
