@@ -127,7 +127,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		PerformanceInsights: d.PerformanceInsights,
 		SubnetIDs:           network.SubnetIDs(site.Network.DatabaseSubnets),
 		SecurityGroupID:     site.Firewall.Database.ID,
-		Administrators:      administrators(s, facts),
+		Administrators:      facts.SecretReaders,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		WebGroup: site.Web.Group.Group, WebPort: s.Web.Port,
 		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
 		HostedZoneID: s.DNS.HostedZoneID, Agent: facts.Agent(facts.LoadBalancer),
-		Administrators: administrators(s, facts),
+		Administrators: facts.SecretReaders,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -265,15 +265,6 @@ func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image,
 		MinSize: c.Min, MaxSize: c.Max, DesiredCapacity: c.Desired,
 		ScalingMetric: c.Scaling.Metric, ScalingTarget: c.Scaling.Target,
 	}
-}
-
-// administrators may read the stack's secrets besides the hosts: the
-// principals the settings name, or the one running the program.
-func administrators(s *stacks.Settings, f Facts) []string {
-	if len(s.Secrets.Administrators) > 0 {
-		return s.Secrets.Administrators
-	}
-	return []string{f.Deployer}
 }
 
 // CommonTags are the tags every taggable resource carries: the user's tags

@@ -6,7 +6,7 @@ import (
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
-	"github.com/foobar/webstack/components/store"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -19,12 +19,14 @@ import (
 type Facts struct {
 	AccountID, Partition string
 	// Deployer is the ARN of the principal running the program (as
-	// GetCallerIdentity names it): the secrets' policies let it read their
-	// values, as Pulumi does on refresh.
+	// GetCallerIdentity names it).
 	Deployer string
-	// Writers may write the bucket's objects: webstack:bucket.writers, or
-	// the principal running the program.
-	Writers                []string
+	// Writers may write the bucket's objects: webstack:operators.deploy,
+	// or the principal running the program. SecretReaders may read the
+	// secrets' values besides the hosts: the writers and
+	// webstack:operators.preview. Both are principals' ARNs (a role
+	// session stands for its role: inputs.PrincipalArns).
+	Writers, SecretReaders []string
 	LoadBalancer, Web, App host.Image
 	Release                release.Artifact
 	// Agents are the webstack agent built for each architecture (arm64,
@@ -69,7 +71,7 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	if p := boundaryElsewhere(s.PermissionsBoundary, images.Partition, images.AccountID); p != "" {
 		problems = append(problems, stacks.Problem{Key: s.Project + ":permissionsBoundary", Value: s.PermissionsBoundary, Message: p})
 	}
-	if p := bucketWriters(ctx, s, caller.Arn, &images); p != nil {
+	if p := operators(ctx, s, caller.Arn, &images); p != nil {
 		problems = append(problems, *p)
 	}
 	latest := map[string]host.Image{} // one lookup per architecture
@@ -136,34 +138,39 @@ func boundaryElsewhere(arn, partition, account string) string {
 	return ""
 }
 
-// bucketWriters are the principals that may write the bucket: the setting,
-// which must include the caller of an update (or its objects would be
-// denied half-way through it), or else the caller itself.
-func bucketWriters(ctx *pulumi.Context, s *stacks.Settings, callerArn string, f *Facts) *stacks.Problem {
-	key := s.Project + ":bucket.writers"
-	if len(s.Bucket.Writers) > 0 {
-		for _, w := range s.Bucket.Writers {
-			f.Writers = append(f.Writers, store.ExpandWriter(w, f.Partition, f.AccountID))
+// operators fills in who may write the bucket (webstack:operators.deploy,
+// or the caller) and who may read the secrets (those and
+// operators.preview), relative entries expanded into the credentials'
+// account. An update by a caller that is not a writer is refused: the
+// bucket policy would deny it the objects it writes, half-way through.
+// A preview writes nothing, so it only warns, and says so when the caller
+// could not read the secrets either (preview --refresh would fail).
+func operators(ctx *pulumi.Context, s *stacks.Settings, callerArn string, f *Facts) *stacks.Problem {
+	expand := func(list []string) []string {
+		out := make([]string, len(list))
+		for i, p := range list {
+			out[i] = inputs.ExpandPrincipal(p, f.Partition, f.AccountID)
 		}
-		if store.Covers(f.Writers, callerArn) {
-			return nil
-		}
-		msg := fmt.Sprintf("does not include %s, which runs this program: the bucket policy would deny it the objects an update writes; add its ARN (a role session: its role's)", callerArn)
-		if ctx.DryRun() {
-			// A preview writes nothing: a read-only preview role need
-			// not be a writer.
-			_ = ctx.Log.Warn(key+": "+msg, nil)
-			return nil
-		}
-		return &stacks.Problem{Key: key, Value: s.Bucket.Writers, Message: msg}
+		return out
 	}
-	w, err := store.WritersOf(callerArn)
-	if err != nil {
-		return &stacks.Problem{Key: key, Value: callerArn, Message: fmt.Sprintf(
-			"the principal running this program %v; set %s to the principals that deploy the stack", err, key)}
+	f.Writers = expand(s.Operators.Deploy)
+	if len(f.Writers) == 0 {
+		f.Writers = []string{callerArn}
 	}
-	f.Writers = w
-	return nil
+	f.SecretReaders = append(append([]string{}, f.Writers...), expand(s.Operators.Preview)...)
+	if inputs.Covers(f.Writers, callerArn) {
+		return nil
+	}
+	key := s.Project + ":operators.deploy"
+	msg := fmt.Sprintf("does not include %s, which runs this program: the bucket policy would deny it the objects an update writes; add it (a role session: its role, e.g. role/<name>)", callerArn)
+	if ctx.DryRun() {
+		if !inputs.Covers(f.SecretReaders, callerArn) {
+			msg += "; nor does " + s.Project + ":operators.preview, so the secrets' policies deny it their values (preview --refresh)"
+		}
+		_ = ctx.Log.Warn(key+": "+msg, nil)
+		return nil
+	}
+	return &stacks.Problem{Key: key, Value: s.Operators.Deploy, Message: msg}
 }
 
 // appRelease is the application the hosts run: the user's executable, or the

@@ -177,8 +177,9 @@ func writeDeny(t *testing.T, rec *mocks.Recorder) []string {
 
 // TestOnlyTheDeployerWritesTheBucket: the bucket's objects may be written
 // by the principal running the program (the mocks' caller is an IAM user)
-// or by the writers a stack names, which must include that principal;
-// malformed writers are refused with the key, before anything exists.
+// or by the deploying operators a stack names, which must include that
+// principal; malformed operators are refused with the key, before
+// anything exists.
 func TestOnlyTheDeployerWritesTheBucket(t *testing.T) {
 	caller := "arn:aws:iam::" + mocks.AccountID + ":user/mock"
 	if got := writeDeny(t, mustRunStack(t, "dev")); len(got) != 1 || got[0] != caller {
@@ -186,8 +187,8 @@ func TestOnlyTheDeployerWritesTheBucket(t *testing.T) {
 	}
 	both := []string{caller, "arn:aws:iam::" + mocks.AccountID + ":role/ci/deploy"}
 	// The second in the stack's account, without it.
-	setting, _ := json.Marshal(map[string]any{"writers": []string{caller, "role/ci/deploy"}})
-	rec, err := runStack(t, "dev", map[string]string{"webstack:bucket": string(setting)})
+	setting, _ := json.Marshal(map[string]any{"deploy": []string{caller, "role/ci/deploy"}})
+	rec, err := runStack(t, "dev", map[string]string{"webstack:operators": string(setting)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,26 +198,26 @@ func TestOnlyTheDeployerWritesTheBucket(t *testing.T) {
 
 	// A preview writes nothing: a read-only role may preview a stack whose
 	// writers are the deploy role, and sees no change of the policy.
-	ci := map[string]string{"webstack:bucket": `{"writers": ["role/webstack-ci-deploy"]}`}
+	ci := map[string]string{"webstack:operators": `{"deploy": ["role/webstack-ci-dev-deploy"]}`}
 	opts := stackOptions(t, "dev", ci)
 	opts.DryRun = true
 	if rec, err := mocks.Run(infra.Program, opts); err != nil {
 		t.Errorf("a preview by a principal that is not a writer: %v", err)
-	} else if got := writeDeny(t, rec); len(got) != 1 || got[0] != "arn:aws:iam::"+mocks.AccountID+":role/webstack-ci-deploy" {
+	} else if got := writeDeny(t, rec); len(got) != 1 || got[0] != "arn:aws:iam::"+mocks.AccountID+":role/webstack-ci-dev-deploy" {
 		t.Errorf("preview: writers %v; want the setting's", got)
 	}
 
 	for _, c := range []struct{ setting, want string }{
-		{`{"writers": ["arn:aws:iam::123456789012:role/ci/deploy"]}`, `webstack:bucket.writers = ["arn:aws:iam::123456789012:role/ci/deploy"]: does not include ` + caller},
-		{`{"writers": ["arn:aws:sts::123456789012:assumed-role/deploy/s"]}`, `webstack:bucket.writers[0] = "arn:aws:sts::123456789012:assumed-role/deploy/s": is a role session`},
-		{`{"writers": ["deploy"]}`, `webstack:bucket.writers[0] = "deploy": must be the ARN of an IAM role`},
+		{`{"deploy": ["arn:aws:iam::123456789012:role/ci/deploy"]}`, `webstack:operators.deploy = ["arn:aws:iam::123456789012:role/ci/deploy"]: does not include ` + caller},
+		{`{"deploy": ["arn:aws:s3:::a-bucket"]}`, `webstack:operators.deploy[0] = "arn:aws:s3:::a-bucket": must be the ARN of an IAM role`},
+		{`{"preview": ["deploy"]}`, `webstack:operators.preview[0] = "deploy": must be the ARN of an IAM role`},
 	} {
-		rec, err := runStack(t, "dev", map[string]string{"webstack:bucket": c.setting})
+		rec, err := runStack(t, "dev", map[string]string{"webstack:operators": c.setting})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("webstack:bucket = %s: error %v; want %q", c.setting, err, c.want)
+			t.Errorf("webstack:operators = %s: error %v; want %q", c.setting, err, c.want)
 		}
 		if rec != nil && len(rec.Resources()) > 0 {
-			t.Errorf("webstack:bucket = %s: %d resources registered before the error", c.setting, len(rec.Resources()))
+			t.Errorf("webstack:operators = %s: %d resources registered before the error", c.setting, len(rec.Resources()))
 		}
 	}
 }

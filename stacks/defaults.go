@@ -42,9 +42,8 @@ func Defaults() Settings {
 			Username:               "webstack",
 			PerformanceInsights:    true,
 		},
-		DNS:     DNS{Domain: "foobar.com"},
-		Secrets: Secrets{Administrators: []string{}},
-		Bucket:  Bucket{Writers: []string{}},
-		Tags:    map[string]string{},
+		DNS:       DNS{Domain: "foobar.com"},
+		Operators: Operators{Deploy: []string{}, Preview: []string{}},
+		Tags:      map[string]string{},
 	}
 }

@@ -94,8 +94,7 @@ func objectKeys() []objectKey {
 		{"app", func(s *Settings) any { return &s.App }},
 		{"database", func(s *Settings) any { return &s.Database }},
 		{"dns", func(s *Settings) any { return &s.DNS }},
-		{"secrets", func(s *Settings) any { return &s.Secrets }},
-		{"bucket", func(s *Settings) any { return &s.Bucket }},
+		{"operators", func(s *Settings) any { return &s.Operators }},
 		{"tags", func(s *Settings) any { return &s.Tags }},
 	}
 }

@@ -104,21 +104,24 @@ func TestCertificateSecretARNsInEveryPartition(t *testing.T) {
 	}
 }
 
-// secrets.administrators takes IAM principals of the supported partitions
-// only, each problem named by its index.
-func TestSecretAdministrators(t *testing.T) {
-	ok := `{"administrators": ["arn:aws:iam::123456789012:role/webstack-ci-deploy", "arn:aws-us-gov:iam::123456789012:role/ops/break-glass", "arn:aws:iam::123456789012:root"]}`
-	s, err := stacks.FromConfig("webstack", "dev", "us-east-1", lookup(map[string]string{"secrets": ok}))
-	if err != nil || len(s.Secrets.Administrators) != 3 {
+// operators takes IAM principals of the supported partitions, or the
+// stack-relative forms, each problem named by its list and index.
+func TestOperators(t *testing.T) {
+	ok := `{"deploy": ["role/webstack-ci-dev-deploy", "arn:aws-us-gov:iam::123456789012:role/ops/break-glass"], "preview": ["arn:aws:iam::123456789012:role/ci/*", "root"]}`
+	s, err := stacks.FromConfig("webstack", "dev", "us-east-1", lookup(map[string]string{"operators": ok}))
+	if err != nil || len(s.Operators.Deploy) != 2 || len(s.Operators.Preview) != 2 {
 		t.Fatalf("%v, %+v", err, s)
 	}
-	msg := problemsOf(t, map[string]string{"secrets": `{"administrators": ["arn:aws:iam::123456789012:role/ok", "deployer", "arn:aws-mars:iam::123456789012:root"]}`})
-	for _, want := range []string{`webstack:secrets.administrators[1] = "deployer": must be the ARN of an IAM role`, "webstack:secrets.administrators[2]"} {
+	msg := problemsOf(t, map[string]string{"operators": `{"deploy": ["role/ok", "deployer"], "preview": ["arn:aws-mars:iam::123456789012:root", "arn:aws:s3:::bucket"]}`})
+	for _, want := range []string{
+		`webstack:operators.deploy[1] = "deployer": must be the ARN of an IAM role`,
+		"webstack:operators.preview[0]", "webstack:operators.preview[1]", "or role/<path/><name>, user/<name> or root in the stack's account",
+	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	if strings.Contains(msg, "administrators[0]") {
+	if strings.Contains(msg, "deploy[0]") {
 		t.Errorf("a valid principal refused:\n%s", msg)
 	}
 }

@@ -54,22 +54,25 @@ type Settings struct {
 	App          App               `json:"app"`
 	Database     Database          `json:"database"`
 	DNS          DNS               `json:"dns"`
-	Secrets      Secrets           `json:"secrets"`
-	Bucket       Bucket            `json:"bucket"`
+	Operators    Operators         `json:"operators"`
 	Tags         map[string]string `json:"tags"`
 }
 
-// Bucket is webstack:bucket: who may write the stack's bucket.
-type Bucket struct {
-	// Writers are the IAM principals (aws:PrincipalArn values: role ARNs
-	// with their path, user ARNs, an account root; or role/<path/><name>,
-	// user/<name>, root in the stack's account) that may write and delete
-	// the bucket's objects; the bucket policy denies it to every other
-	// principal. Empty: the deploying principal, as sts:GetCallerIdentity
-	// names it (a role session: its role). Set it when several principals
-	// deploy the stack, or when previews run as another principal; it must
-	// include the one that runs pulumi up.
-	Writers []string `json:"writers"`
+// Operators is webstack:operators: the IAM principals that run Pulumi for
+// the stack, as the stack's resource policies name them. Each entry is a
+// principal's ARN (a role's with its path, a user's, an account root; * and
+// ? match as in ArnLike) or, in the stack's account, role/<path/><name>,
+// user/<name> or root.
+type Operators struct {
+	// Deploy run pulumi up and destroy: only they may write and delete the
+	// bucket's objects (the hosts' bundles and releases), and they may read
+	// the secrets. Empty: whoever runs the program (a role session: its
+	// role). When set, pulumi up by anyone else is refused before anything
+	// is registered.
+	Deploy []string `json:"deploy"`
+	// Preview only preview (pulumi preview --refresh reads the secrets'
+	// values): they may read the secrets, not write the bucket.
+	Preview []string `json:"preview"`
 }
 
 // Network is webstack:network: the VPC and its subnets.
@@ -183,18 +186,6 @@ type DNS struct {
 	// HostedZoneID, when set, gets an A record www.<domain> pointing at the
 	// load balancers' Elastic IP.
 	HostedZoneID string `json:"hostedZoneId"`
-}
-
-// Secrets is webstack:secrets: who may read the stack's secrets besides the
-// hosts that use them.
-type Secrets struct {
-	// Administrators are IAM principal ARNs (roles, users, root, or a role
-	// session, which stands for its role) the secrets' resource policies let
-	// read the values, as Pulumi does on refresh. Empty: the principal
-	// running the program. List every principal that runs it (CI's deploy
-	// and preview roles, a break-glass role), or each run rewrites the
-	// policies for its own caller and locks the others out of refresh.
-	Administrators []string `json:"administrators"`
 }
 
 // SiteName is the host name the site answers to: www.<domain>.

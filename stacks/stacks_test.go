@@ -20,7 +20,7 @@ func TestPulumiYAMLDeclaresTheDefaults(t *testing.T) {
 	d := stacks.Defaults()
 	goDefaults := map[string]any{
 		"network": d.Network, "loadBalancer": d.LoadBalancer, "web": d.Web, "app": d.App,
-		"database": d.Database, "dns": d.DNS, "secrets": d.Secrets, "bucket": d.Bucket, "tags": d.Tags, "environment": "",
+		"database": d.Database, "dns": d.DNS, "operators": d.Operators, "tags": d.Tags, "environment": "",
 		"permissionsBoundary": "",
 	}
 	for _, key := range stacks.ConfigKeys() {

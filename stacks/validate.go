@@ -13,7 +13,6 @@ import (
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
-	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/internal/redact"
 )
 
@@ -108,14 +107,16 @@ func (s *Settings) Validate() Problems {
 	}
 	s.validateDatabase(v)
 	s.validateDNS(v)
-	for i, a := range s.Secrets.Administrators {
-		if !inputs.Principal.Match(a) {
-			v.add(fmt.Sprintf("secrets.administrators[%d]", i), a, "must be %s", inputs.Principal.Allowed())
-		}
-	}
-	for i, w := range s.Bucket.Writers {
-		if err := store.CheckWriter(store.ExpandWriter(w, "aws", "123456789012")); err != nil {
-			v.add(fmt.Sprintf("bucket.writers[%d]", i), w, "%v", err)
+	for _, l := range []struct {
+		key        string
+		principals []string
+	}{{"operators.deploy", s.Operators.Deploy}, {"operators.preview", s.Operators.Preview}} {
+		for i, p := range l.principals {
+			// The account does not matter for the form: the program
+			// expands relative entries into the credentials' account.
+			if !inputs.PrincipalPattern.Match(inputs.ExpandPrincipal(p, "aws", "123456789012")) {
+				v.add(fmt.Sprintf("%s[%d]", l.key, i), p, "must be %s, or role/<path/><name>, user/<name> or root in the stack's account", inputs.PrincipalPattern.Allowed())
+			}
 		}
 	}
 	s.validateTags(v)

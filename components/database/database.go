@@ -154,7 +154,7 @@ func (a Args) validate() error {
 	}
 	for i, p := range a.Administrators {
 		if !iampolicy.ValidPrincipal(p) {
-			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %s: must be the ARN of an IAM role, user, root or role session", i, inputs.Show("Administrators", p)))
+			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %s: must be %s", i, inputs.Show("Administrators", p), inputs.PrincipalPattern.Allowed()))
 		}
 	}
 	if a.SubnetIDs == nil || a.SecurityGroupID == nil {

@@ -153,7 +153,7 @@ func (a Args) validate() error {
 	}
 	for i, p := range a.Administrators {
 		if !iampolicy.ValidPrincipal(p) {
-			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %s: must be the ARN of an IAM role, user, root or role session", i, inputs.Show("Administrators", p)))
+			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %s: must be %s", i, inputs.Show("Administrators", p), inputs.PrincipalPattern.Allowed()))
 		}
 	}
 	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent}.Validate("loadbalancer"))

@@ -12,9 +12,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
@@ -44,12 +44,12 @@ type Args struct {
 	// ForceDestroy lets pulumi destroy delete a bucket that still has
 	// objects (for short-lived stacks).
 	ForceDestroy bool
-	// Writers are the IAM principals that may write and delete objects:
-	// values of aws:PrincipalArn (a role's ARN, with its path, a user's,
-	// or an account's root; ArnLike's * and ? allowed), usually the
-	// deploying principal (WritersOf). The bucket policy denies
-	// WriteActions to every other principal, of this account or another.
-	// Required.
+	// Writers are the IAM principals that may write and delete objects
+	// (inputs.PrincipalPattern: a role's ARN with its path, a user's, an
+	// account's root, ArnLike's * and ? allowed, or a role session, which
+	// stands for its role), usually the deploying principal. The bucket
+	// policy denies WriteActions to every other principal, of this
+	// account or another. Required.
 	Writers []string
 }
 
@@ -63,98 +63,8 @@ var WriteActions = []string{
 	"s3:RestoreObject", "s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags",
 }
 
-var (
-	// writerRe is an IAM principal ARN aws:PrincipalArn can hold.
-	writerRe = regexp.MustCompile(`^arn:aws[a-z-]*:(iam::\d{12}:(root|(role|user)/[\w+=,.@*?/-]+)|sts::\d{12}:federated-user/[\w+=,.@*?-]+)$`)
-	// assumedRoleRe is the ARN sts:GetCallerIdentity gives a role session.
-	assumedRoleRe = regexp.MustCompile(`^arn:([a-z-]+):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^/]+$`)
-)
-
-// WritersOf are the aws:PrincipalArn values of the principal an
-// sts:GetCallerIdentity ARN names. A user, an account's root or a
-// federated user is its own ARN. A role session
-// (arn:P:sts::A:assumed-role/R/S) is its role, whose ARN includes a path
-// the session's does not show: arn:P:iam::A:role/R and
-// arn:P:iam::A:role/*/R, which match that role only (role names are
-// unique in an account, whatever their path).
-func WritersOf(callerArn string) ([]string, error) {
-	if m := assumedRoleRe.FindStringSubmatch(callerArn); m != nil {
-		base := "arn:" + m[1] + ":iam::" + m[2] + ":role/"
-		return []string{base + m[3], base + "*/" + m[3]}, nil
-	}
-	if err := CheckWriter(callerArn); err != nil {
-		return nil, err
-	}
-	return []string{callerArn}, nil
-}
-
-// ExpandWriter turns a writer given relative to an account (role/<path/>
-// <name>, user/<name>, root) into its ARN; an ARN is returned as is.
-func ExpandWriter(w, partition, accountID string) string {
-	if strings.HasPrefix(w, "role/") || strings.HasPrefix(w, "user/") || w == "root" {
-		return "arn:" + partition + ":iam::" + accountID + ":" + w
-	}
-	return w
-}
-
-// CheckWriter says what is wrong with a writer (a value of
-// aws:PrincipalArn), if anything.
-func CheckWriter(w string) error {
-	if strings.Contains(w, ":assumed-role/") {
-		return errors.New("is a role session: aws:PrincipalArn holds the role's ARN (arn:aws:iam::<account>:role/<path/><name>)")
-	}
-	if !writerRe.MatchString(w) {
-		return errors.New("must be the ARN of an IAM role (with its path), user, account root or federated user; * and ? match as in ArnLike")
-	}
-	return nil
-}
-
-// CheckWriters reports every malformed writer at once.
-func CheckWriters(writers []string) error {
-	var errs []error
-	if len(writers) == 0 {
-		errs = append(errs, errors.New("at least one writer is required (the deploying principal)"))
-	}
-	for _, w := range writers {
-		if err := CheckWriter(w); err != nil {
-			errs = append(errs, fmt.Errorf("%q %v", w, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Covers reports whether the writers include the principal an
-// sts:GetCallerIdentity ARN names, as the bucket policy's ArnNotLike
-// would see it: whoever runs pulumi up must be a writer, or the objects
-// it writes are denied.
-func Covers(writers []string, callerArn string) bool {
-	m := assumedRoleRe.FindStringSubmatch(callerArn)
-	for _, w := range writers {
-		if m == nil {
-			if arnLike(w, callerArn) {
-				return true
-			}
-			continue
-		}
-		// A session's role has a path the session ARN does not show.
-		base, role := "arn:"+m[1]+":iam::"+m[2]+":role/", m[3]
-		if arnLike(w, base+role) || (strings.HasPrefix(w, base) && strings.HasSuffix(w, "/"+role)) {
-			return true
-		}
-	}
-	return false
-}
-
-// arnLike is ArnLike's match: * any run of characters, ? one.
-func arnLike(pattern, arn string) bool {
-	re := regexp.QuoteMeta(pattern)
-	re = strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(re)
-	ok, _ := regexp.MatchString("^"+re+"$", arn)
-	return ok
-}
-
 // Policy is the bucket's policy: no request without TLS, and no object
-// write but by the writers. Nothing denies the writers, nor anyone, the
+// write but by the writers (a role session: its role, any path). Nothing denies the writers, nor anyone, the
 // bucket's own settings (this policy included): a pulumi up by a new
 // deploying principal replaces the policy before it writes any object.
 func Policy(bucketArn string, writers []string) string {
@@ -176,7 +86,7 @@ func Policy(bucketArn string, writers []string) string {
 			// A negated operator with several values is true when the
 			// principal matches none; a request without the key
 			// (anonymous) is denied too.
-			Condition: map[string]map[string]any{"ArnNotLike": {"aws:PrincipalArn": writers}},
+			Condition: map[string]map[string]any{"ArnNotLike": {"aws:PrincipalArn": inputs.PrincipalArnsOf(writers)}},
 		},
 	)
 }
@@ -202,8 +112,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if args.Partition == "" {
 		errs = append(errs, fmt.Errorf("store: Args.Partition is required (aws, aws-cn or aws-us-gov: it names the bucket's ARN)"))
 	}
-	if err := CheckWriters(args.Writers); err != nil {
-		errs = append(errs, fmt.Errorf("store: Args.Writers: %w", err))
+	if len(args.Writers) == 0 {
+		errs = append(errs, errors.New("store: Args.Writers is required: the deploying principal, or its own objects would be denied to it"))
+	}
+	for i, w := range args.Writers {
+		if !inputs.PrincipalPattern.Match(w) {
+			errs = append(errs, fmt.Errorf("store: Args.Writers[%d] = %s: must be %s", i, inputs.Show("Writers", w), inputs.PrincipalPattern.Allowed()))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -77,61 +77,20 @@ func TestPolicyStatementByStatement(t *testing.T) {
 	}
 }
 
-func TestWritersOf(t *testing.T) {
-	for _, c := range []struct {
-		caller string
-		want   []string
-	}{
-		{"arn:aws:sts::123456789012:assumed-role/Deploy/ci-42", []string{"arn:aws:iam::123456789012:role/Deploy", "arn:aws:iam::123456789012:role/*/Deploy"}},
-		{"arn:aws-cn:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com", []string{"arn:aws-cn:iam::123456789012:role/AWSReservedSSO_Admin_0123", "arn:aws-cn:iam::123456789012:role/*/AWSReservedSSO_Admin_0123"}},
-		{"arn:aws:iam::123456789012:user/ops/alice", []string{"arn:aws:iam::123456789012:user/ops/alice"}},
-		{"arn:aws:iam::123456789012:root", []string{"arn:aws:iam::123456789012:root"}},
-	} {
-		got, err := store.WritersOf(c.caller)
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("WritersOf(%s) = %v, %v; want %v", c.caller, got, err, c.want)
-		}
-	}
-	if _, err := store.WritersOf("arn:aws:sts::123456789012:something/else"); err == nil {
-		t.Error("WritersOf accepted an ARN that is no principal")
-	}
-}
-
-func TestCovers(t *testing.T) {
-	session := "arn:aws:sts::123456789012:assumed-role/Deploy/ci-42"
-	for _, c := range []struct {
-		writers []string
-		caller  string
-		want    bool
-	}{
-		{[]string{"arn:aws:iam::123456789012:role/Deploy"}, session, true},
-		{[]string{"arn:aws:iam::123456789012:role/ci/Deploy"}, session, true},
-		{[]string{"arn:aws:iam::123456789012:role/De*"}, session, true},
-		{[]string{"arn:aws:iam::123456789012:role/OtherDeploy"}, session, false},
-		{[]string{"arn:aws:iam::210987654321:role/Deploy"}, session, false},
-		{[]string{"arn:aws:iam::123456789012:user/alice"}, "arn:aws:iam::123456789012:user/alice", true},
-		{[]string{"arn:aws:iam::123456789012:user/alice"}, "arn:aws:iam::123456789012:user/bob", false},
-	} {
-		if got := store.Covers(c.writers, c.caller); got != c.want {
-			t.Errorf("Covers(%v, %s) = %v; want %v", c.writers, c.caller, got, c.want)
-		}
-	}
-}
-
-// TestNewReportsEveryBadArgumentAtOnce: a bucket without writers, or with
-// a session ARN (which aws:PrincipalArn never holds) is refused before
+// TestNewReportsEveryBadArgumentAtOnce: a bucket without a name or a
+// partition, or with writers that are no principal, is refused before
 // anything is registered, naming each bad value.
 func TestNewReportsEveryBadArgumentAtOnce(t *testing.T) {
 	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
 		_, err := store.New(ctx, "store", store.Args{Writers: []string{
-			"arn:aws:sts::123456789012:assumed-role/Deploy/ci", "deploy",
+			"arn:aws:s3:::someone-elses-bucket", "deploy",
 		}})
 		return err
 	}, mocks.Options{Project: "p", Stack: "s", Config: map[string]string{"aws:region": "eu-west-1"}})
 	if err == nil {
 		t.Fatal("store.New accepted no name and two bad writers")
 	}
-	for _, want := range []string{"Args.Name is required", `"arn:aws:sts::123456789012:assumed-role/Deploy/ci" is a role session`, `"deploy" must be the ARN`} {
+	for _, want := range []string{"Args.Name is required", "Args.Partition is required", `Args.Writers[0] = "arn:aws:s3:::someone-elses-bucket": must be the ARN of an IAM role`, `Args.Writers[1] = "deploy": must be the ARN`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -133,6 +133,11 @@ type Stack struct {
 	auto.Stack
 	Name string
 
+	world *World
+	// caller is the role the stack's operations run as (its first
+	// deploying operator, mocks.StackOptions), "" for the IAM user.
+	caller string
+
 	mu    sync.Mutex
 	log   bytes.Buffer        // everything the CLI printed
 	diffs map[string][]string // the last operation's changed properties, by URN
@@ -170,7 +175,11 @@ func (e *Engine) NewStack(ctx context.Context, name string, program pulumi.RunFu
 	if err != nil {
 		return nil, &StepError{Stack: name, Step: "stack init", Message: message(err, "")}
 	}
-	return &Stack{Stack: st, Name: name}, nil
+	opts, err := mocks.StackOptions(work, name)
+	if err != nil {
+		return nil, &StepError{Stack: name, Step: "stack file", Message: err.Error()}
+	}
+	return &Stack{Stack: st, Name: name, world: e.World, caller: opts.CallerRole}, nil
 }
 
 // Changes are the steps an operation planned or took: URNs by operation
@@ -233,6 +242,7 @@ func collect(ch chan events.EngineEvent, diffs map[string][]string) func() Chang
 // operation runs one engine operation with its output captured (for the
 // stack's log and the step's error) and its steps collected.
 func (s *Stack) operation(step string, run func(out io.Writer, ch chan<- events.EngineEvent) error) (Changes, error) {
+	s.world.cloud.SetCallerRole(s.caller)
 	var own bytes.Buffer
 	out := io.MultiWriter(&own, lockedWriter{&s.mu, &s.log})
 	ch := make(chan events.EngineEvent)

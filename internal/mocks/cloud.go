@@ -26,6 +26,9 @@ type CloudOptions struct {
 	// (default aws; aws-cn and aws-us-gov for tests that check the
 	// program never assumes the commercial partition).
 	Partition string
+	// CallerRole makes getCallerIdentity answer a session of this role
+	// instead of the IAM user "mock" (Options.CallerRole).
+	CallerRole string
 }
 
 // Cloud fabricates what AWS and the random provider answer: ids, ARNs,
@@ -54,6 +57,15 @@ func NewCloud(opts CloudOptions) *Cloud {
 		opts.Partition = "aws"
 	}
 	return &Cloud{opts: opts, subnets: map[string]netip.Prefix{}, usedIPs: map[netip.Addr]bool{}}
+}
+
+// SetCallerRole makes getCallerIdentity answer a session of role from now
+// on ("" the IAM user "mock"): the engine runs each stack as its deploying
+// operator.
+func (c *Cloud) SetCallerRole(role string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opts.CallerRole = role
 }
 
 // PublishImages makes AWS publish a new Amazon Linux release: from now on
@@ -305,8 +317,15 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": id, "imageId": id, "architecture": arch, "name": "mock-image"}), nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
+		c.mu.Lock()
+		role := c.opts.CallerRole
+		c.mu.Unlock()
+		arn := "arn:" + c.opts.Partition + ":iam::" + AccountID + ":user/mock"
+		if role != "" {
+			arn = "arn:" + c.opts.Partition + ":sts::" + AccountID + ":assumed-role/" + role + "/mock"
+		}
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"accountId": AccountID, "arn": "arn:" + c.opts.Partition + ":iam::" + AccountID + ":user/mock", "userId": "MOCK", "id": AccountID,
+			"accountId": AccountID, "arn": arn, "userId": "MOCK", "id": AccountID,
 		}), nil
 	case "aws:index/getPartition:getPartition":
 		return resource.NewPropertyMapFromMap(map[string]any{"partition": c.opts.Partition, "dnsSuffix": dnsSuffix(c.opts.Partition), "id": c.opts.Partition}), nil

@@ -39,6 +39,11 @@ type Options struct {
 	// Partition is the AWS partition the mocked account is in (default
 	// aws).
 	Partition string
+	// CallerRole makes getCallerIdentity answer a session of this role
+	// (arn:P:sts::A:assumed-role/<CallerRole>/mock) instead of the IAM user
+	// arn:P:iam::A:user/mock. StackOptions sets it to the stack's first
+	// deploying operator, the principal that would run pulumi up.
+	CallerRole string
 }
 
 // Secret marks a recorded value that Pulumi treats as secret.
@@ -96,7 +101,7 @@ func New(opts Options) *Recorder {
 	}
 	return &Recorder{
 		opts:  opts,
-		cloud: NewCloud(CloudOptions{Region: region, Zones: opts.Zones, Images: opts.Images, Partition: opts.Partition}),
+		cloud: NewCloud(CloudOptions{Region: region, Zones: opts.Zones, Images: opts.Images, Partition: opts.Partition, CallerRole: opts.CallerRole}),
 		urns:  map[string]bool{},
 	}
 }

@@ -84,7 +84,28 @@ func StackOptions(dir, stack string) (Options, error) {
 		cfg[qualify(p.Name, key)] = v
 	}
 	sort.Strings(secrets)
-	return Options{Project: p.Name, Stack: stack, Config: cfg, Secrets: secrets}, nil
+	return Options{Project: p.Name, Stack: stack, Config: cfg, Secrets: secrets, CallerRole: DeployRole(cfg[qualify(p.Name, "operators")])}, nil
+}
+
+// DeployRole is the role name of the first deploying operator a stack
+// names (operators, the JSON of webstack:operators: its deploy list's
+// role/<path/><name> or role ARN), or "": the mocks then run as that role,
+// as CI's pulumi up would.
+func DeployRole(operators string) string {
+	var o struct {
+		Deploy []string `json:"deploy"`
+	}
+	if json.Unmarshal([]byte(operators), &o) != nil || len(o.Deploy) == 0 {
+		return ""
+	}
+	first := o.Deploy[0]
+	if i := strings.Index(first, ":role/"); i >= 0 {
+		first = "role/" + first[i+len(":role/"):]
+	}
+	if !strings.HasPrefix(first, "role/") || strings.ContainsAny(first, "*?") {
+		return ""
+	}
+	return first[strings.LastIndex(first, "/")+1:]
 }
 
 func qualify(project, key string) string {

@@ -323,6 +323,7 @@ func (r *renderer) header(stack string, env stacks.Environment) {
 		"# with Pulumi.yaml's defaults and Pulumi." + stack + ".yaml. Ids, ARNs and addresses are the mocks'",
 		"# stand-ins. Secrets print as " + Secret + "; the application build, whose SHA-256 depends on the Go",
 		"# toolchain, as " + AppBuild + "; bundle heredoc delimiters, signatures and sums without their content hash.",
+		"# The caller is a session of the stack's first webstack:operators.deploy role (else an IAM user).",
 		"# \"# Type name\" after a value names the resource it refers to. Regenerate the snapshots with",
 		"# go test ./internal/plan/ -update.",
 		"#",

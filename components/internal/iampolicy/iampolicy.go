@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"slices"
-	"strings"
 
 	"github.com/foobar/webstack/components/inputs"
 
@@ -81,40 +79,14 @@ func FromARNs(arns pulumi.StringArrayInput, statements func(arns []string) []Sta
 	}).(pulumi.StringOutput)
 }
 
-// ValidPrincipal reports whether arn is an IAM principal's ARN: a role, a
-// user, the root, or a role's session (inputs.Principal).
-func ValidPrincipal(arn string) bool { return inputs.Principal.Match(arn) }
+// ValidPrincipal reports whether p may name a principal in a resource
+// policy (inputs.PrincipalPattern: a role, user, root, federated user or
+// role session; ArnLike's * and ?).
+func ValidPrincipal(p string) bool { return inputs.PrincipalPattern.Match(p) }
 
-// ReadersOf is the aws:PrincipalArn patterns of principals (PrincipalArns
-// of each), in order, without duplicates.
-func ReadersOf(principals []string) []string {
-	var out []string
-	for _, p := range principals {
-		for _, a := range PrincipalArns(p) {
-			if !slices.Contains(out, a) {
-				out = append(out, a)
-			}
-		}
-	}
-	return out
-}
-
-// PrincipalArns is how aws:PrincipalArn sees the caller GetCallerIdentity
-// names: a role session (arn:aws:sts::1:assumed-role/Name/session) is its
-// role, whose path the session ARN omits, hence the role with any path
-// (arn:aws:iam::1:role/Name, arn:aws:iam::1:role/*/Name, for ArnLike); a
-// user or root is itself.
-func PrincipalArns(callerArn string) []string {
-	parts := strings.SplitN(callerArn, ":", 6)
-	if len(parts) == 6 && parts[2] == "sts" && strings.HasPrefix(parts[5], "assumed-role/") {
-		role := strings.SplitN(strings.TrimPrefix(parts[5], "assumed-role/"), "/", 2)[0]
-		return []string{
-			ARN(parts[1], "iam", "", parts[4], "role/"+role),
-			ARN(parts[1], "iam", "", parts[4], "role/*/"+role),
-		}
-	}
-	return []string{callerArn}
-}
+// ReadersOf is the aws:PrincipalArn values that name principals (a role
+// session: its role, any path): inputs.PrincipalArnsOf, their one owner.
+func ReadersOf(principals []string) []string { return inputs.PrincipalArnsOf(principals) }
 
 // OnlyReaders is a secret's resource policy: it denies
 // secretsmanager:GetSecretValue to every principal whose ARN matches none
