@@ -421,6 +421,13 @@ func (s *Settings) validateDNS(v *validator) {
 	if d.HostedZoneID != "" && !zoneIDRe.MatchString(d.HostedZoneID) {
 		v.add("dns.hostedZoneId", d.HostedZoneID, "must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ, or empty for no DNS record")
 	}
+	// Stacks that share a hosted zone must not write the same record: the
+	// second would fail to create it, or (had it overwritten it) point
+	// prod's name at another stack. Prod owns www.<domain>; every other
+	// stack that writes a record names itself in its domain.
+	if d.HostedZoneID != "" && s.Environment != Prod && ok && labels[0] != s.Stack {
+		v.add("dns.domain", d.Domain, "a %s stack that writes a DNS record (dns.hostedZoneId is set) must use a domain of its own, starting with its stack name, such as %s.%s, so that it never writes prod's www.%s", s.Environment, s.Stack, d.Domain, d.Domain)
+	}
 }
 
 func (s *Settings) validateTags(v *validator) {

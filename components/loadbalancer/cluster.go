@@ -289,6 +289,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Type:    pulumi.String("A"),
 			Ttl:     pulumi.Int(60),
 			Records: pulumi.StringArray{c.EIP.PublicIp},
+			// A record that exists already (another stack's, or made by
+			// hand) is not taken over: creating it fails instead.
+			AllowOverwrite: pulumi.Bool(false),
 		}, child); err != nil {
 			return nil, err
 		}
