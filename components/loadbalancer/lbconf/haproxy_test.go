@@ -238,15 +238,7 @@ func (w *web) server() lbconf.Server {
 }
 
 // freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testtools.FreePort(t) }
 
 // sandboxHAProxy is the sandbox flavour: foreground, log to stdout, no
 // user switch, everything on free local ports.

@@ -562,13 +562,7 @@ func TestApplication503DoesNotMarkServersDown(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testtools.FreePort(t) }
 
 func must(t testing.TB, err error) {
 	t.Helper()
