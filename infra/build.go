@@ -119,7 +119,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	site.Database, err = database.New(ctx, "database", database.Args{
 		Engine: d.Engine, EngineVersion: d.EngineVersion, InstanceClass: d.InstanceClass,
 		AllocatedStorageGiB: d.AllocatedStorageGiB, MaxAllocatedStorageGiB: d.MaxAllocatedStorageGiB,
-		MultiAZ: d.MultiAZ, BackupRetentionDays: d.BackupRetentionDays,
+		MultiAZ: d.MultiAZ, ApplyImmediately: d.ApplyImmediately, LogRetentionDays: d.LogRetentionDays,
+		BackupRetentionDays: d.BackupRetentionDays,
 		BackupWindow: d.BackupWindow, MaintenanceWindow: d.MaintenanceWindow,
 		DeletionProtection: d.DeletionProtection, SkipFinalSnapshot: d.SkipFinalSnapshot,
 		FinalSnapshotPrefix: d.FinalSnapshotPrefix, Protect: d.Protect,
