@@ -121,7 +121,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		AllocatedStorageGiB: d.AllocatedStorageGiB, MaxAllocatedStorageGiB: d.MaxAllocatedStorageGiB,
 		MultiAZ: d.MultiAZ, ApplyImmediately: d.ApplyImmediately, LogRetentionDays: d.LogRetentionDays,
 		BackupRetentionDays: d.BackupRetentionDays,
-		BackupWindow: d.BackupWindow, MaintenanceWindow: d.MaintenanceWindow,
+		BackupWindow:        d.BackupWindow, MaintenanceWindow: d.MaintenanceWindow,
 		DeletionProtection: d.DeletionProtection, SkipFinalSnapshot: d.SkipFinalSnapshot,
 		FinalSnapshotPrefix: d.FinalSnapshotPrefix, Protect: d.Protect,
 		Name: d.Name, Username: d.Username, Port: d.DatabasePort(),
