@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/internal/mocks"
 	"github.com/foobar/webstack/stacks"
 )
@@ -90,10 +91,19 @@ func checkDBTLS(g *Graph) []Finding {
 			out = append(out, flag(db, "parameter group %q is not one of this stack's: AWS's default groups accept plain connections", name))
 			continue
 		}
-		params := map[string]string{}
+		params, methods := map[string]string{}, map[string]string{}
 		list, _ := mocks.Reveal(pg.In("parameters")).([]any)
 		for i := range list {
-			params[pg.Str(fmt.Sprintf("parameters.%d.name", i))] = strings.ToLower(pg.Str(fmt.Sprintf("parameters.%d.value", i)))
+			name := pg.Str(fmt.Sprintf("parameters.%d.name", i))
+			params[name] = strings.ToLower(pg.Str(fmt.Sprintf("parameters.%d.value", i)))
+			methods[name] = pg.Str(fmt.Sprintf("parameters.%d.applyMethod", i))
+		}
+		// Both parameters are dynamic; pending-reboot would leave TLS off
+		// until someone reboots the instance, which AWS never does itself.
+		for _, p := range []string{"rds.force_ssl", "require_secure_transport"} {
+			if methods[p] == "pending-reboot" {
+				out = append(out, flag(db, "parameter group %s sets %s with applyMethod pending-reboot: TLS is not forced until someone reboots the instance; the parameter is dynamic, use immediate", pg.Name, p))
+			}
 		}
 		on := func(v string) bool { return v == "1" || v == "on" || v == "true" }
 		ok := false
@@ -286,6 +296,36 @@ func checkDestroyGuard(g *Graph) []Finding {
 		}
 		if len(missing) > 0 {
 			out = append(out, flag(guard, "does not depend on %d resources (%s), which destroy would delete before reaching it", len(missing), strings.Join(missing[:min(3, len(missing))], ", ")))
+		}
+	}
+	return out
+}
+
+// WS048: every log export of a database goes to a log group of the stack,
+// created before the instance, so RDS does not create one itself (no
+// retention, left behind by destroy).
+func checkDBLogGroups(g *Graph) []Finding {
+	var out []Finding
+	groups := map[string]*mocks.Resource{}
+	for _, l := range g.OfType(logGroupT) {
+		groups[l.Str("name")] = l
+	}
+	for _, db := range g.OfType(rdsT) {
+		exports := db.Strings("enabledCloudwatchLogsExports")
+		id := db.Str("identifier")
+		if id == "" && len(exports) > 0 {
+			out = append(out, flag(db, "exports logs %v but has no identifier: its log groups cannot be named before it exists, so RDS creates them, without a retention", exports))
+			continue
+		}
+		for _, e := range exports {
+			name := database.LogGroupName(id, e)
+			l, ok := groups[name]
+			switch {
+			case !ok:
+				out = append(out, flag(db, "exports %s logs, but the stack has no log group %s: RDS creates it without a retention, and destroy leaves it", e, name))
+			case !slices.Contains(db.Dependencies, l.URN):
+				out = append(out, flag(db, "does not depend on its log group %s: RDS may create it first, and the stack's create then fails", name))
+			}
 		}
 	}
 	return out

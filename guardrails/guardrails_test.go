@@ -550,6 +550,18 @@ func breakCases() []breakCase {
 			set(w.get(rdsT, "database"), "parameterGroupName", "default.postgres16")
 			return rdsT, "database"
 		}},
+		{rule: "WS023", name: "TLS waits for a reboot", stack: "dev", mutate: func(w *world) (string, string) {
+			set(w.get(paramT, "database"), "parameters.0.applyMethod", "pending-reboot")
+			return rdsT, "database"
+		}},
+		{rule: "WS048", name: "RDS creates the log group of an export", stack: "prod", mutate: func(w *world) (string, string) {
+			w.remove(logGroupT, "database-postgresql")
+			return rdsT, "database"
+		}},
+		{rule: "WS048", name: "the instance may come before its log group", stack: "staging", mutate: func(w *world) (string, string) {
+			w.get(rdsT, "database").Dependencies = nil
+			return rdsT, "database"
+		}},
 		{rule: "WS024", name: "staging keeps 3 days of backups", stack: "staging", mutate: func(w *world) (string, string) {
 			set(w.get(rdsT, "database"), "backupRetentionPeriod", 3.0)
 			return rdsT, "database"

@@ -94,7 +94,8 @@ var rules = []Rule{
 		Description: "No RDS instance sets publiclyAccessible. Mirrors checkov CKV_AWS_17, tfsec aws-rds-no-public-db-access, awsguard rds-instance-public-access.",
 		Check:       checkDBPrivate},
 	{ID: "WS023", Severity: High, Title: "The database refuses connections without TLS",
-		Description: "Every RDS instance uses one of the stack's parameter groups, which sets rds.force_ssl = 1 (PostgreSQL) or require_secure_transport = 1 (MySQL). " +
+		Description: "Every RDS instance uses one of the stack's parameter groups, which sets rds.force_ssl = 1 (PostgreSQL) or require_secure_transport = 1 (MySQL), " +
+			"not with applyMethod pending-reboot (both are dynamic; a pending one waits for a reboot AWS never makes). " +
 			"Mirrors checkov CKV2_AWS_69 (Pulumi compliance-ready disallowUnencryptedInTransit).",
 		Check: checkDBTLS},
 	{ID: "WS024", Severity: High, Title: "Database backups are kept long enough",
@@ -203,4 +204,9 @@ var rules = []Rule{
 			"(\"*\") conditioned on aws:PrincipalArn: only the roles that need the value, and the deployer, can read it, whatever other IAM policies of the account allow. " +
 			"webstack's own rule (docs/DATABASE.md, docs/LOADBALANCER.md).",
 		Check: checkSecretPolicies},
+	{ID: "WS048", Severity: Low, Title: "The database's log exports go to log groups of the stack",
+		Description: "For every log type an RDS instance exports (enabled_cloudwatch_logs_exports), the stack has the log group RDS writes to, /aws/rds/instance/<identifier>/<type>, " +
+			"and the instance depends on it: otherwise RDS creates the group itself, with no retention (WS020 cannot see it), and pulumi destroy leaves it behind. " +
+			"webstack's own rule (docs/DATABASE.md, \"Log groups\").",
+		Check: checkDBLogGroups},
 }

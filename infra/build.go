@@ -119,8 +119,9 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	site.Database, err = database.New(ctx, "database", database.Args{
 		Engine: d.Engine, EngineVersion: d.EngineVersion, InstanceClass: d.InstanceClass,
 		AllocatedStorageGiB: d.AllocatedStorageGiB, MaxAllocatedStorageGiB: d.MaxAllocatedStorageGiB,
-		MultiAZ: d.MultiAZ, BackupRetentionDays: d.BackupRetentionDays,
-		BackupWindow: d.BackupWindow, MaintenanceWindow: d.MaintenanceWindow,
+		MultiAZ: d.MultiAZ, ApplyImmediately: d.ApplyImmediately, LogRetentionDays: d.LogRetentionDays,
+		BackupRetentionDays: d.BackupRetentionDays,
+		BackupWindow:        d.BackupWindow, MaintenanceWindow: d.MaintenanceWindow,
 		DeletionProtection: d.DeletionProtection, SkipFinalSnapshot: d.SkipFinalSnapshot,
 		FinalSnapshotPrefix: d.FinalSnapshotPrefix, Protect: d.Protect,
 		Name: d.Name, Username: d.Username, Port: d.DatabasePort(),

@@ -32,6 +32,8 @@ func Defaults() Settings {
 			AllocatedStorageGiB:    20,
 			MaxAllocatedStorageGiB: 100,
 			MultiAZ:                true,
+			ApplyImmediately:       false,
+			LogRetentionDays:       90,
 			BackupRetentionDays:    14,
 			BackupWindow:           "03:00-04:00",
 			MaintenanceWindow:      "sun:04:30-sun:05:30",

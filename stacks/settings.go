@@ -154,18 +154,28 @@ type App struct {
 
 // Database is webstack:database: the RDS instance.
 type Database struct {
-	Engine        string `json:"engine"`        // postgres or mysql
-	EngineVersion string `json:"engineVersion"` // major (16, 8.0) or full version
+	Engine string `json:"engine"` // postgres or mysql
+	// EngineVersion is the major version only (16, 8.0): AWS applies minor
+	// upgrades in the maintenance window. Raising it upgrades the instance
+	// in place (docs/DATABASE.md, "Major version upgrade").
+	EngineVersion string `json:"engineVersion"`
 	InstanceClass string `json:"instanceClass"` // db.*
 	// AllocatedStorageGiB and MaxAllocatedStorageGiB (storage autoscaling
 	// ceiling; 0 turns autoscaling off).
-	AllocatedStorageGiB    int    `json:"allocatedStorageGiB"`
-	MaxAllocatedStorageGiB int    `json:"maxAllocatedStorageGiB"`
-	MultiAZ                bool   `json:"multiAz"`
-	BackupRetentionDays    int    `json:"backupRetentionDays"`
-	BackupWindow           string `json:"backupWindow"`      // hh24:mi-hh24:mi, UTC
-	MaintenanceWindow      string `json:"maintenanceWindow"` // ddd:hh24:mi-ddd:hh24:mi, UTC
-	DeletionProtection     bool   `json:"deletionProtection"`
+	AllocatedStorageGiB    int  `json:"allocatedStorageGiB"`
+	MaxAllocatedStorageGiB int  `json:"maxAllocatedStorageGiB"`
+	MultiAZ                bool `json:"multiAz"`
+	// ApplyImmediately applies class, storage, Multi-AZ, parameter group
+	// and version changes during pulumi up; false leaves them pending
+	// until the maintenance window (each preview shows them until then).
+	ApplyImmediately bool `json:"applyImmediately"`
+	// LogRetentionDays is how long the log groups of the engine's log
+	// exports keep events; one of the values CloudWatch accepts.
+	LogRetentionDays    int    `json:"logRetentionDays"`
+	BackupRetentionDays int    `json:"backupRetentionDays"`
+	BackupWindow        string `json:"backupWindow"`      // hh24:mi-hh24:mi, UTC
+	MaintenanceWindow   string `json:"maintenanceWindow"` // ddd:hh24:mi-ddd:hh24:mi, UTC
+	DeletionProtection  bool   `json:"deletionProtection"`
 	// SkipFinalSnapshot deletes without a final snapshot; otherwise the
 	// snapshot is named FinalSnapshotPrefix plus a random suffix.
 	SkipFinalSnapshot   bool   `json:"skipFinalSnapshot"`

@@ -285,7 +285,12 @@ func (s *Settings) validateDatabase(v *validator) {
 	if !knownEngine {
 		v.add("database.engine", d.Engine, "must be postgres or mysql")
 	} else if !engineVersionRe.MatchString(d.EngineVersion) || !slices.Contains(versions, MajorVersion(d.Engine, d.EngineVersion)) {
-		v.add("database.engineVersion", d.EngineVersion, "must be a %s version of major %s (e.g. %s or a full version)", d.Engine, strings.Join(versions, ", "), versions[len(versions)-1])
+		v.add("database.engineVersion", d.EngineVersion, "must be a %s major version: %s", d.Engine, strings.Join(versions, ", "))
+	} else if MajorVersion(d.Engine, d.EngineVersion) != d.EngineVersion {
+		v.add("database.engineVersion", d.EngineVersion, "must be the major version only (%s): AWS applies minor upgrades itself, and a full version would read as a downgrade after the first one", MajorVersion(d.Engine, d.EngineVersion))
+	}
+	if !slices.Contains(FlowLogRetentionValues, d.LogRetentionDays) {
+		v.add("database.logRetentionDays", d.LogRetentionDays, "must be one of %s (the values CloudWatch Logs accepts)", joinInts(FlowLogRetentionValues))
 	}
 	if !dbClassRe.MatchString(d.InstanceClass) {
 		v.add("database.instanceClass", d.InstanceClass, "must be an RDS instance class of the form db.<family>.<size>, such as db.t4g.medium")

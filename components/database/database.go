@@ -23,11 +23,13 @@ import (
 	"fmt"
 	"github.com/foobar/webstack/components/inputs"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/foobar/webstack/internal/rdsca"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
@@ -52,8 +54,12 @@ const PasswordSpecials = "!#$%&*()-_=+[]{}<>:?"
 
 // Args configures the database. Zero values take the documented defaults.
 type Args struct {
-	// Engine is postgres (default) or mysql; EngineVersion a major version
-	// (16, 8.0) or a full one. Required.
+	// Engine is postgres (default) or mysql; EngineVersion its major
+	// version only (16, 8.0): AWS applies minor upgrades itself
+	// (auto_minor_version_upgrade), and a pinned full version would then
+	// read as a downgrade on every later diff. Changing the major upgrades
+	// the instance in place, with a parameter group of the new family.
+	// Required.
 	Engine, EngineVersion string
 	// InstanceClass, e.g. db.t4g.medium. Required.
 	InstanceClass string
@@ -62,13 +68,24 @@ type Args struct {
 	AllocatedStorageGiB, MaxAllocatedStorageGiB int
 	// MultiAZ keeps a synchronous standby in another zone.
 	MultiAZ bool
+	// ApplyImmediately applies modifications (class, storage, Multi-AZ,
+	// parameter group, major version) during pulumi up; false leaves them
+	// pending until the maintenance window, and until then every preview
+	// shows the same update again. Either way, a class change or a major
+	// upgrade restarts the database (Multi-AZ: a failover).
+	ApplyImmediately bool
+	// LogRetentionDays is how long the CloudWatch log groups of the
+	// engine's log exports keep their events (default 30); one of the
+	// values CloudWatch accepts (LogRetentionValues).
+	LogRetentionDays int
 	// BackupRetentionDays (0 to 35), BackupWindow and MaintenanceWindow (UTC).
 	BackupRetentionDays             int
 	BackupWindow, MaintenanceWindow string
 	// DeletionProtection makes AWS refuse to delete the instance.
 	DeletionProtection bool
 	// SkipFinalSnapshot deletes without a snapshot; otherwise the snapshot
-	// is FinalSnapshotPrefix-<random hex> (default prefix "final").
+	// is FinalSnapshotPrefix-<random hex> (default prefix "final"), the hex
+	// renewed whenever a replacement is forced (ReplacingFields).
 	SkipFinalSnapshot   bool
 	FinalSnapshotPrefix string
 	// Protect makes Pulumi refuse to replace or delete the instance and
@@ -118,6 +135,9 @@ func (a Args) withDefaults() Args {
 	if a.AllocatedStorageGiB == 0 {
 		a.AllocatedStorageGiB = 20
 	}
+	if a.LogRetentionDays == 0 {
+		a.LogRetentionDays = 30
+	}
 	if a.FinalSnapshotPrefix == "" {
 		a.FinalSnapshotPrefix = "final"
 	}
@@ -135,13 +155,31 @@ func (a Args) withDefaults() Args {
 
 var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 
+// LogRetentionValues are the retention periods, in days, CloudWatch Logs
+// accepts for a log group.
+var LogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// MajorVersion is the part of an engine version that names the parameter
+// group family and that AWS upgrades only when asked: 16 for PostgreSQL
+// 16.4, 8.0 for MySQL 8.0.39.
+func MajorVersion(engine, version string) string {
+	parts := strings.Split(version, ".")
+	if engine == MySQL && len(parts) >= 2 {
+		return parts[0] + "." + parts[1]
+	}
+	return parts[0]
+}
+
 func (a Args) validate() error {
 	var errs []error
 	if a.Engine != Postgres && a.Engine != MySQL {
 		errs = append(errs, fmt.Errorf("database: Args.Engine = %s: must be postgres or mysql", inputs.Show("Engine", a.Engine)))
 	}
-	if !versionRe.MatchString(a.EngineVersion) {
-		errs = append(errs, fmt.Errorf("database: Args.EngineVersion = %s: must be a version such as 16 or 8.0", inputs.Show("EngineVersion", a.EngineVersion)))
+	if !versionRe.MatchString(a.EngineVersion) || MajorVersion(a.Engine, a.EngineVersion) != a.EngineVersion {
+		errs = append(errs, fmt.Errorf("database: Args.EngineVersion = %s: must be a major version such as 16 (PostgreSQL) or 8.0 (MySQL): AWS applies minor upgrades itself, and a pinned full version would read as a downgrade after the first one", inputs.Show("EngineVersion", a.EngineVersion)))
+	}
+	if !slices.Contains(LogRetentionValues, a.LogRetentionDays) {
+		errs = append(errs, fmt.Errorf("database: Args.LogRetentionDays = %d: must be one of %v (the values CloudWatch Logs accepts)", a.LogRetentionDays, LogRetentionValues))
 	}
 	if !strings.HasPrefix(a.InstanceClass, "db.") {
 		errs = append(errs, fmt.Errorf("database: Args.InstanceClass = %s: must be db.*", inputs.Show("InstanceClass", a.InstanceClass)))
@@ -174,11 +212,7 @@ func DefaultPort(engine string) int {
 // Family is the parameter group family of an engine version: postgres16,
 // mysql8.0.
 func Family(engine, version string) string {
-	parts := strings.Split(version, ".")
-	if engine == MySQL && len(parts) >= 2 {
-		return "mysql" + parts[0] + "." + parts[1]
-	}
-	return engine + parts[0]
+	return engine + MajorVersion(engine, version)
 }
 
 // TLSParameter is the parameter that makes the engine refuse clients
@@ -188,6 +222,61 @@ func TLSParameter(engine string) (name, value string) {
 		return "require_secure_transport", "1"
 	}
 	return "rds.force_ssl", "1"
+}
+
+// LogGroupName is the CloudWatch log group RDS writes an instance's log
+// export to (AWS's fixed layout, /aws/rds/instance/<identifier>/<type>).
+// The component creates these groups, with a retention, before the
+// instance, so that RDS does not create them itself (kept forever, and
+// left behind by pulumi destroy).
+func LogGroupName(identifier, logType string) string {
+	return "/aws/rds/instance/" + identifier + "/" + logType
+}
+
+// ForceNewFields are the rds.Instance inputs whose change replaces the
+// instance (ForceNew in the Terraform provider's aws_db_instance schema,
+// which pulumi-aws v6 wraps). The identifier is not among them: AWS renames
+// an instance in place.
+var ForceNewFields = []string{
+	"availabilityZone", "backupTarget", "characterSetName", "customIamInstanceProfile", "dbName", "engine",
+	"kmsKeyId", "ncharCharacterSetName", "restoreToPointInTime", "snapshotIdentifier", "storageEncrypted",
+	"timezone", "username",
+}
+
+// ReplacingFields are the instance's inputs whose change makes AWS (the
+// ForceNewFields) replace the instance, as the component sets them:
+// the keepers of the random suffix of the identifier and of the final
+// snapshot, so a replacement gets a new identifier (created before the old
+// instance is deleted) and a final snapshot name no earlier instance used.
+// The component leaves the other ForceNew fields (availabilityZone,
+// kmsKeyId, characterSetName, snapshotIdentifier, ...) unset.
+func ReplacingFields(a Args) map[string]string {
+	return map[string]string{
+		"engine":           a.Engine,
+		"dbName":           a.Name,
+		"username":         a.Username,
+		"storageEncrypted": "true",
+	}
+}
+
+// maxIdentifier is RDS's limit on a DB instance identifier.
+const maxIdentifier = 63
+
+var notIdentifier = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Identifier is the DB instance identifier: prefix (lower-cased, runs of
+// other characters made one hyphen, shortened to fit) and the random hex,
+// within RDS's rules (1 to 63 letters, digits and hyphens, starting with a
+// letter, no two hyphens in a row, no hyphen at the end).
+func Identifier(prefix, hex string) string {
+	p := strings.Trim(notIdentifier.ReplaceAllString(strings.ToLower(prefix), "-"), "-")
+	if p == "" || p[0] < 'a' || p[0] > 'z' {
+		p = "db-" + p
+	}
+	if room := maxIdentifier - len(hex) - 1; len(p) > room {
+		p = p[:room]
+	}
+	return strings.TrimRight(p, "-") + "-" + hex
 }
 
 // LogExports are the logs the engine sends to CloudWatch Logs.
@@ -239,7 +328,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Family:      pulumi.String(Family(args.Engine, args.EngineVersion)),
 		Description: pulumi.String("webstack database: TLS required"),
 		Parameters: rds.ParameterGroupParameterArray{&rds.ParameterGroupParameterArgs{
-			Name: pulumi.String(tlsName), Value: pulumi.String(tlsValue), ApplyMethod: pulumi.String("pending-reboot"),
+			// Both parameters are dynamic: the engine applies them without
+			// a reboot, so immediate (the provider's default) is right;
+			// pending-reboot would leave them off until someone reboots.
+			Name: pulumi.String(tlsName), Value: pulumi.String(tlsValue), ApplyMethod: pulumi.String("immediate"),
 		}},
 		Tags: names.Tags(ctx, name),
 	}, child, pulumi.DeleteBeforeReplace(false))
@@ -257,26 +349,65 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
+	// One random suffix per generation of the instance, renewed whenever a
+	// field that forces a replacement changes: it names the instance (so
+	// the replacement can exist beside the old one, and its log groups
+	// can be created before it) and its final snapshot (so the next
+	// delete never meets an earlier instance's snapshot).
+	generation, err := random.NewRandomId(ctx, name+"-generation", &random.RandomIdArgs{
+		ByteLength: pulumi.Int(4),
+		Keepers:    pulumi.ToStringMap(ReplacingFields(args)),
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	identifier := generation.Hex.ApplyT(func(hex string) string {
+		return Identifier(names.Tag(ctx, name), hex)
+	}).(pulumi.StringOutput)
+
+	// The log groups RDS writes the exports to, with a retention, created
+	// before the instance so that RDS finds them instead of creating its
+	// own (which would keep logs forever and outlive the stack).
+	var logGroups []pulumi.Resource
+	for _, logType := range LogExports(args.Engine) {
+		group, err := cloudwatch.NewLogGroup(ctx, name+"-"+logType, &cloudwatch.LogGroupArgs{
+			Name: identifier.ApplyT(func(id string) string {
+				return LogGroupName(id, logType)
+			}).(pulumi.StringOutput),
+			RetentionInDays: pulumi.Int(args.LogRetentionDays),
+			Tags:            names.Tags(ctx, name+"-"+logType),
+		}, child)
+		if err != nil {
+			return nil, err
+		}
+		logGroups = append(logGroups, group)
+	}
+
 	instanceArgs := &rds.InstanceArgs{
-		Engine:                       pulumi.String(args.Engine),
-		EngineVersion:                pulumi.String(args.EngineVersion),
-		InstanceClass:                pulumi.String(args.InstanceClass),
-		AllocatedStorage:             pulumi.Int(args.AllocatedStorageGiB),
-		StorageType:                  pulumi.String("gp3"),
-		StorageEncrypted:             pulumi.Bool(true),
-		DbName:                       pulumi.String(args.Name),
-		Username:                     pulumi.String(args.Username),
-		Password:                     password.Result,
-		Port:                         pulumi.Int(args.Port),
-		DbSubnetGroupName:            subnets.Name,
-		VpcSecurityGroupIds:          pulumi.StringArray{args.SecurityGroupID},
-		ParameterGroupName:           params.Name,
-		CaCertIdentifier:             pulumi.String(CertIdentifier),
-		PubliclyAccessible:           pulumi.Bool(false),
-		MultiAz:                      pulumi.Bool(args.MultiAZ),
-		BackupRetentionPeriod:        pulumi.Int(args.BackupRetentionDays),
-		AutoMinorVersionUpgrade:      pulumi.Bool(true),
-		AllowMajorVersionUpgrade:     pulumi.Bool(false),
+		Identifier:              identifier,
+		Engine:                  pulumi.String(args.Engine),
+		EngineVersion:           pulumi.String(args.EngineVersion),
+		InstanceClass:           pulumi.String(args.InstanceClass),
+		AllocatedStorage:        pulumi.Int(args.AllocatedStorageGiB),
+		StorageType:             pulumi.String("gp3"),
+		StorageEncrypted:        pulumi.Bool(true),
+		DbName:                  pulumi.String(args.Name),
+		Username:                pulumi.String(args.Username),
+		Password:                password.Result,
+		Port:                    pulumi.Int(args.Port),
+		DbSubnetGroupName:       subnets.Name,
+		VpcSecurityGroupIds:     pulumi.StringArray{args.SecurityGroupID},
+		ParameterGroupName:      params.Name,
+		CaCertIdentifier:        pulumi.String(CertIdentifier),
+		PubliclyAccessible:      pulumi.Bool(false),
+		MultiAz:                 pulumi.Bool(args.MultiAZ),
+		BackupRetentionPeriod:   pulumi.Int(args.BackupRetentionDays),
+		AutoMinorVersionUpgrade: pulumi.Bool(true),
+		// A major upgrade is the supported way to a new major version
+		// (docs/DATABASE.md): AWS refuses one without this flag, and the
+		// flag does nothing while the major stays the same.
+		AllowMajorVersionUpgrade:     pulumi.Bool(true),
+		ApplyImmediately:             pulumi.Bool(args.ApplyImmediately),
 		CopyTagsToSnapshot:           pulumi.Bool(true),
 		DeletionProtection:           pulumi.Bool(args.DeletionProtection),
 		SkipFinalSnapshot:            pulumi.Bool(args.SkipFinalSnapshot),
@@ -297,21 +428,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		instanceArgs.PerformanceInsightsRetentionPeriod = pulumi.Int(7)
 	}
 	if !args.SkipFinalSnapshot {
-		// A random suffix, renewed whenever a setting that replaces the
-		// instance changes, so a re-created database's final snapshot never
-		// collides with an earlier one.
-		suffix, err := random.NewRandomId(ctx, name+"-final-snapshot", &random.RandomIdArgs{
-			ByteLength: pulumi.Int(4),
-			Keepers: pulumi.StringMap{
-				"engine": pulumi.String(args.Engine), "name": pulumi.String(args.Name), "username": pulumi.String(args.Username),
-			},
-		}, child)
-		if err != nil {
-			return nil, err
-		}
-		instanceArgs.FinalSnapshotIdentifier = pulumi.Sprintf("%s-%s", args.FinalSnapshotPrefix, suffix.Hex)
+		instanceArgs.FinalSnapshotIdentifier = pulumi.Sprintf("%s-%s", args.FinalSnapshotPrefix, generation.Hex)
 	}
-	d.Instance, err = rds.NewInstance(ctx, name, instanceArgs, child, pulumi.Protect(args.Protect))
+	d.Instance, err = rds.NewInstance(ctx, name, instanceArgs, child, pulumi.Protect(args.Protect), pulumi.DependsOn(logGroups))
 	if err != nil {
 		return nil, err
 	}

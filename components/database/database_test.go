@@ -2,8 +2,10 @@ package database_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +20,8 @@ const (
 	paramsT   = "aws:rds/parameterGroup:ParameterGroup"
 	versionT  = "aws:secretsmanager/secretVersion:SecretVersion"
 	passwordT = "random:index/randomPassword:RandomPassword"
+	randomIDT = "random:index/randomId:RandomId"
+	logGroupT = "aws:cloudwatch/logGroup:LogGroup"
 )
 
 func prodArgs() database.Args {
@@ -106,7 +110,7 @@ func TestDevDatabaseSkipsProtection(t *testing.T) {
 
 func TestMySQL(t *testing.T) {
 	args := prodArgs()
-	args.Engine, args.EngineVersion = "mysql", "8.0.39"
+	args.Engine, args.EngineVersion = "mysql", "8.0"
 	rec := run(t, args)
 	db := rec.OfType(instanceT)[0]
 	pg := rec.OfType(paramsT)[0]
@@ -162,6 +166,10 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		"subnets":   func(a *database.Args) { a.SubnetIDs = nil },
 		"no admin":  func(a *database.Args) { a.Administrators = nil },
 		"admin":     func(a *database.Args) { a.Administrators = []string{"deployer"} },
+		// A full version with automatic minor upgrades: after AWS's first
+		// upgrade every diff would ask to go back down.
+		"full version":  func(a *database.Args) { a.EngineVersion = "16.4" },
+		"log retention": func(a *database.Args) { a.LogRetentionDays = 10 },
 	} {
 		args := prodArgs()
 		mutate(&args)
@@ -210,5 +218,128 @@ func TestSecretPolicyDeniesEveryoneButReadersAndAdministrators(t *testing.T) {
 	}
 	if len(doc.Statement) != 1 || !reflect.DeepEqual(doc.Statement[0], want) {
 		t.Errorf("policy = %v\nwant %v", doc.Statement, want)
+	}
+}
+
+// Changes are applied as the caller says, a major version change is
+// allowed (AWS refuses one without the flag), and the TLS parameter, which
+// both engines apply without a reboot, is applied immediately instead of
+// waiting for a reboot nobody schedules.
+func TestChangesApplyAsConfigured(t *testing.T) {
+	for _, immediately := range []bool{false, true} {
+		args := prodArgs()
+		args.ApplyImmediately = immediately
+		rec := run(t, args)
+		db := rec.OfType(instanceT)[0]
+		if db.Bool("applyImmediately") != immediately || db.In("applyImmediately") == nil {
+			t.Errorf("applyImmediately = %v, want %v set explicitly", db.In("applyImmediately"), immediately)
+		}
+		if !db.Bool("allowMajorVersionUpgrade") {
+			t.Error("allowMajorVersionUpgrade is off: a major version change would fail")
+		}
+		if got := rec.OfType(paramsT)[0].Str("parameters.0.applyMethod"); got != "immediate" {
+			t.Errorf("TLS parameter applyMethod = %q, want immediate", got)
+		}
+	}
+}
+
+// The engine version is the major one only, and the parameter group's
+// family follows it, so raising it is an in-place major upgrade with the
+// new family's group.
+func TestMajorVersionNamesTheFamily(t *testing.T) {
+	for _, c := range []struct{ engine, version, family string }{
+		{"postgres", "16", "postgres16"}, {"postgres", "17", "postgres17"}, {"mysql", "8.0", "mysql8.0"}, {"mysql", "8.4", "mysql8.4"},
+	} {
+		args := prodArgs()
+		args.Engine, args.EngineVersion = c.engine, c.version
+		rec := run(t, args)
+		if got := rec.OfType(paramsT)[0].Str("family"); got != c.family {
+			t.Errorf("%s %s: family %s, want %s", c.engine, c.version, got, c.family)
+		}
+		if got := rec.OfType(instanceT)[0].Str("engineVersion"); got != c.version {
+			t.Errorf("%s %s: engineVersion %s", c.engine, c.version, got)
+		}
+	}
+}
+
+// Every log export has its log group, named as RDS names it, with the
+// retention asked for, created before the instance (which depends on it),
+// so RDS never creates one without a retention that destroy leaves behind.
+func TestLogGroupsOfTheExports(t *testing.T) {
+	for _, engine := range []string{"postgres", "mysql"} {
+		args := prodArgs()
+		args.Engine, args.LogRetentionDays = engine, 60
+		if engine == "mysql" {
+			args.EngineVersion = "8.0"
+		}
+		rec := run(t, args)
+		db := rec.OfType(instanceT)[0]
+		id := db.Str("identifier")
+		groups := map[string]bool{}
+		for _, g := range rec.OfType(logGroupT) {
+			groups[g.Str("name")] = true
+			if g.Int("retentionInDays") != 60 {
+				t.Errorf("%s: log group %s keeps %d days, want 60", engine, g.Str("name"), g.Int("retentionInDays"))
+			}
+			if !slices.Contains(db.Dependencies, g.URN) {
+				t.Errorf("%s: the instance does not depend on log group %s", engine, g.Str("name"))
+			}
+		}
+		exports := db.Strings("enabledCloudwatchLogsExports")
+		if len(exports) == 0 || len(groups) != len(exports) {
+			t.Errorf("%s: log groups %v for exports %v", engine, groups, exports)
+		}
+		for _, e := range exports {
+			if want := "/aws/rds/instance/" + id + "/" + e; !groups[want] {
+				t.Errorf("%s: no log group %s (have %v)", engine, want, groups)
+			}
+		}
+	}
+}
+
+// A setting that forces a replacement renews the random suffix of the
+// identifier and of the final snapshot: the keepers hold every ForceNew
+// field the instance sets, with the value it sets, so the replacement is
+// created beside the old instance and its final snapshot never collides
+// with the old one's.
+func TestReplacementRenewsIdentifierAndSnapshot(t *testing.T) {
+	rec := run(t, prodArgs())
+	db := rec.OfType(instanceT)[0]
+	ids := rec.OfType(randomIDT)
+	if len(ids) != 1 {
+		t.Fatalf("%d random ids, want 1", len(ids))
+	}
+	keepers, _ := mocks.Reveal(ids[0].In("keepers")).(map[string]any)
+	set := 0
+	for _, field := range database.ForceNewFields {
+		v := db.In(field)
+		if v == nil {
+			continue
+		}
+		set++
+		if got, ok := keepers[field]; !ok || fmt.Sprint(got) != fmt.Sprint(mocks.Reveal(v)) {
+			t.Errorf("keeper %s = %v, want the instance's %v: changing it would replace the instance and reuse the final snapshot name", field, got, mocks.Reveal(v))
+		}
+	}
+	if set < 4 {
+		t.Errorf("only %d ForceNew fields set on the instance: %v", set, db.Inputs)
+	}
+	hex, _ := mocks.Reveal(ids[0].Out("hex")).(string)
+	if hex == "" || db.Str("finalSnapshotIdentifier") != "webstack-final-"+hex || db.Str("identifier") != "webstack-test-db-"+hex {
+		t.Errorf("identifier %q, final snapshot %q: want both to end in the random hex %q", db.Str("identifier"), db.Str("finalSnapshotIdentifier"), hex)
+	}
+}
+
+// The identifier obeys RDS's rules whatever the project and stack names.
+func TestIdentifierRules(t *testing.T) {
+	valid := regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	for _, prefix := range []string{"webstack-prod-database", "Web_Stack.prod--db", "9lives-db", "", "---", strings.Repeat("long-name", 20)} {
+		id := database.Identifier(prefix, "0a1b2c3d")
+		if len(id) > 63 || !valid.MatchString(id) || strings.Contains(id, "--") || strings.HasSuffix(id, "-") || !strings.HasSuffix(id, "-0a1b2c3d") {
+			t.Errorf("Identifier(%q) = %q: not a valid RDS identifier ending in the hex", prefix, id)
+		}
+	}
+	if got := database.Identifier("webstack-prod-database", "0a1b2c3d"); got != "webstack-prod-database-0a1b2c3d" {
+		t.Errorf("Identifier = %q", got)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/examples/bluegreen"
 	"github.com/foobar/webstack/infra"
@@ -192,6 +193,38 @@ func lifecycle(t *testing.T, name string) {
 		t.Errorf("a preview right after a bundle change wants changes:\n%s", strings.Join(c, "\n"))
 	}
 	step(t, "config restore", &timings, setAll(map[string]string{s.Project + ":dns.domain": s.DNS.Domain}))
+
+	// A database replacement (another database name, a ForceNew field),
+	// where Pulumi may replace it and AWS takes a final snapshot: the
+	// instance gets a new identifier (created beside the old one), new log
+	// groups, and a final snapshot name no earlier instance used, so the
+	// replacement's delete now and the destroy at the end both succeed.
+	if !s.Database.Protect && !s.Database.SkipFinalSnapshot {
+		rename := map[string]string{s.Project + ":database.name": s.Database.Name + "2"}
+		step(t, "config set "+fmt.Sprint(rename), &timings, setAll(rename))
+		replacing := step(t, "database replacement preview", &timings, func() (engine.Changes, error) { return st.Preview(ctx, false) })
+		for _, want := range []string{"$aws:rds/instance:Instance::database", "$random:index/randomId:RandomId::database-generation"} {
+			if !slices.ContainsFunc(changing(replacing), func(c string) bool { return strings.HasPrefix(c, "replace ") && strings.HasSuffix(c, want) }) {
+				t.Errorf("another database name: %v; want a replacement of %s", changing(replacing), want)
+			}
+		}
+		step(t, "database replacement up", &timings, func() (engine.Changes, error) { return st.Up(ctx) })
+		if snaps := e.World.Snapshots(); len(snaps) != 1 {
+			t.Errorf("after the replacement, final snapshots %v; want the old instance's", snaps)
+		}
+		logs := e.World.Live(func(l *engine.Live) bool {
+			return l.Type() == "aws:cloudwatch/logGroup:LogGroup" && strings.HasPrefix(liveString(l.Inputs["name"]), "/aws/rds/instance/")
+		})
+		db := e.World.Live(func(l *engine.Live) bool { return l.Type() == "aws:rds/instance:Instance" })
+		if len(db) != 1 || len(logs) != len(database.LogExports(s.Database.Engine)) {
+			t.Fatalf("after the replacement: %d instances, %d RDS log groups", len(db), len(logs))
+		}
+		for _, l := range logs {
+			if !strings.HasPrefix(liveString(l.Inputs["name"]), "/aws/rds/instance/"+liveString(db[0].Inputs["identifier"])+"/") {
+				t.Errorf("log group %s is not the live instance's (%s)", liveString(l.Inputs["name"]), liveString(db[0].Inputs["identifier"]))
+			}
+		}
+	}
 
 	// What the stack exports, and where its secrets are.
 	outputs := step(t, "stack output", &timings, func() (auto.OutputMap, error) { return st.Outputs(ctx) })
@@ -377,9 +410,16 @@ func checkDestroy(t *testing.T, e *engine.Engine, s *stacks.Settings, before []s
 			t.Errorf("after destroy: left %v, snapshots %v; want nothing", left, e.World.Snapshots())
 		}
 	default:
+		// One final snapshot per instance deleted: the replaced one and
+		// the last, each with its own name.
 		snaps := e.World.Snapshots()
-		if len(snaps) != 1 || !strings.HasPrefix(snaps[0], s.Database.FinalSnapshotPrefix+"-") {
-			t.Errorf("final snapshots %v; want one named %s-<random>", snaps, s.Database.FinalSnapshotPrefix)
+		if len(snaps) != 2 || snaps[0] == snaps[1] {
+			t.Errorf("final snapshots %v; want two (the replaced instance's and the last one's), named %s-<random>", snaps, s.Database.FinalSnapshotPrefix)
+		}
+		for _, snap := range snaps {
+			if !strings.HasPrefix(snap, s.Database.FinalSnapshotPrefix+"-") {
+				t.Errorf("final snapshot %s; want %s-<random>", snap, s.Database.FinalSnapshotPrefix)
+			}
 		}
 		want := []string{
 			"aws:secretsmanager/secret:Secret database-credentials",

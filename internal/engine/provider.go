@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/internal/mocks"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
@@ -291,7 +292,7 @@ var replaceProperties = map[string][]string{
 	"aws:autoscaling/group:Group":                               {"initialLifecycleHooks", "name", "namePrefix"},
 	"aws:autoscaling/lifecycleHook:LifecycleHook":               {"autoscalingGroupName", "name"},
 	"aws:autoscaling/policy:Policy":                             {"autoscalingGroupName", "name"},
-	"aws:rds/instance:Instance":                                 {"characterSetName", "dbName", "identifier", "identifierPrefix", "kmsKeyId", "storageEncrypted", "username"},
+	"aws:rds/instance:Instance":                                 database.ForceNewFields,
 	"aws:rds/subnetGroup:SubnetGroup":                           {"name", "namePrefix"},
 	"aws:rds/parameterGroup:ParameterGroup":                     {"family", "name", "namePrefix"},
 	"aws:s3/bucketV2:BucketV2":                                  {"bucket", "bucketPrefix"},

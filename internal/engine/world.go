@@ -30,6 +30,13 @@ type World struct {
 	written   map[string]bool
 	snapshots []string
 	passwords []string
+	// created counts the resources created under each URN: a replacement
+	// is a new resource, with a new id and, for a random resource, a new
+	// value (as the real providers give it).
+	created map[resource.URN]int
+	// replaced holds, by id, the resources a create-before-delete
+	// replacement took the URN from, until the engine deletes them.
+	replaced map[string]*Live
 }
 
 // Live is a resource that exists in the fake cloud.
@@ -53,7 +60,8 @@ func (l *Live) Set(key, value string) {
 func NewWorld(opts mocks.CloudOptions) *World {
 	return &World{
 		cloud: mocks.NewCloud(opts), live: map[resource.URN]*Live{}, owners: map[string]resource.URN{},
-		objects: map[string]int{}, versioned: map[string]bool{}, written: map[string]bool{},
+		objects: map[string]int{}, versioned: map[string]bool{}, written: map[string]bool{}, created: map[resource.URN]int{},
+		replaced: map[string]*Live{},
 	}
 }
 
@@ -121,7 +129,11 @@ func (w *World) create(urn resource.URN, inputs resource.PropertyMap) (string, r
 		return "", nil, fmt.Errorf("%s already exists: it belongs to %s", strings.TrimPrefix(name, typ+" "), owner)
 	}
 	outputs := inputs.Copy()
-	id := w.cloud.Create(typ, urn.Name(), outputs)
+	fabricate := urn.Name()
+	if n := w.created[urn]; n > 0 {
+		fabricate = fmt.Sprintf("%s-r%d", fabricate, n)
+	}
+	id := w.cloud.Create(typ, fabricate, outputs)
 	for _, l := range w.live {
 		if l.ID == id && l.Type() == typ {
 			return "", nil, fmt.Errorf("fake cloud: %s would get the id %s of %s; give it another name", urn, id, l.URN)
@@ -144,6 +156,10 @@ func (w *World) create(urn resource.URN, inputs resource.PropertyMap) (string, r
 	case "random:index/randomBytes:RandomBytes":
 		// A signing key's seed: a secret like a password, in both forms.
 		w.passwords = append(w.passwords, str(outputs, "base64"), str(outputs, "hex"))
+	}
+	w.created[urn]++
+	if old, ok := w.live[urn]; ok {
+		w.replaced[old.ID] = old
 	}
 	w.live[urn] = &Live{URN: urn, ID: id, Inputs: inputs.Copy(), Outputs: outputs.Copy()}
 	return id, outputs, nil
@@ -181,8 +197,11 @@ func (w *World) delete(urn resource.URN, id string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	l, ok := w.live[urn]
-	if !ok || l.ID != id {
-		return nil // already gone
+	old := !ok || l.ID != id
+	if old {
+		if l, ok = w.replaced[id]; !ok {
+			return nil // already gone
+		}
 	}
 	in := l.Inputs
 	switch l.Type() {
@@ -213,7 +232,11 @@ func (w *World) delete(urn resource.URN, id string) error {
 	if name := physicalName(l.Type(), in); name != "" {
 		delete(w.owners, name)
 	}
-	delete(w.live, urn)
+	if old {
+		delete(w.replaced, id)
+	} else {
+		delete(w.live, urn)
+	}
 	return nil
 }
 
