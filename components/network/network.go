@@ -364,16 +364,19 @@ func (b *builder) flowLogs(n *Network, args Args) error {
 	if err != nil {
 		return err
 	}
-	if _, err := iam.NewRolePolicy(ctx, b.child("flow-logs"), &iam.RolePolicyArgs{
+	policy, err := iam.NewRolePolicy(ctx, b.child("flow-logs"), &iam.RolePolicyArgs{
 		Role: role.ID(),
 		Policy: iampolicy.FromARNs(pulumi.StringArray{group.Arn}, func(arns []string) []iampolicy.Statement {
 			return []iampolicy.Statement{iampolicy.Allow("WriteFlowLogs",
 				[]string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
 				arns[0], arns[0]+":*")}
 		}),
-	}, b.opts...); err != nil {
+	}, b.opts...)
+	if err != nil {
 		return err
 	}
+	// The flow log waits for its role's policy: created with only the
+	// role, its first deliveries would be denied until the policy exists.
 	_, err = ec2.NewFlowLog(ctx, b.child("flow-logs"), &ec2.FlowLogArgs{
 		VpcId:                  n.VpcID,
 		TrafficType:            pulumi.String("ALL"),
@@ -382,7 +385,7 @@ func (b *builder) flowLogs(n *Network, args Args) error {
 		IamRoleArn:             role.Arn,
 		MaxAggregationInterval: pulumi.Int(60),
 		Tags:                   b.tags("flow-logs"),
-	}, b.opts...)
+	}, append(b.opts, pulumi.DependsOn([]pulumi.Resource{policy}))...)
 	return err
 }
 
