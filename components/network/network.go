@@ -140,6 +140,12 @@ func (a Args) validate() error {
 // endpoint (AWS's AL2023 user guide names it for endpoint policies).
 func RepositoryBucket(region string) string { return "al2023-repos-" + region + "-de612dc2" }
 
+// EndpointService is the service name of an AWS service's interface
+// endpoint in a region: ec2 → com.amazonaws.us-east-1.ec2.
+func EndpointService(region, svc string) string {
+	return fmt.Sprintf("com.amazonaws.%s.%s", region, svc)
+}
+
 // EndpointPolicy is the S3 gateway endpoint's policy: reading objects of
 // the Amazon Linux 2023 repositories and of the stack's own buckets, and
 // nothing else (no write, no other bucket).
@@ -417,7 +423,7 @@ func (b *builder) endpoints(n *Network, args Args, gatewayTables pulumi.StringAr
 	for _, svc := range args.InterfaceEndpoints {
 		if _, err := ec2.NewVpcEndpoint(ctx, b.child("endpoint-"+svc), &ec2.VpcEndpointArgs{
 			VpcId:             n.VpcID,
-			ServiceName:       pulumi.Sprintf("com.amazonaws.%s.%s", args.Region, svc),
+			ServiceName:       pulumi.String(EndpointService(args.Region, svc)),
 			VpcEndpointType:   pulumi.String("Interface"),
 			PrivateDnsEnabled: pulumi.Bool(true),
 			SubnetIds:         SubnetIDs(n.PrivateSubnets),
