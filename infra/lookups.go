@@ -2,13 +2,16 @@ package infra
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
+	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -42,17 +45,11 @@ func (f Facts) Agent(img host.Image) release.Artifact { return f.Agents[img.Arch
 // registered.
 func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	var problems stacks.Problems
-	state := "available"
-	zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
-		State: &state,
-		Filters: []aws.GetAvailabilityZonesFilter{
-			{Name: "opt-in-status", Values: []string{"opt-in-not-required"}},
-		},
-	})
+	region, err := regionZones(ctx, s)
 	if err != nil {
 		return Facts{}, err
 	}
-	if err := s.ResolveZones(zones.Names); err != nil {
+	if err := s.ResolveZones(region); err != nil {
 		problems = append(problems, err.(stacks.Problems)...)
 	}
 
@@ -119,6 +116,77 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		return Facts{}, problems
 	}
 	return images, nil
+}
+
+// regionZones are the region's available zones (no opt-in zones), each
+// with the instance types and interface endpoint services of the stack it
+// does not offer: in us-east-1 one physical zone has no Graviton (t4g)
+// instances, and some endpoint services miss some zones.
+func regionZones(ctx *pulumi.Context, s *stacks.Settings) ([]stacks.Zone, error) {
+	state := "available"
+	azs, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+		State: &state,
+		Filters: []aws.GetAvailabilityZonesFilter{
+			{Name: "opt-in-status", Values: []string{"opt-in-not-required"}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(azs.Names) != len(azs.ZoneIds) {
+		return nil, fmt.Errorf("getAvailabilityZones: %d names but %d zone IDs", len(azs.Names), len(azs.ZoneIds))
+	}
+	var types []string
+	for _, t := range []string{s.LoadBalancer.InstanceType, s.Web.InstanceType, s.App.InstanceType} {
+		if !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	// Which of the stack's instance types each zone offers, by zone ID.
+	locType := "availability-zone-id"
+	offers, err := ec2.GetInstanceTypeOfferings(ctx, &ec2.GetInstanceTypeOfferingsArgs{
+		LocationType: &locType,
+		Filters: []ec2.GetInstanceTypeOfferingsFilter{
+			{Name: "instance-type", Values: types},
+			{Name: "location", Values: azs.ZoneIds},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	offered := map[string]bool{} // zone ID + "/" + instance type
+	for i, loc := range offers.Locations {
+		if i < len(offers.InstanceTypes) {
+			offered[loc+"/"+offers.InstanceTypes[i]] = true
+		}
+	}
+	// Which zones (by name) each interface endpoint service is offered in.
+	endpointZones := map[string][]string{}
+	for _, svc := range s.Network.InterfaceEndpoints {
+		name := network.EndpointService(s.Region, svc)
+		kind := "Interface"
+		es, err := ec2.LookupVpcEndpointService(ctx, &ec2.LookupVpcEndpointServiceArgs{ServiceName: &name, ServiceType: &kind})
+		if err != nil {
+			return nil, fmt.Errorf("looking up endpoint service %s (network.interfaceEndpoints): %w", name, err)
+		}
+		endpointZones[svc] = es.AvailabilityZones
+	}
+	zones := make([]stacks.Zone, len(azs.Names))
+	for i, name := range azs.Names {
+		z := stacks.Zone{ID: azs.ZoneIds[i], Name: name}
+		for _, t := range types {
+			if !offered[z.ID+"/"+t] {
+				z.Missing = append(z.Missing, "instance type "+t)
+			}
+		}
+		for _, svc := range s.Network.InterfaceEndpoints {
+			if !slices.Contains(endpointZones[svc], name) {
+				z.Missing = append(z.Missing, "endpoint service "+svc)
+			}
+		}
+		zones[i] = z
+	}
+	return zones, nil
 }
 
 // boundaryElsewhere says what is wrong with a permissions boundary of

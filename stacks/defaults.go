@@ -13,7 +13,7 @@ func Defaults() Settings {
 	return Settings{
 		Network: Network{
 			CIDR:                 "10.0.0.0/16",
-			AvailabilityZones:    []string{},
+			ZoneIDs:              []string{},
 			NATGateways:          NATPerAZ,
 			FlowLogRetentionDays: 90,
 			InterfaceEndpoints:   []string{"autoscaling", "ec2", "secretsmanager", "ssm", "ssmmessages", "ec2messages"},

@@ -79,9 +79,16 @@ type Operators struct {
 type Network struct {
 	// CIDR of the VPC, IPv4, between /16 and /22.
 	CIDR string `json:"cidr"`
-	// AvailabilityZones to spread over (at least 2). Empty means the
-	// region's first three available zones, looked up at deploy time.
-	AvailabilityZones []string `json:"availabilityZones"`
+	// ZoneIDs are the availability zones to spread over, by zone ID
+	// (use1-az1), at least 2: a zone ID names the same physical zone in
+	// every account, a zone name does not. Committed in the stack file; a
+	// change is a reviewed change of the stack's zones. Each must offer
+	// every instance type and interface endpoint the stack uses.
+	ZoneIDs []string `json:"zoneIds"`
+	// AvailabilityZones are the names of ZoneIDs in this account, in their
+	// order, filled in by ResolveZones. Not a setting: a stack file that
+	// sets it is told to list zoneIds instead.
+	AvailabilityZones []string `json:"availabilityZones,omitempty"`
 	// NATGateways is none, single or perAz.
 	NATGateways string `json:"natGateways"`
 	// FlowLogRetentionDays is how long VPC flow logs are kept in CloudWatch

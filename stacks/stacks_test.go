@@ -60,7 +60,7 @@ func lookup(values map[string]string) stacks.Lookup {
 func TestPartialObjectsMergeWithDefaults(t *testing.T) {
 	s, err := stacks.FromConfig("webstack", "dev", "us-east-1", lookup(map[string]string{
 		"web":     `{"desired": 3}`,
-		"network": `{"availabilityZones": ["us-east-1a", "us-east-1b"]}`,
+		"network": `{"zoneIds": ["use1-az1", "use1-az2"]}`,
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestPartialObjectsMergeWithDefaults(t *testing.T) {
 	if s.Web.Desired != 3 || s.Web.Min != d.Web.Min || s.Web.Max != d.Web.Max || s.Web.Port != d.Web.Port || s.Web.InstanceType != d.Web.InstanceType {
 		t.Errorf("web = %+v: desired from the stack, the rest from the defaults", s.Web)
 	}
-	if got := s.Network.AvailabilityZones; len(got) != 2 || s.Network.CIDR != d.Network.CIDR {
+	if got := s.Network.ZoneIDs; len(got) != 2 || s.Network.CIDR != d.Network.CIDR {
 		t.Errorf("network = %+v", s.Network)
 	}
 	if s.Environment != stacks.Dev {
@@ -100,23 +100,37 @@ func TestEveryDecodingProblemIsReported(t *testing.T) {
 	}
 }
 
+// Zones are chosen by ID and mapped to this account's names; a zone that
+// lacks a type the stack uses is refused, and an empty list is refused
+// with the zone IDs that qualify (never "the first available" at each run).
 func TestResolveZones(t *testing.T) {
+	region := []stacks.Zone{
+		{ID: "use1-az1", Name: "us-east-1a"}, {ID: "use1-az2", Name: "us-east-1b"},
+		{ID: "use1-az4", Name: "us-east-1c"}, {ID: "use1-az3", Name: "us-east-1d", Missing: []string{"instance type t4g.small"}},
+	}
 	s := stacks.Defaults()
 	s.Project, s.Region = "webstack", "us-east-1"
-	if err := s.ResolveZones([]string{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"}); err != nil {
+	s.Network.ZoneIDs = []string{"use1-az4", "use1-az1"}
+	if err := s.ResolveZones(region); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(s.Network.AvailabilityZones, ","); got != "us-east-1a,us-east-1b,us-east-1c" {
-		t.Errorf("default zones = %s, want the first three", got)
+	if got := strings.Join(s.Network.AvailabilityZones, ","); got != "us-east-1c,us-east-1a" {
+		t.Errorf("zones = %s, want the IDs' names in their order", got)
 	}
-	s.Network.AvailabilityZones = []string{"us-east-1a", "us-east-1e"}
-	err := s.ResolveZones([]string{"us-east-1a", "us-east-1b"})
-	if err == nil || !strings.Contains(err.Error(), `webstack:network.availabilityZones[1] = "us-east-1e": is not an available zone`) {
-		t.Errorf("unavailable zone: %v", err)
+	s.Network.ZoneIDs = []string{"use1-az3", "use1-az9"}
+	err := s.ResolveZones(region)
+	for _, want := range []string{
+		`webstack:network.zoneIds[0] = "use1-az3": zone use1-az3 (us-east-1d) does not offer instance type t4g.small`,
+		`webstack:network.zoneIds[1] = "use1-az9": is not an available zone of region us-east-1`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
 	}
-	s.Network.AvailabilityZones = nil
-	if err := s.ResolveZones([]string{"us-east-1a"}); err == nil {
-		t.Error("a region with one zone was accepted")
+	s.Network.ZoneIDs = []string{}
+	err = s.ResolveZones(region)
+	if err == nil || !strings.Contains(err.Error(), "webstack:network.zoneIds = []: is not set") || !strings.Contains(err.Error(), "[use1-az1, use1-az2, use1-az4]") {
+		t.Errorf("empty zoneIds: %v", err)
 	}
 }
 

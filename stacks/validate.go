@@ -57,6 +57,7 @@ var (
 	dbNameRe        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 	snapshotRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	zoneIDRe        = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
+	zoneIDFormRe    = regexp.MustCompile(`^[a-z]{2,}[0-9]+-az[0-9]+$`)
 	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 	dayTimeRe       = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)
@@ -136,19 +137,25 @@ func (s *Settings) validateNetwork(v *validator) {
 		v.add("network.cidr", n.CIDR, "must be a private range: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10")
 	}
 
-	azs := n.AvailabilityZones
-	if len(azs) > 0 && len(azs) < 2 {
-		v.add("network.availabilityZones", azs, "must list at least 2 zones (or none, for the region's first three)")
+	if len(n.AvailabilityZones) > 0 {
+		v.add("network.availabilityZones", n.AvailabilityZones, "is replaced by network.zoneIds: zone names map to different physical zones in each account; list the zones by ID (such as use1-az1), which the program maps to this account's names")
+	}
+	ids := n.ZoneIDs
+	if len(ids) == 1 {
+		v.add("network.zoneIds", ids, "must list at least 2 zone IDs")
+	}
+	if len(ids) > MaxZones {
+		v.add("network.zoneIds", ids, "lists %d zones; at most %d", len(ids), MaxZones)
 	}
 	seen := map[string]bool{}
-	for i, az := range azs {
-		key := fmt.Sprintf("network.availabilityZones[%d]", i)
-		if seen[az] {
-			v.add(key, az, "is listed twice; each zone may appear once")
+	for i, id := range ids {
+		key := fmt.Sprintf("network.zoneIds[%d]", i)
+		if seen[id] {
+			v.add(key, id, "is listed twice; each zone may appear once")
 		}
-		seen[az] = true
-		if _, err := ZoneSlot(s.Region, az); err != nil {
-			v.add(key, az, "%v", err)
+		seen[id] = true
+		if !zoneIDFormRe.MatchString(id) {
+			v.add(key, id, "must be an availability zone ID <region-prefix>-az<N>, such as use1-az1 (aws ec2 describe-availability-zones shows each zone's ZoneId)")
 		}
 	}
 

@@ -140,6 +140,12 @@ func (a Args) validate() error {
 // endpoint (AWS's AL2023 user guide names it for endpoint policies).
 func RepositoryBucket(region string) string { return "al2023-repos-" + region + "-de612dc2" }
 
+// EndpointService is the service name of an AWS service's interface
+// endpoint in a region: ec2 → com.amazonaws.us-east-1.ec2.
+func EndpointService(region, svc string) string {
+	return fmt.Sprintf("com.amazonaws.%s.%s", region, svc)
+}
+
 // EndpointPolicy is the S3 gateway endpoint's policy: reading objects of
 // the Amazon Linux 2023 repositories and of the stack's own buckets, and
 // nothing else (no write, no other bucket).
@@ -364,16 +370,19 @@ func (b *builder) flowLogs(n *Network, args Args) error {
 	if err != nil {
 		return err
 	}
-	if _, err := iam.NewRolePolicy(ctx, b.child("flow-logs"), &iam.RolePolicyArgs{
+	policy, err := iam.NewRolePolicy(ctx, b.child("flow-logs"), &iam.RolePolicyArgs{
 		Role: role.ID(),
 		Policy: iampolicy.FromARNs(pulumi.StringArray{group.Arn}, func(arns []string) []iampolicy.Statement {
 			return []iampolicy.Statement{iampolicy.Allow("WriteFlowLogs",
 				[]string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
 				arns[0], arns[0]+":*")}
 		}),
-	}, b.opts...); err != nil {
+	}, b.opts...)
+	if err != nil {
 		return err
 	}
+	// The flow log waits for its role's policy: created with only the
+	// role, its first deliveries would be denied until the policy exists.
 	_, err = ec2.NewFlowLog(ctx, b.child("flow-logs"), &ec2.FlowLogArgs{
 		VpcId:                  n.VpcID,
 		TrafficType:            pulumi.String("ALL"),
@@ -382,7 +391,7 @@ func (b *builder) flowLogs(n *Network, args Args) error {
 		IamRoleArn:             role.Arn,
 		MaxAggregationInterval: pulumi.Int(60),
 		Tags:                   b.tags("flow-logs"),
-	}, b.opts...)
+	}, append(b.opts, pulumi.DependsOn([]pulumi.Resource{policy}))...)
 	return err
 }
 
@@ -414,7 +423,7 @@ func (b *builder) endpoints(n *Network, args Args, gatewayTables pulumi.StringAr
 	for _, svc := range args.InterfaceEndpoints {
 		if _, err := ec2.NewVpcEndpoint(ctx, b.child("endpoint-"+svc), &ec2.VpcEndpointArgs{
 			VpcId:             n.VpcID,
-			ServiceName:       pulumi.Sprintf("com.amazonaws.%s.%s", args.Region, svc),
+			ServiceName:       pulumi.String(EndpointService(args.Region, svc)),
 			VpcEndpointType:   pulumi.String("Interface"),
 			PrivateDnsEnabled: pulumi.Bool(true),
 			SubnetIds:         SubnetIDs(n.PrivateSubnets),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -245,6 +246,20 @@ func TestFlowLogsGoToARetainedLogGroup(t *testing.T) {
 	group := rec.OfType("aws:cloudwatch/logGroup:LogGroup")
 	if len(group) != 1 || group[0].Int("retentionInDays") != 30 || fl.Str("logDestination") != group[0].Outputs["arn"] {
 		t.Errorf("flow log group = %+v", group)
+	}
+}
+
+// The flow log is created after its role's policy: with the role alone,
+// VPC Flow Logs' first deliveries would be denied.
+func TestFlowLogDependsOnItsRolePolicy(t *testing.T) {
+	rec := run(t, twoZones())
+	logs := rec.OfType("aws:ec2/flowLog:FlowLog")
+	policies := rec.OfType("aws:iam/rolePolicy:RolePolicy")
+	if len(logs) != 1 || len(policies) != 1 {
+		t.Fatalf("%d flow logs, %d role policies; want 1 each", len(logs), len(policies))
+	}
+	if !slices.Contains(logs[0].Dependencies, policies[0].URN) {
+		t.Errorf("flow log depends on %v, not on its role policy %s", logs[0].Dependencies, policies[0].URN)
 	}
 }
 

@@ -295,10 +295,49 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 			zones = []string{region + "a", region + "b", region + "c", region + "d"}
 		}
 		ids := make([]string, len(zones))
-		for i := range zones {
-			ids[i] = fmt.Sprintf("use1-az%d", i+1)
+		for i, z := range zones {
+			ids[i] = zoneID(z)
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": region, "names": zones, "zoneIds": ids}), nil
+	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+		// Every zone offers every type, except that use1-az3 (as in
+		// us-east-1) offers no Graviton (t4g) instances.
+		var types, locs []string
+		if fs, ok := args["filters"]; ok && fs.IsArray() {
+			for _, f := range fs.ArrayValue() {
+				var vals []string
+				for _, v := range f.ObjectValue()["values"].ArrayValue() {
+					vals = append(vals, v.StringValue())
+				}
+				switch f.ObjectValue()["name"].StringValue() {
+				case "instance-type":
+					types = vals
+				case "location":
+					locs = vals
+				}
+			}
+		}
+		var outTypes, outLocs, outLocTypes []string
+		for _, l := range locs {
+			for _, t := range types {
+				if l == "use1-az3" && strings.HasPrefix(t, "t4g.") {
+					continue
+				}
+				outTypes, outLocs, outLocTypes = append(outTypes, t), append(outLocs, l), append(outLocTypes, "availability-zone-id")
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": region, "instanceTypes": outTypes, "locations": outLocs, "locationTypes": outLocTypes}), nil
+	case "aws:ec2/getVpcEndpointService:getVpcEndpointService":
+		// Every interface endpoint service is offered in every zone.
+		zones := c.opts.Zones
+		if zones == nil {
+			zones = []string{region + "a", region + "b", region + "c", region + "d"}
+		}
+		name := get("serviceName")
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": name, "serviceName": name, "serviceType": "Interface", "availabilityZones": zones,
+			"service": name[strings.LastIndex(name, ".")+1:], "owner": "amazon", "acceptanceRequired": false,
+		}), nil
 	case "aws:ssm/getParameter:getParameter":
 		name := get("name")
 		if !strings.HasPrefix(name, "/aws/service/ami-amazon-linux-latest/") {
@@ -366,4 +405,18 @@ func dnsSuffix(partition string) string {
 		return "amazonaws.com.cn"
 	}
 	return "amazonaws.com"
+}
+
+// zoneID is a zone's ID in the mock account: as in many us-east-1
+// accounts, the names a, b, c, d are the zone IDs az1, az2, az4, az3 (and
+// use1-az3, name d, offers no t4g instances).
+func zoneID(name string) string {
+	n := int(name[len(name)-1]-'a') + 1
+	switch n {
+	case 3:
+		n = 4
+	case 4:
+		n = 3
+	}
+	return fmt.Sprintf("use1-az%d", n)
 }
