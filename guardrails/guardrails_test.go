@@ -450,7 +450,7 @@ func breakCases() []breakCase {
 			return subnetT, "network-public-us-east-1a"
 		}},
 		{rule: "WS013", name: "an Elastic IP outside the load balancers", stack: "prod", mutate: func(w *world) (string, string) {
-			r := w.clone(eipT, "network-nat-us-east-1a", "web-eip")
+			r := w.clone(eipT, "lb-eip", "web-eip")
 			r.Parent = w.get(webTierT, "web").URN
 			return eipT, "web-eip"
 		}},

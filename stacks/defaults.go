@@ -12,11 +12,13 @@ func Defaults() Settings {
 	capacity := Capacity{Min: 2, Max: 4, Desired: 2, Scaling: Scaling{Target: 60}}
 	return Settings{
 		Network: Network{
-			CIDR:                 "10.0.0.0/16",
-			ZoneIDs:              []string{},
-			NATGateways:          NATPerAZ,
+			CIDR:    "10.0.0.0/16",
+			ZoneIDs: []string{},
+			// Nothing the stack runs needs the internet: the AWS APIs it
+			// calls have endpoints, the packages come through S3.
+			NATGateways:          NATNone,
 			FlowLogRetentionDays: 90,
-			InterfaceEndpoints:   []string{"autoscaling", "ec2", "secretsmanager", "ssm", "ssmmessages", "ec2messages"},
+			InterfaceEndpoints:   []string{"autoscaling", "ec2", "secretsmanager", "ssm", "ssmmessages"},
 		},
 		LoadBalancer: LoadBalancer{
 			Host:             host,

@@ -126,7 +126,7 @@ func Of(resources []*mocks.Resource) Estimate {
 	sort.Strings(endpoints)
 	hourly("interface endpoints", fmt.Sprintf("%d in %d zone-placements (%s)", len(endpoints), enis, strings.Join(endpoints, ", ")), enis, EndpointHourlyPerAZ, "$0.01/GB processed")
 	ips := count["aws:ec2/eip:Eip"]
-	hourly("public IPv4 addresses", fmt.Sprintf("%d Elastic IPs (the site's, the NAT gateways')", ips), ips, PublicIPv4Hourly, "")
+	hourly("public IPv4 addresses", plural(ips, "Elastic IP"), ips, PublicIPv4Hourly, "")
 	if n := count["aws:secretsmanager/secret:Secret"]; n > 0 {
 		m := float64(n) * SecretMonthly
 		e.Lines = append(e.Lines, Line{Driver: "secrets", Quantity: fmt.Sprintf("%d", n), Monthly: m, Max: m})
