@@ -136,7 +136,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	// The hosts of each tier are an Auto Scaling group; each tier's agents
 	// discover the group behind it, so the tiers are told its name.
 	site.App, err = apptier.New(ctx, "app", apptier.Args{
-		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Firewall.App, volumeTags),
+		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Network.HostPrerequisites, site.Firewall.App, volumeTags),
 		Port: s.App.Port, Release: facts.Release, Agent: facts.Agent(facts.App), DatabaseSecretArn: site.Database.SecretArn,
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
@@ -150,7 +150,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	site.Web, err = webtier.New(ctx, "web", webtier.Args{
-		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Firewall.Web, volumeTags),
+		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Network.HostPrerequisites, site.Firewall.Web, volumeTags),
 		Port: s.Web.Port, SiteName: s.SiteName(), AppGroup: site.App.Group.Group, AppPort: s.App.Port,
 		Agent:  facts.Agent(facts.Web),
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
@@ -167,7 +167,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		WebGroup: site.Web.Group.Group, WebPort: s.Web.Port,
 		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
 		HostedZoneID: s.DNS.HostedZoneID, Agent: facts.Agent(facts.LoadBalancer),
-		Administrators: administrators(s, facts),
+		Administrators: administrators(s, facts), DependsOn: site.Network.HostPrerequisites,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -254,7 +254,7 @@ func outputs(site *Site) pulumi.Map {
 
 // hosts is a tier's group as its settings, the lookups and the network
 // describe it; its role carries the stack's permissions boundary.
-func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, fw *firewall.Group, tags map[string]string) group.Args {
+func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, ready []pulumi.Resource, fw *firewall.Group, tags map[string]string) group.Args {
 	placements := make([]group.Placement, len(subnets))
 	for i, sub := range subnets {
 		placements[i] = group.Placement{Zone: sub.Zone, SubnetID: sub.ID}
@@ -264,6 +264,7 @@ func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image,
 		Tags: tags, SecurityGroupID: fw.ID, PermissionsBoundary: s.PermissionsBoundary,
 		MinSize: c.Min, MaxSize: c.Max, DesiredCapacity: c.Desired,
 		ScalingMetric: c.Scaling.Metric, ScalingTarget: c.Scaling.Target,
+		DependsOn: ready,
 	}
 }
 
