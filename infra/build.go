@@ -59,6 +59,17 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The bucket's objects take at most store.MaxObjectTags tags, default
+	// tags included: their provider carries only webstack's own tags
+	// (ObjectTags), never the user's, so no setting of tags can break an
+	// upload.
+	objectProvider, err := aws.NewProvider(ctx, "aws-objects", &aws.ProviderArgs{
+		Region:      pulumi.String(s.Region),
+		DefaultTags: &aws.ProviderDefaultTagsArgs{Tags: pulumi.ToStringMap(ObjectTags(s))},
+	})
+	if err != nil {
+		return nil, err
+	}
 	withAWS := pulumi.Providers(provider)
 	site := &Site{Settings: s, Facts: facts}
 	volumeTags := CommonTags(s)
@@ -105,7 +116,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		// The bucket holds only what the program writes again on the next
 		// up (bundles and releases), and its old versions: destroy may
 		// empty it. (A protected stack refuses destroy anyway.)
-		ForceDestroy: true,
+		ForceDestroy:   true,
+		ObjectProvider: objectProvider,
 		// Only the deploying principal writes it: whoever else could
 		// write a bundle could at most have it refused by the hosts.
 		Writers: facts.Writers,
@@ -284,8 +296,15 @@ func CommonTags(s *stacks.Settings) map[string]string {
 	for k, v := range s.Tags {
 		tags[k] = v
 	}
-	tags["Project"] = s.Project
-	tags["Environment"] = string(s.Environment)
-	tags["ManagedBy"] = "pulumi"
+	for k, v := range ObjectTags(s) {
+		tags[k] = v
+	}
 	return tags
+}
+
+// ObjectTags are the default tags of the bucket's objects: Project,
+// Environment and ManagedBy only (S3 objects take at most 10 tags; the
+// user's tags would not fit).
+func ObjectTags(s *stacks.Settings) map[string]string {
+	return map[string]string{"Project": s.Project, "Environment": string(s.Environment), "ManagedBy": "pulumi"}
 }
