@@ -98,12 +98,14 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 
 	// The arrows: each tier reachable only from the one before it.
 	site.Firewall, err = firewall.NewTiers(ctx, "firewall", firewall.TiersArgs{
-		VpcID:           site.Network.VpcID,
-		ClientCIDRs:     s.LoadBalancer.AllowedCIDRs,
-		ClientIPv6CIDRs: s.LoadBalancer.AllowedIPv6CIDRs,
-		WebPort:         s.Web.Port,
-		AppPort:         s.App.Port,
-		DatabasePort:    s.Database.DatabasePort(),
+		VpcID:       site.Network.VpcID,
+		ClientCIDRs: s.LoadBalancer.AllowedCIDRs,
+		// The VPC is IPv4-only (components/network): no IPv6 rules.
+		// HTTPS is opened only where HAProxy serves it.
+		TLS:          s.LoadBalancer.CertificateSecret != "",
+		WebPort:      s.Web.Port,
+		AppPort:      s.App.Port,
+		DatabasePort: s.Database.DatabasePort(),
 	}, withAWS)
 	if err != nil {
 		return nil, err
