@@ -336,7 +336,7 @@ func breakCases() []breakCase {
 			return ingressT, r.Name
 		}},
 		{rule: "WS001", name: "load balancers open to the internet on 8080", stack: "dev", mutate: func(w *world) (string, string) {
-			r := w.clone(ingressT, "firewall-lb-in-tcp80-from-internet-ipv6", "firewall-lb-in-tcp8080-from-internet-ipv6")
+			r := w.clone(ingressT, "firewall-lb-in-tcp80-from-internet-ipv4", "firewall-lb-in-tcp8080-from-internet-ipv4")
 			set(r, "fromPort", 8080.0)
 			set(r, "toPort", 8080.0)
 			return ingressT, r.Name

@@ -59,6 +59,17 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The bucket's objects take at most store.MaxObjectTags tags, default
+	// tags included: their provider carries only webstack's own tags
+	// (ObjectTags), never the user's, so no setting of tags can break an
+	// upload.
+	objectProvider, err := aws.NewProvider(ctx, "aws-objects", &aws.ProviderArgs{
+		Region:      pulumi.String(s.Region),
+		DefaultTags: &aws.ProviderDefaultTagsArgs{Tags: pulumi.ToStringMap(ObjectTags(s))},
+	})
+	if err != nil {
+		return nil, err
+	}
 	withAWS := pulumi.Providers(provider)
 	site := &Site{Settings: s, Facts: facts}
 	volumeTags := CommonTags(s)
@@ -87,12 +98,14 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 
 	// The arrows: each tier reachable only from the one before it.
 	site.Firewall, err = firewall.NewTiers(ctx, "firewall", firewall.TiersArgs{
-		VpcID:           site.Network.VpcID,
-		ClientCIDRs:     s.LoadBalancer.AllowedCIDRs,
-		ClientIPv6CIDRs: s.LoadBalancer.AllowedIPv6CIDRs,
-		WebPort:         s.Web.Port,
-		AppPort:         s.App.Port,
-		DatabasePort:    s.Database.DatabasePort(),
+		VpcID:       site.Network.VpcID,
+		ClientCIDRs: s.LoadBalancer.AllowedCIDRs,
+		// The VPC is IPv4-only (components/network): no IPv6 rules.
+		// HTTPS is opened only where HAProxy serves it.
+		TLS:          s.LoadBalancer.CertificateSecret != "",
+		WebPort:      s.Web.Port,
+		AppPort:      s.App.Port,
+		DatabasePort: s.Database.DatabasePort(),
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -105,7 +118,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		// The bucket holds only what the program writes again on the next
 		// up (bundles and releases), and its old versions: destroy may
 		// empty it. (A protected stack refuses destroy anyway.)
-		ForceDestroy: true,
+		ForceDestroy:   true,
+		ObjectProvider: objectProvider,
 		// Only the deploying principal writes it: whoever else could
 		// write a bundle could at most have it refused by the hosts.
 		Writers: facts.Writers,
@@ -137,7 +151,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	// The hosts of each tier are an Auto Scaling group; each tier's agents
 	// discover the group behind it, so the tiers are told its name.
 	site.App, err = apptier.New(ctx, "app", apptier.Args{
-		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Firewall.App, volumeTags),
+		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Network.HostPrerequisites, site.Firewall.App, volumeTags),
 		Port: s.App.Port, Release: facts.Release, Agent: facts.Agent(facts.App), DatabaseSecretArn: site.Database.SecretArn,
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
@@ -151,7 +165,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	site.Web, err = webtier.New(ctx, "web", webtier.Args{
-		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Firewall.Web, volumeTags),
+		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Network.HostPrerequisites, site.Firewall.Web, volumeTags),
 		Port: s.Web.Port, SiteName: s.SiteName(), AppGroup: site.App.Group.Group, AppPort: s.App.Port,
 		Agent:  facts.Agent(facts.Web),
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
@@ -168,7 +182,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		WebGroup: site.Web.Group.Group, WebPort: s.Web.Port,
 		SiteName: s.SiteName(), CertificateSecret: s.LoadBalancer.CertificateSecret,
 		HostedZoneID: s.DNS.HostedZoneID, Agent: facts.Agent(facts.LoadBalancer),
-		Administrators: facts.SecretReaders,
+		Administrators: facts.SecretReaders, DependsOn: site.Network.HostPrerequisites,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -255,7 +269,7 @@ func outputs(site *Site) pulumi.Map {
 
 // hosts is a tier's group as its settings, the lookups and the network
 // describe it; its role carries the stack's permissions boundary.
-func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, fw *firewall.Group, tags map[string]string) group.Args {
+func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, ready []pulumi.Resource, fw *firewall.Group, tags map[string]string) group.Args {
 	placements := make([]group.Placement, len(subnets))
 	for i, sub := range subnets {
 		placements[i] = group.Placement{Zone: sub.Zone, SubnetID: sub.ID}
@@ -265,6 +279,7 @@ func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image,
 		Tags: tags, SecurityGroupID: fw.ID, PermissionsBoundary: s.PermissionsBoundary,
 		MinSize: c.Min, MaxSize: c.Max, DesiredCapacity: c.Desired,
 		ScalingMetric: c.Scaling.Metric, ScalingTarget: c.Scaling.Target,
+		DependsOn: ready,
 	}
 }
 
@@ -275,8 +290,15 @@ func CommonTags(s *stacks.Settings) map[string]string {
 	for k, v := range s.Tags {
 		tags[k] = v
 	}
-	tags["Project"] = s.Project
-	tags["Environment"] = string(s.Environment)
-	tags["ManagedBy"] = "pulumi"
+	for k, v := range ObjectTags(s) {
+		tags[k] = v
+	}
 	return tags
+}
+
+// ObjectTags are the default tags of the bucket's objects: Project,
+// Environment and ManagedBy only (S3 objects take at most 10 tags; the
+// user's tags would not fit).
+func ObjectTags(s *stacks.Settings) map[string]string {
+	return map[string]string{"Project": s.Project, "Environment": string(s.Environment), "ManagedBy": "pulumi"}
 }

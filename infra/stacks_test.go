@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/examples/bluegreen"
 	"github.com/foobar/webstack/internal/mocks"
 )
@@ -78,9 +79,11 @@ func TestFirewallGraphPerEnvironment(t *testing.T) {
 			}
 			sort.Strings(flows)
 			want := []string{
-				"0.0.0.0/0 -> lb tcp/443", "0.0.0.0/0 -> lb tcp/80",
+				// No stack file sets a certificate: HAProxy serves
+				// HTTP only, so 443 stays closed; the VPC is IPv4-only,
+				// so there is no ::/0 rule.
+				"0.0.0.0/0 -> lb tcp/80",
 				"10.0.0.0/16 -> endpoints tcp/443",
-				"::/0 -> lb tcp/443", "::/0 -> lb tcp/80",
 				"app -> db tcp/5432",
 				"lb -> lb 112/0",
 				"lb -> web tcp/80",
@@ -93,27 +96,68 @@ func TestFirewallGraphPerEnvironment(t *testing.T) {
 	}
 }
 
-// Tags are set once, on the provider, and every AWS resource uses it.
+// Tags are set once, on the providers, and every AWS resource uses one:
+// the bucket's objects the objects' provider, everything else the main one.
 func TestCommonTagsOnEveryResource(t *testing.T) {
 	for _, stack := range stackNames {
 		rec := mustRunStack(t, stack)
-		providers := rec.OfType(providerT)
-		if len(providers) != 1 {
-			t.Fatalf("%s: %d aws providers, want 1", stack, len(providers))
+		p, objects := rec.Named(providerT, "aws"), rec.Named(providerT, "aws-objects")
+		if p == nil || objects == nil || len(rec.OfType(providerT)) != 2 {
+			t.Fatalf("%s: %d aws providers, want aws and aws-objects", stack, len(rec.OfType(providerT)))
 		}
-		p := providers[0]
-		for k, want := range map[string]string{"Project": "webstack", "Environment": stack, "ManagedBy": "pulumi"} {
-			if got := p.Str("defaultTags.tags." + k); got != want {
-				t.Errorf("%s: provider default tag %s = %q, want %q", stack, k, got, want)
+		for _, prov := range []*mocks.Resource{p, objects} {
+			for k, want := range map[string]string{"Project": "webstack", "Environment": stack, "ManagedBy": "pulumi"} {
+				if got := prov.Str("defaultTags.tags." + k); got != want {
+					t.Errorf("%s: provider %s default tag %s = %q, want %q", stack, prov.Name, k, got, want)
+				}
 			}
 		}
 		for _, r := range rec.Resources() {
 			if !r.Custom || !strings.HasPrefix(r.Type, "aws:") {
 				continue
 			}
-			if !strings.HasPrefix(r.Provider, p.URN+"::") {
-				t.Errorf("%s: %s %s does not use the tagged provider (%q)", stack, r.Type, r.Name, r.Provider)
+			want := p
+			if r.Type == "aws:s3/bucketObjectv2:BucketObjectv2" {
+				want = objects
 			}
+			if !strings.HasPrefix(r.Provider, want.URN+"::") {
+				t.Errorf("%s: %s %s does not use the provider %s (%q)", stack, r.Type, r.Name, want.Name, r.Provider)
+			}
+		}
+	}
+}
+
+// S3 objects take at most 10 tags, the provider's default tags included:
+// with as many user tags as the settings allow, every object's own tags
+// plus its provider's default tags stay within the limit.
+func TestObjectTagsFitWhateverTheUserTags(t *testing.T) {
+	var user []string
+	for i := range 46 {
+		user = append(user, fmt.Sprintf(`"Team%d": "v"`, i))
+	}
+	rec, err := runStack(t, "dev", map[string]string{"webstack:tags": "{" + strings.Join(user, ",") + "}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := rec.OfType("aws:s3/bucketObjectv2:BucketObjectv2")
+	if len(objects) == 0 {
+		t.Fatal("no objects")
+	}
+	for _, o := range objects {
+		prov := rec.ByURN(o.Provider[:max(strings.LastIndex(o.Provider, "::"), 0)])
+		if prov == nil {
+			t.Fatalf("%s: provider %q not found", o.Name, o.Provider)
+		}
+		all := map[string]bool{}
+		for _, m := range []any{o.In("tags"), prov.In("defaultTags.tags")} {
+			if mm, ok := m.(map[string]any); ok {
+				for k := range mm {
+					all[k] = true
+				}
+			}
+		}
+		if len(all) > store.MaxObjectTags || !all["Name"] {
+			t.Errorf("%s carries %d tags (%v), want Name and at most %d", o.Name, len(all), all, store.MaxObjectTags)
 		}
 	}
 }

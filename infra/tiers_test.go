@@ -370,3 +370,35 @@ func TestReleaseBuildIsReproducible(t *testing.T) {
 		t.Errorf("two builds differ: %s (%d bytes) vs %s", a.SHA256, a.Size, b.SHA256)
 	}
 }
+
+// Every group of hosts (lb, web, app) waits for the S3 gateway endpoint and
+// every route-table association: a host booting before them cannot reach
+// its packages or bundle (cloud-init's install is not retried).
+func TestHostsBootAfterTheirRoutesToS3(t *testing.T) {
+	for _, stack := range stackNames {
+		rec := mustRunStack(t, stack)
+		var need []string
+		for _, r := range rec.OfType("aws:ec2/routeTableAssociation:RouteTableAssociation") {
+			need = append(need, r.URN)
+		}
+		for _, r := range rec.OfType("aws:ec2/vpcEndpoint:VpcEndpoint") {
+			if r.Str("vpcEndpointType") == "Gateway" {
+				need = append(need, r.URN)
+			}
+		}
+		if len(need) < 2 {
+			t.Fatalf("%s: %d associations and gateway endpoints", stack, len(need))
+		}
+		groups := rec.OfType("aws:autoscaling/group:Group")
+		if len(groups) != 3 {
+			t.Fatalf("%s: %d groups, want lb, web and app", stack, len(groups))
+		}
+		for _, g := range groups {
+			for _, urn := range need {
+				if !slices.Contains(g.Dependencies, urn) {
+					t.Errorf("%s: group %s does not depend on %s", stack, g.Name, urn)
+				}
+			}
+		}
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/internal/hostagent"
@@ -83,6 +84,13 @@ func (a Args) validate() error {
 	if a.Bucket == nil || a.DatabaseSecretArn == nil || a.Region == "" {
 		errs = append(errs, errors.New("apptier: Bucket, DatabaseSecretArn and Region are required"))
 	}
+	// Region, Partition and AccountID reach the hosts' env files and the
+	// agent's configuration: they must be what they claim to be.
+	in := inputs.New("apptier")
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Optional("Partition", a.Partition, inputs.Partition)
+	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	errs = append(errs, in.Err())
 	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent}.Validate("apptier"))
 	return errors.Join(errs...)
 }

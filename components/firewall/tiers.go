@@ -12,9 +12,14 @@ type TiersArgs struct {
 	// VpcID is the VPC the groups belong to.
 	VpcID pulumi.StringInput
 	// ClientCIDRs and ClientIPv6CIDRs may reach the load balancers on
-	// HTTPPort and HTTPSPort (default: 80 and 443).
+	// HTTPPort, and on HTTPSPort when TLS is on (default: 80 and 443).
+	// ClientIPv6CIDRs need IPv6 (a VPC with IPv6): an IPv4-only VPC
+	// carries no IPv6 traffic, so a rule for it is refused.
 	ClientCIDRs, ClientIPv6CIDRs []string
 	HTTPPort, HTTPSPort          int
+	// TLS says the load balancers serve HTTPS (they hold a certificate):
+	// only then is HTTPSPort opened. IPv6 says the VPC has IPv6.
+	TLS, IPv6 bool
 	// WebPort (nginx), AppPort (the application) and DatabasePort.
 	WebPort, AppPort, DatabasePort int
 	// EgressCIDRs are where the hosts may open HTTPS connections: package
@@ -72,8 +77,16 @@ func NewTiers(ctx *pulumi.Context, name string, args TiersArgs, opts ...pulumi.R
 		func() error {
 			return lb.AllowFromCIDRs(args.ClientIPv6CIDRs, TCP(args.HTTPPort), "HTTP from clients (redirected to HTTPS when TLS is on)")
 		},
-		func() error { return lb.AllowFromCIDRs(args.ClientCIDRs, TCP(args.HTTPSPort), "HTTPS from clients") },
 		func() error {
+			if !args.TLS {
+				return nil
+			}
+			return lb.AllowFromCIDRs(args.ClientCIDRs, TCP(args.HTTPSPort), "HTTPS from clients")
+		},
+		func() error {
+			if !args.TLS {
+				return nil
+			}
 			return lb.AllowFromCIDRs(args.ClientIPv6CIDRs, TCP(args.HTTPSPort), "HTTPS from clients")
 		},
 		func() error { return lb.AllowFrom(lb, VRRP, "keepalived VRRP between the two load balancers") },
@@ -133,6 +146,9 @@ func (a TiersArgs) validate() error {
 		if _, err := cidrSource(c); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(a.ClientIPv6CIDRs) > 0 && !a.IPv6 {
+		errs = append(errs, fmt.Errorf("firewall: TiersArgs.ClientIPv6CIDRs = %v: the VPC has no IPv6 (TiersArgs.IPv6 is false); leave it empty", a.ClientIPv6CIDRs))
 	}
 	if a.VpcID == nil {
 		errs = append(errs, errors.New("firewall: TiersArgs.VpcID is required"))

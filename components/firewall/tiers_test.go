@@ -30,7 +30,7 @@ func runTiers(t *testing.T, args firewall.TiersArgs) (*mocks.Recorder, error) {
 
 func defaultArgs() firewall.TiersArgs {
 	return firewall.TiersArgs{
-		ClientCIDRs: []string{"0.0.0.0/0"}, ClientIPv6CIDRs: []string{"::/0"},
+		ClientCIDRs: []string{"0.0.0.0/0"}, ClientIPv6CIDRs: []string{"::/0"}, TLS: true, IPv6: true,
 		WebPort: 80, AppPort: 8080, DatabasePort: 5432,
 	}
 }
@@ -238,5 +238,30 @@ func TestVRRPOnlyBetweenTheLoadBalancers(t *testing.T) {
 	}
 	if !seen[ingressT] || !seen[egressT] {
 		t.Errorf("VRRP rules: ingress %v, egress %v; want both", seen[ingressT], seen[egressT])
+	}
+}
+
+// Open what is served, nothing else: without TLS no 443, on an IPv4-only
+// VPC no IPv6 rule (and IPv6 CIDRs are refused, naming the field).
+func TestNoRulesForTrafficThatCannotExist(t *testing.T) {
+	args := defaultArgs()
+	args.TLS, args.IPv6, args.ClientIPv6CIDRs = false, false, nil
+	rec, err := runTiers(t, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cidrRules []string
+	for _, r := range rec.OfType(ingressT) {
+		if r.Str("cidrIpv4")+r.Str("cidrIpv6") != "" {
+			cidrRules = append(cidrRules, r.Name)
+		}
+	}
+	if len(cidrRules) != 1 || !strings.Contains(cidrRules[0], "tcp80") {
+		t.Errorf("internet ingress = %v, want HTTP from 0.0.0.0/0 only", cidrRules)
+	}
+	args.ClientIPv6CIDRs = []string{"::/0"}
+	_, err = runTiers(t, args)
+	if err == nil || !strings.Contains(err.Error(), "ClientIPv6CIDRs") || !strings.Contains(err.Error(), "no IPv6") {
+		t.Errorf("IPv6 CIDRs on an IPv4-only VPC: %v", err)
 	}
 }

@@ -173,6 +173,11 @@ type Args struct {
 	// HealthCheckGraceSeconds: how long after entering service the group
 	// ignores an Unhealthy mark (default 60).
 	HealthCheckGraceSeconds int
+	// DependsOn are what the hosts need before the first one boots: the
+	// network's S3 gateway endpoint and route-table associations
+	// (network.Network.HostPrerequisites), without which cloud-init's
+	// first package install and bundle download race the routes.
+	DependsOn []pulumi.Resource
 }
 
 func (a Args) withDefaults() Args {
@@ -399,7 +404,7 @@ func newGroup(ctx *pulumi.Context, name string, args Args, userData pulumi.Strin
 		WaitForCapacityTimeout: pulumi.String(fmt.Sprintf("%ds", LaunchHookTimeout+300)),
 		Tags:                   groupTags,
 	}
-	groupOpts := []pulumi.ResourceOption{child}
+	groupOpts := []pulumi.ResourceOption{child, pulumi.DependsOn(args.DependsOn)}
 	if args.ScalingMetric != "" {
 		// The policy owns the capacity: up must not reset it.
 		groupOpts = append(groupOpts, pulumi.IgnoreChanges([]string{"desiredCapacity"}))

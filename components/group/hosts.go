@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/cloudinit"
 	"github.com/foobar/webstack/components/host"
+	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/store"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
@@ -78,6 +80,16 @@ func (a HostsArgs) Validate(name string) error {
 	if a.Agent.SHA256 == "" || a.Agent.Path == "" {
 		errs = append(errs, fmt.Errorf("group %s: Agent is required (release.Build of ./agent)", name))
 	}
+	// What reaches the hosts' env file, cloud-config and role policy.
+	in := inputs.New("group " + name)
+	in.Optional("Region", a.Region, inputs.Region)
+	in.Optional("Partition", a.Partition, inputs.Partition)
+	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Optional("Tier", a.Tier, inputs.GroupName)
+	for i, p := range a.Packages {
+		in.Check("Packages["+strconv.Itoa(i)+"]", p, inputs.PackageName)
+	}
+	errs = append(errs, in.Err())
 	return errors.Join(append(errs, a.Args.validate(name, true))...)
 }
 
@@ -90,6 +102,11 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 	errs := []error{args.Validate(name)}
 	if args.Bucket == nil || args.Region == "" || args.Partition == "" || args.AccountID == "" || args.Bundle == nil {
 		errs = append(errs, fmt.Errorf("group %s: Bucket, Region, Partition, AccountID and Bundle are required", name))
+	}
+	if args.Bucket != nil {
+		in := inputs.New("group " + name)
+		in.Check("Bucket.Name", args.Bucket.Name, inputs.BucketName)
+		errs = append(errs, in.Err())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -164,10 +181,14 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 	}
 
 	userData := pulumi.All(bundleKey, signer.PublicKey).ApplyT(func(v []any) (string, error) {
-		doc, err := host.Bootstrap(host.BootstrapArgs{
+		ba := host.BootstrapArgs{
 			Group: names.Group, Tier: args.Tier, Region: args.Region, Bucket: b.Name, BundleKey: v[0].(string),
 			Packages: args.Packages, PublicKey: v[1].(string),
-		}).Render()
+		}
+		if err := ba.Validate(); err != nil {
+			return "", err
+		}
+		doc, err := host.Bootstrap(ba).Render()
 		if err != nil {
 			return "", err
 		}

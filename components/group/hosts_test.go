@@ -76,3 +76,24 @@ func TestHostsSignWithTheirOwnOrAGivenKey(t *testing.T) {
 		t.Errorf("with a signer: %d keys; blue and green must pin the given one", n)
 	}
 }
+
+// Inputs that reach the hosts' env file, cloud-config and role policy are
+// refused when hostile, all at once, each naming its field.
+func TestHostsArgsRefuseHostileInputs(t *testing.T) {
+	a := group.HostsArgs{
+		Tier: "web\nWEBSTACK_BUCKET=x", Packages: []string{"nginx", "nginx $(id)"},
+		Region: "us-east-1'", Partition: "aws-evil", AccountID: "12345678901x",
+	}
+	err := a.Validate("web")
+	if err == nil {
+		t.Fatal("hostile inputs accepted")
+	}
+	for _, want := range []string{"Tier", "Packages[1]", "Region", "Partition", "AccountID", "an RPM package name", "a 12-digit AWS account id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "Packages[0]") {
+		t.Errorf("nginx refused:\n%v", err)
+	}
+}

@@ -2,9 +2,11 @@ package host
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/foobar/webstack/components/cloudinit"
+	"github.com/foobar/webstack/components/inputs"
 )
 
 // BootstrapArgs describes a group's hosts to their user data.
@@ -19,6 +21,22 @@ type BootstrapArgs struct {
 	// PublicKey is the PEM public key every bundle must be signed with
 	// (Signer.PublicKey); user data pins it at SigningKeyPath.
 	PublicKey string
+}
+
+// Validate checks the arguments that reach the hosts' env file and
+// cloud-config (group, tier, region, bucket, bundle key, packages)
+// through package inputs: all problems at once, each naming its field.
+func (a BootstrapArgs) Validate() error {
+	in := inputs.New("host")
+	in.Check("Group", a.Group, inputs.GroupName)
+	in.Check("Tier", a.Tier, inputs.GroupName)
+	in.Check("Region", a.Region, inputs.Region)
+	in.Check("Bucket", a.Bucket, inputs.BucketName)
+	in.Check("BundleKey", a.BundleKey, inputs.ObjectKey)
+	for i, p := range a.Packages {
+		in.Check("Packages["+strconv.Itoa(i)+"]", p, inputs.PackageName)
+	}
+	return in.Err()
 }
 
 // Paths on every host.
@@ -61,6 +79,9 @@ func HostEnv(a BootstrapArgs) string {
 		{"WEBSTACK_TIER", a.Tier},
 		{"WEBSTACK_BUCKET", a.Bucket},
 		{"WEBSTACK_BUNDLE_KEY", a.BundleKey},
+		// The packages webstack-sync makes sure are installed before it
+		// applies a bundle (cloud-init installs them once, without retry).
+		{"WEBSTACK_PACKAGES", strings.Join(a.Packages, " ")},
 		{"AWS_REGION", a.Region},
 		{"AWS_DEFAULT_REGION", a.Region},
 	} {
@@ -96,6 +117,11 @@ const syncTemplate = `#!/bin/bash
 # and carries a serial not lower than the applied bundle's (an older signed
 # bundle is a rollback). Anything else is refused, logged and not run: the
 # host keeps its previous bundle.
+#
+# Before any bundle runs, the packages this host needs (WEBSTACK_PACKAGES)
+# are installed if missing: cloud-init tries once at first boot, and an
+# install that failed (no route to the repositories yet) is retried here on
+# every run until it succeeds. Installed packages are left alone.
 set -euo pipefail
 # shellcheck source=/dev/null
 . "${WEBSTACK_HOST_ENV:-@HOST_ENV@}"
@@ -105,6 +131,18 @@ applied=$state/@APPLIED@
 install -d -m 0700 "$state"
 exec 9>"$state/lock"
 flock -n 9 || exit 0
+read -r -a packages <<<"${WEBSTACK_PACKAGES:-}"
+missing=()
+for p in "${packages[@]}"; do
+	rpm -q --quiet "$p" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "webstack-sync: installing missing packages: ${missing[*]}"
+	if ! dnf install -y "${missing[@]}"; then
+		echo "webstack-sync: dnf install ${missing[*]} failed; no bundle applied, will retry" >&2
+		exit 1
+	fi
+fi
 work=$(mktemp -d "$state/incoming.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 new=$work/envelope

@@ -81,6 +81,21 @@ src=${args[2]#s3://}
 cp "` + filepath.Join(dir, "s3") + `/$src" "${args[3]}"
 `
 	os.WriteFile(filepath.Join(bin, "aws"), []byte(fakeAWS), 0o755)
+	// fake rpm and dnf: a package is installed when <dir>/rpmdb/<name>
+	// exists; dnf logs its arguments and fails while <dir>/no-repo exists
+	// (the first boot's race with the S3 endpoint).
+	rpmdb := filepath.Join(dir, "rpmdb")
+	os.MkdirAll(rpmdb, 0o755)
+	os.WriteFile(filepath.Join(bin, "rpm"), []byte(`#!/bin/bash
+[ "$1 $2" = "-q --quiet" ] || { echo "unexpected rpm $*" >&2; exit 2; }
+[ -e "`+rpmdb+`/$3" ]
+`), 0o755)
+	os.WriteFile(filepath.Join(bin, "dnf"), []byte(`#!/bin/bash
+echo "$*" >> "`+filepath.Join(dir, "dnf.log")+`"
+[ "$1 $2" = "install -y" ] || { echo "unexpected dnf $*" >&2; exit 2; }
+[ ! -e "`+filepath.Join(dir, "no-repo")+`" ] || { echo "Cannot download repomd.xml" >&2; exit 1; }
+shift 2; for p in "$@"; do touch "`+rpmdb+`/$p"; done
+`), 0o755)
 	env := filepath.Join(dir, "host.env")
 	os.WriteFile(env, []byte(host.HostEnv(bootstrapArgs())), 0o644)
 	pub, err := host.PublicKeyPEM(testKey(t, "deploy").Public().(ed25519.PublicKey))
@@ -189,12 +204,24 @@ func TestSyncRunsOnlyBundlesSignedForThisHost(t *testing.T) {
 	}
 
 	flip := func(s string, at int) string { b := []byte(s); b[at] ^= 1; return string(b) }
+	// flipSig changes a signature character to another base64 one (a
+	// flipped bit can leave the alphabet: '+' becomes '*'), so that the
+	// signature is well-formed and wrong whatever the temp dir's name.
+	flipSig := func(s string, at int) string {
+		b := []byte(s)
+		if b[at] == 'A' {
+			b[at] = 'B'
+		} else {
+			b[at] = 'A'
+		}
+		return string(b)
+	}
 	signed := seal(t, deploy, key, 6, evil)
 	for _, c := range []struct{ name, envelope, reason string }{
 		{"unsigned script", evil, "not signed"},
 		{"one byte of the script changed", flip(signed, len(signed)-3), "does not verify"},
 		{"one byte of the header changed (serial 6 to 7)", strings.Replace(signed, "#serial 6", "#serial 7", 1), "does not verify"},
-		{"one byte of the signature changed", flip(signed, len(host.SignatureTag)+3), "does not verify"},
+		{"one byte of the signature changed", flipSig(signed, len(host.SignatureTag)+3), "does not verify"},
 		{"signed by another key", seal(t, other, key, 6, evil), "does not verify"},
 		{"an older signed bundle (rollback)", seal(t, deploy, key, 4, evil), "older than the applied bundle's 5"},
 		{"the applied serial with other content", seal(t, deploy, key, 5, evil), "with other content"},
@@ -233,5 +260,62 @@ func TestSyncRunsOnlyBundlesSignedForThisHost(t *testing.T) {
 	}
 	if out, err := run(); err != nil || strings.Contains(out, "applying") {
 		t.Errorf("an unchanged bundle was applied again: %v\n%s", err, out)
+	}
+}
+
+// Packages cloud-init could not install at first boot (no route to the
+// repositories yet) are installed by webstack-sync on a later run, before
+// any bundle is applied; installed packages are not reinstalled.
+func TestSyncInstallsMissingPackagesBeforeTheBundleAndRetries(t *testing.T) {
+	dir, bucket, run := syncHost(t)
+	key := bootstrapArgs().BundleKey
+	marker := filepath.Join(dir, "bundle-ran")
+	os.WriteFile(filepath.Join(bucket, key), []byte(seal(t, testKey(t, "deploy"), key, 1, "touch "+marker+"\n")), 0o644)
+	os.WriteFile(filepath.Join(dir, "no-repo"), nil, 0o644)
+	out, err := run()
+	if err == nil || !strings.Contains(out, "dnf install nginx failed") {
+		t.Fatalf("a failed install must fail the run and say so: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the bundle ran although its packages are missing")
+	}
+	os.Remove(filepath.Join(dir, "no-repo"))
+	if out, err := run(); err != nil || !strings.Contains(out, "installing missing packages: nginx") {
+		t.Fatalf("retry: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the bundle did not run once its packages were installed")
+	}
+	if out, err := run(); err != nil {
+		t.Fatalf("third run: %v\n%s", err, out)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "dnf.log"))
+	if got := strings.Count(string(log), "install -y nginx"); got != 2 {
+		t.Errorf("dnf ran %d times, want 2 (the failed try and the retry; none once installed):\n%s", got, log)
+	}
+}
+
+// Values that would be interpreted in host.env or by dnf are refused,
+// each naming its field.
+func TestBootstrapArgsRefuseHostileValues(t *testing.T) {
+	if err := bootstrapArgs().Validate(); err != nil {
+		t.Fatalf("valid args: %v", err)
+	}
+	a := bootstrapArgs()
+	a.Region = "us-east-1\nWEBSTACK_BUCKET=evil"
+	a.Bucket = "b$(reboot)"
+	a.Packages = []string{"nginx", "--setopt=gpgcheck=0", "vim; rm -rf /"}
+	a.BundleKey = "../x"
+	err := a.Validate()
+	if err == nil {
+		t.Fatal("hostile values accepted")
+	}
+	for _, want := range []string{"Region", "Bucket", "Packages[1]", "Packages[2]", "BundleKey", "an RPM package name"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "Packages[0]") {
+		t.Errorf("a valid package was refused: %v", err)
 	}
 }

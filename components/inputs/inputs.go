@@ -51,6 +51,12 @@ var (
 	// BucketName is an S3 bucket's name.
 	BucketName = Pattern{regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`), "an S3 bucket name (3 to 63 lower-case letters, digits, dots or hyphens)"}
 	AccountID  = Pattern{regexp.MustCompile(`^[0-9]{12}$`), "a 12-digit AWS account id"}
+	// ObjectKey is an S3 object key as webstack makes them (bundles,
+	// releases).
+	ObjectKey = Pattern{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,999}$`), "an S3 object key (letters, digits and . _ / -)"}
+	// PackageName is an RPM package name as dnf installs it (webstack-sync
+	// passes it to dnf from the host's env file).
+	PackageName = Pattern{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`), "an RPM package name (letters, digits and . _ + -, starting with a letter or digit)"}
 )
 
 // Match reports whether a value is of the pattern's kind.

@@ -52,6 +52,10 @@ const Nodes = 2
 
 // Args configures the cluster.
 type Args struct {
+	// DependsOn are what the nodes need before the first one boots (the
+	// network's S3 endpoint and route-table associations:
+	// network.Network.HostPrerequisites); see group.Args.DependsOn.
+	DependsOn []pulumi.Resource
 	// Subnets are public subnets of at least two zones. Required.
 	Subnets []network.Subnet
 	// SecurityGroupID of the load-balancer tier. Required.
@@ -169,6 +173,7 @@ func (a Args) group() group.Args {
 		// One node at a time: a third node joins, is ready, then an old
 		// one leaves.
 		MinHealthyPercentage: 100, MaxHealthyPercentage: 150,
+		DependsOn: a.DependsOn,
 	}
 }
 

@@ -83,6 +83,11 @@ type Network struct {
 	DatabaseSubnets   []Subnet
 	// EndpointSecurityGroupID guards the interface endpoints (443 from the VPC).
 	EndpointSecurityGroupID pulumi.StringOutput
+	// HostPrerequisites are what a host's first boot needs in place to
+	// reach S3 (its bundle, the package repositories): the S3 gateway
+	// endpoint and the subnets' route-table associations. Groups of hosts
+	// depend on them (pulumi.DependsOn).
+	HostPrerequisites []pulumi.Resource
 }
 
 // SubnetIDs returns the ids of a list of subnets, in order.
@@ -239,6 +244,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
+	n.HostPrerequisites = b.ready
 	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{
 		"vpcId":             n.VpcID,
 		"availabilityZones": pulumi.ToStringArray(n.AvailabilityZones),
@@ -253,6 +259,8 @@ type builder struct {
 	ctx  *pulumi.Context
 	name string
 	opts []pulumi.ResourceOption
+	// ready collects Network.HostPrerequisites.
+	ready []pulumi.Resource
 }
 
 func (b *builder) tags(suffix string) pulumi.StringMap { return names.Tags(b.ctx, b.name+"-"+suffix) }
@@ -344,9 +352,12 @@ func (b *builder) routing(n *Network, nat string) (pulumi.StringArray, error) {
 }
 
 func (b *builder) associate(name string, s Subnet, rt *ec2.RouteTable) error {
-	_, err := ec2.NewRouteTableAssociation(b.ctx, b.child(name), &ec2.RouteTableAssociationArgs{
+	a, err := ec2.NewRouteTableAssociation(b.ctx, b.child(name), &ec2.RouteTableAssociationArgs{
 		SubnetId: s.ID, RouteTableId: rt.ID(),
 	}, b.opts...)
+	if err == nil {
+		b.ready = append(b.ready, a)
+	}
 	return err
 }
 
@@ -400,16 +411,18 @@ func (b *builder) flowLogs(n *Network, args Args) error {
 // through) and the interface endpoints.
 func (b *builder) endpoints(n *Network, args Args, gatewayTables pulumi.StringArray) error {
 	ctx := b.ctx
-	if _, err := ec2.NewVpcEndpoint(ctx, b.child("s3"), &ec2.VpcEndpointArgs{
+	s3, err := ec2.NewVpcEndpoint(ctx, b.child("s3"), &ec2.VpcEndpointArgs{
 		VpcId:           n.VpcID,
 		ServiceName:     pulumi.Sprintf("com.amazonaws.%s.s3", args.Region),
 		VpcEndpointType: pulumi.String("Gateway"),
 		RouteTableIds:   gatewayTables,
 		Policy:          pulumi.String(EndpointPolicy(args.Partition, args.Region, args.Buckets)),
 		Tags:            b.tags("s3"),
-	}, b.opts...); err != nil {
+	}, b.opts...)
+	if err != nil {
 		return err
 	}
+	b.ready = append(b.ready, s3)
 
 	sg, err := firewall.NewGroup(ctx, b.child("endpoints"), "endpoints", n.VpcID,
 		"webstack VPC interface endpoints: HTTPS from inside the VPC", b.opts...)

@@ -41,6 +41,12 @@ type Args struct {
 	Partition string
 	// NoncurrentDays keeps replaced object versions this long (default 30).
 	NoncurrentDays int
+	// ObjectProvider, if set, is the provider of the bucket's objects. S3
+	// objects take at most MaxObjectTags tags, and a provider's default
+	// tags reach them (tags_all): give them a provider whose default tags
+	// leave room for the Name tag the bucket sets, whatever tags the rest
+	// of the program carries. Nil: the bucket's provider.
+	ObjectProvider pulumi.ProviderResource
 	// ForceDestroy lets pulumi destroy delete a bucket that still has
 	// objects (for short-lived stacks).
 	ForceDestroy bool
@@ -91,6 +97,10 @@ func Policy(bucketArn string, writers []string) string {
 	)
 }
 
+// MaxObjectTags is how many tags S3 accepts on an object (the provider's
+// default tags included); PutObject and PutFile set one (Name).
+const MaxObjectTags = 10
+
 // Bucket is the stack's bucket.
 type Bucket struct {
 	pulumi.ResourceState
@@ -100,7 +110,9 @@ type Bucket struct {
 	Arn  string
 	// ready is the bucket's configuration: objects depend on it.
 	ready []pulumi.Resource
-	ctx   *pulumi.Context
+	// objectOpts are the objects' options (their provider).
+	objectOpts []pulumi.ResourceOption
+	ctx        *pulumi.Context
 }
 
 // New creates the bucket.
@@ -127,6 +139,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		args.NoncurrentDays = 30
 	}
 	b := &Bucket{Name: args.Name, Arn: iampolicy.ARN(args.Partition, "s3", "", "", args.Name), ctx: ctx}
+	if args.ObjectProvider != nil {
+		b.objectOpts = []pulumi.ResourceOption{pulumi.Provider(args.ObjectProvider)}
+	}
 	if err := ctx.RegisterComponentResource("webstack:store:Bucket", name, b, opts...); err != nil {
 		return nil, err
 	}
@@ -242,7 +257,7 @@ func (b *Bucket) PutObject(name string, key, content pulumi.StringInput, opts ..
 		ContentType:       pulumi.String("text/plain; charset=utf-8"),
 		ChecksumAlgorithm: pulumi.String("SHA256"),
 		Tags:              names.Tags(b.ctx, name),
-	}, append([]pulumi.ResourceOption{pulumi.Parent(b), pulumi.DependsOn(b.ready)}, opts...)...)
+	}, b.objectOptions(opts)...)
 }
 
 // PutFile stores a local file (a release) at key.
@@ -254,5 +269,12 @@ func (b *Bucket) PutFile(name, key, path string, opts ...pulumi.ResourceOption) 
 		ContentType:       pulumi.String("application/octet-stream"),
 		ChecksumAlgorithm: pulumi.String("SHA256"),
 		Tags:              names.Tags(b.ctx, name),
-	}, append([]pulumi.ResourceOption{pulumi.Parent(b), pulumi.DependsOn(b.ready)}, opts...)...)
+	}, b.objectOptions(opts)...)
+}
+
+// objectOptions are an object's options: child of the bucket, after its
+// configuration, with the objects' provider, then the caller's.
+func (b *Bucket) objectOptions(opts []pulumi.ResourceOption) []pulumi.ResourceOption {
+	o := append([]pulumi.ResourceOption{pulumi.Parent(b), pulumi.DependsOn(b.ready)}, b.objectOpts...)
+	return append(o, opts...)
 }
