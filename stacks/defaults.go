@@ -23,7 +23,7 @@ func Defaults() Settings {
 		LoadBalancer: LoadBalancer{
 			Host:             host,
 			AllowedCIDRs:     []string{"0.0.0.0/0"},
-			AllowedIPv6CIDRs: []string{"::/0"},
+			AllowedIPv6CIDRs: []string{},
 		},
 		Web: Web{Host: host, Capacity: capacity, Port: 80},
 		App: App{Host: host, Capacity: capacity, Port: 8080},

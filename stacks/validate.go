@@ -219,13 +219,14 @@ func (s *Settings) validateLoadBalancer(v *validator) {
 			v.add(fmt.Sprintf("loadBalancer.allowedCidrs[%d]", i), c, "must be an IPv4 CIDR block with no host bits set, such as 0.0.0.0/0 or 203.0.113.0/24")
 		}
 	}
-	for i, c := range lb.AllowedIPv6CIDRs {
-		if p, err := netip.ParsePrefix(c); err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p != p.Masked() {
-			v.add(fmt.Sprintf("loadBalancer.allowedIpv6Cidrs[%d]", i), c, "must be an IPv6 CIDR block with no host bits set, such as ::/0")
-		}
+	// The VPC and the Elastic IP are IPv4-only: an IPv6 client can never
+	// reach the site, so a rule for one would open nothing but a reviewer's
+	// doubt.
+	if len(lb.AllowedIPv6CIDRs) > 0 {
+		v.add("loadBalancer.allowedIpv6Cidrs", lb.AllowedIPv6CIDRs, "must be empty: the site's address is IPv4 only (the VPC has no IPv6), so no IPv6 client can reach it")
 	}
-	if len(lb.AllowedCIDRs)+len(lb.AllowedIPv6CIDRs) == 0 {
-		v.add("loadBalancer.allowedCidrs", lb.AllowedCIDRs, "no client could reach the site: allow at least one CIDR block (IPv4 or IPv6)")
+	if len(lb.AllowedCIDRs) == 0 {
+		v.add("loadBalancer.allowedCidrs", lb.AllowedCIDRs, "no client could reach the site: allow at least one IPv4 CIDR block")
 	}
 	if lb.CertificateSecret != "" && !inputs.SecretID.Match(lb.CertificateSecret) {
 		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "must be %s", inputs.SecretID.Allowed())
