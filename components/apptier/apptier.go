@@ -87,9 +87,7 @@ func (a Args) validate() error {
 	// Region, Partition and AccountID reach the hosts' env files and the
 	// agent's configuration: they must be what they claim to be.
 	in := inputs.New("apptier")
-	in.Optional("Region", a.Region, inputs.Region)
-	in.Optional("Partition", a.Partition, inputs.Partition)
-	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Account(a.Region, a.Partition, a.AccountID)
 	errs = append(errs, in.Err())
 	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent}.Validate("apptier"))
 	return errors.Join(errs...)

@@ -82,9 +82,7 @@ func (a HostsArgs) Validate(name string) error {
 	}
 	// What reaches the hosts' env file, cloud-config and role policy.
 	in := inputs.New("group " + name)
-	in.Optional("Region", a.Region, inputs.Region)
-	in.Optional("Partition", a.Partition, inputs.Partition)
-	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Account(a.Region, a.Partition, a.AccountID)
 	in.Optional("Tier", a.Tier, inputs.GroupName)
 	for i, p := range a.Packages {
 		in.Check("Packages["+strconv.Itoa(i)+"]", p, inputs.PackageName)

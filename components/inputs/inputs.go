@@ -88,6 +88,15 @@ func (c *Checker) Optional(field, value string, p Pattern) {
 	}
 }
 
+// Account checks where a component's resources live, as every component
+// that writes them onto a host takes them (Region, Partition and
+// AccountID, each optional).
+func (c *Checker) Account(region, partition, accountID string) {
+	c.Optional("Region", region, Region)
+	c.Optional("Partition", partition, Partition)
+	c.Optional("AccountID", accountID, AccountID)
+}
+
 // Show renders a component input for an error message (package redact:
 // quoted, hidden if it looks like a secret, cut if long). Every component
 // error that quotes an input renders it here.

@@ -145,9 +145,7 @@ func (a Args) validate() error {
 	// What reaches the nodes' files (lb.env, which the scripts source;
 	// haproxy.cfg; the agent's configuration) must be plain names.
 	in := inputs.New("loadbalancer")
-	in.Optional("Region", a.Region, inputs.Region)
-	in.Optional("Partition", a.Partition, inputs.Partition)
-	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Account(a.Region, a.Partition, a.AccountID)
 	in.Optional("SiteName", a.SiteName, inputs.HostName)
 	in.Optional("CertificateSecret", a.CertificateSecret, inputs.SecretID)
 	in.Optional("WebGroup", a.WebGroup, inputs.GroupName)

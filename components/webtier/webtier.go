@@ -92,9 +92,7 @@ func (a Args) validate() error {
 	// What reaches the web servers' files (nginx.conf, the agent's
 	// configuration) must be plain names.
 	in := inputs.New("webtier")
-	in.Optional("Region", a.Region, inputs.Region)
-	in.Optional("Partition", a.Partition, inputs.Partition)
-	in.Optional("AccountID", a.AccountID, inputs.AccountID)
+	in.Account(a.Region, a.Partition, a.AccountID)
 	in.Optional("SiteName", a.SiteName, inputs.HostName)
 	in.Optional("AppGroup", a.AppGroup, inputs.GroupName)
 	errs = append(errs, in.Err())
