@@ -10,7 +10,9 @@ package mocks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -262,4 +264,30 @@ func (r *Recorder) Count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.resources)
+}
+
+// Tally lists how many resources of each type were registered, one
+// "type count" line per type in type order: what a component creates, at a
+// glance (the components' Examples print it). Given component types
+// (webstack:webtier:Tier), it counts only those components and what they
+// own, the resources whose URN names one of them as an ancestor.
+func (r *Recorder) Tally(components ...string) string {
+	counts := map[string]int{}
+	for _, res := range r.Resources() {
+		if len(components) == 0 || slices.ContainsFunc(components, func(c string) bool {
+			return strings.Contains(res.URN, "::"+c+"::") || strings.Contains(res.URN, "::"+c+"$")
+		}) {
+			counts[res.Type]++
+		}
+	}
+	types := make([]string, 0, len(counts))
+	for t := range counts {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	var b strings.Builder
+	for _, t := range types {
+		fmt.Fprintf(&b, "%s %d\n", t, counts[t])
+	}
+	return b.String()
 }
