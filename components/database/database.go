@@ -97,6 +97,10 @@ type Args struct {
 	Port           int
 	// PerformanceInsights, where the instance class supports it.
 	PerformanceInsights bool
+	// Parameters are extra engine parameters for the instance's parameter
+	// group (work_mem, log_min_duration_statement, ...), beside the one that
+	// forces TLS (TLSParameter), which no entry may name. Optional.
+	Parameters []Parameter
 	// SubnetIDs are the database subnets (at least two zones). Required.
 	SubnetIDs pulumi.StringArrayInput
 	// SecurityGroupID of the database tier. Required.
@@ -108,6 +112,19 @@ type Args struct {
 	// secret's value on refresh. At least one. Required.
 	Administrators []string
 }
+
+// Parameter is an engine parameter of the database's parameter group.
+type Parameter struct {
+	// Name and Value as the engine spells them.
+	Name, Value string
+	// ApplyMethod is "immediate" (default; dynamic parameters only) or
+	// "pending-reboot" (static parameters: applied at the next reboot).
+	ApplyMethod string
+}
+
+// parameterNameRe is what RDS parameter names look like (letters, digits,
+// '_', '.', '-').
+var parameterNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,254}$`)
 
 // Database is the RDS instance and its secret.
 type Database struct {
@@ -198,6 +215,22 @@ func (a Args) validate() error {
 	if a.SubnetIDs == nil || a.SecurityGroupID == nil {
 		errs = append(errs, errors.New("database: Args.SubnetIDs and SecurityGroupID are required"))
 	}
+	tlsName, _ := TLSParameter(a.Engine)
+	seen := map[string]bool{}
+	for i, p := range a.Parameters {
+		switch {
+		case !parameterNameRe.MatchString(p.Name):
+			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].Name = %s: must be an engine parameter name (letters, digits, _ . -)", i, inputs.Show("Name", p.Name)))
+		case strings.EqualFold(p.Name, tlsName):
+			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].Name = %q: the component sets it to force TLS; it cannot be overridden", i, p.Name))
+		case seen[strings.ToLower(p.Name)]:
+			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].Name = %q: given twice", i, p.Name))
+		}
+		seen[strings.ToLower(p.Name)] = true
+		if p.ApplyMethod != "" && p.ApplyMethod != "immediate" && p.ApplyMethod != "pending-reboot" {
+			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].ApplyMethod = %s: must be immediate or pending-reboot", i, inputs.Show("ApplyMethod", p.ApplyMethod)))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -222,6 +255,23 @@ func TLSParameter(engine string) (name, value string) {
 		return "require_secure_transport", "1"
 	}
 	return "rds.force_ssl", "1"
+}
+
+// parameters are the parameter group's entries: the caller's, then the one
+// forcing TLS (validate refuses a caller's entry of that name).
+func parameters(extra []Parameter, tlsName, tlsValue string) rds.ParameterGroupParameterArray {
+	out := rds.ParameterGroupParameterArray{}
+	for _, p := range extra {
+		method := p.ApplyMethod
+		if method == "" {
+			method = "immediate"
+		}
+		out = append(out, &rds.ParameterGroupParameterArgs{Name: pulumi.String(p.Name), Value: pulumi.String(p.Value), ApplyMethod: pulumi.String(method)})
+	}
+	// Both engines' TLS parameters are dynamic: the engine applies them
+	// without a reboot, so immediate (the provider's default) is right;
+	// pending-reboot would leave them off until someone reboots.
+	return append(out, &rds.ParameterGroupParameterArgs{Name: pulumi.String(tlsName), Value: pulumi.String(tlsValue), ApplyMethod: pulumi.String("immediate")})
 }
 
 // LogGroupName is the CloudWatch log group RDS writes an instance's log
@@ -327,12 +377,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	params, err := rds.NewParameterGroup(ctx, name, &rds.ParameterGroupArgs{
 		Family:      pulumi.String(Family(args.Engine, args.EngineVersion)),
 		Description: pulumi.String("webstack database: TLS required"),
-		Parameters: rds.ParameterGroupParameterArray{&rds.ParameterGroupParameterArgs{
-			// Both parameters are dynamic: the engine applies them without
-			// a reboot, so immediate (the provider's default) is right;
-			// pending-reboot would leave them off until someone reboots.
-			Name: pulumi.String(tlsName), Value: pulumi.String(tlsValue), ApplyMethod: pulumi.String("immediate"),
-		}},
+		Parameters: parameters(args.Parameters, tlsName, tlsValue),
 		Tags: names.Tags(ctx, name),
 	}, child, pulumi.DeleteBeforeReplace(false))
 	if err != nil {

@@ -170,6 +170,15 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		// upgrade every diff would ask to go back down.
 		"full version":  func(a *database.Args) { a.EngineVersion = "16.4" },
 		"log retention": func(a *database.Args) { a.LogRetentionDays = 10 },
+		// The forced-TLS parameter cannot be turned off through the extras.
+		"tls override": func(a *database.Args) {
+			a.Parameters = []database.Parameter{{Name: "rds.force_ssl", Value: "0"}}
+		},
+		"parameter twice": func(a *database.Args) {
+			a.Parameters = []database.Parameter{{Name: "work_mem", Value: "8192"}, {Name: "WORK_MEM", Value: "1"}}
+		},
+		"parameter name":   func(a *database.Args) { a.Parameters = []database.Parameter{{Name: "a b", Value: "1"}} },
+		"parameter method": func(a *database.Args) { a.Parameters = []database.Parameter{{Name: "work_mem", Value: "1", ApplyMethod: "now"}} },
 	} {
 		args := prodArgs()
 		mutate(&args)
@@ -179,6 +188,34 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		}, mocks.Options{Project: "webstack", Stack: "test"})
 		if err == nil || rec.Count() != 0 {
 			t.Errorf("%s: err=%v, %d resources", name, err, rec.Count())
+		}
+	}
+}
+
+// Extra parameters go into the parameter group beside the forced-TLS one,
+// which stays last and immediate.
+func TestExtraParametersBesideTLS(t *testing.T) {
+	args := prodArgs()
+	args.Parameters = []database.Parameter{
+		{Name: "log_min_duration_statement", Value: "500"},
+		{Name: "shared_preload_libraries", Value: "pg_stat_statements", ApplyMethod: "pending-reboot"},
+	}
+	pg := run(t, args).OfType("aws:rds/parameterGroup:ParameterGroup")[0]
+	got, _ := mocks.Reveal(pg.In("parameters")).([]any)
+	want := []map[string]any{
+		{"name": "log_min_duration_statement", "value": "500", "applyMethod": "immediate"},
+		{"name": "shared_preload_libraries", "value": "pg_stat_statements", "applyMethod": "pending-reboot"},
+		{"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("parameters = %v", got)
+	}
+	for i, w := range want {
+		p, _ := got[i].(map[string]any)
+		for k, v := range w {
+			if mocks.Reveal(p[k]) != v {
+				t.Errorf("parameters[%d].%s = %v, want %v", i, k, p[k], v)
+			}
 		}
 	}
 }

@@ -5,12 +5,14 @@ import (
 
 	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/internal/mocks"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // A VPC over two zones with no NAT gateway (the hosts reach AWS through
-// the endpoints), run here under the mocks: what it creates, and the
-// subnets a caller places its tiers in.
+// the endpoints), run here under the mocks: what it creates, the subnets a
+// caller places its tiers in, and a route of the caller's own (to an
+// office network through a transit gateway) in each private route table.
 func Example() {
 	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
 		net, err := network.New(ctx, "site", network.Args{
@@ -25,6 +27,15 @@ func Example() {
 		}
 		for _, s := range net.PrivateSubnets {
 			fmt.Println("private", s.Zone, s.CIDR)
+		}
+		for _, zone := range net.AvailabilityZones {
+			if _, err := ec2.NewRoute(ctx, "office-"+zone, &ec2.RouteArgs{
+				RouteTableId:         net.RouteTables.Private[zone].ID(),
+				DestinationCidrBlock: pulumi.String("192.168.0.0/16"),
+				TransitGatewayId:     pulumi.String("tgw-0123456789abcdef0"),
+			}); err != nil {
+				return err
+			}
 		}
 		ctx.Export("vpcId", net.VpcID)
 		return nil
@@ -41,7 +52,7 @@ func Example() {
 	// aws:ec2/defaultSecurityGroup:DefaultSecurityGroup 1
 	// aws:ec2/flowLog:FlowLog 1
 	// aws:ec2/internetGateway:InternetGateway 1
-	// aws:ec2/route:Route 1
+	// aws:ec2/route:Route 3
 	// aws:ec2/routeTable:RouteTable 4
 	// aws:ec2/routeTableAssociation:RouteTableAssociation 6
 	// aws:ec2/securityGroup:SecurityGroup 1

@@ -83,11 +83,24 @@ type Network struct {
 	DatabaseSubnets   []Subnet
 	// EndpointSecurityGroupID guards the interface endpoints (443 from the VPC).
 	EndpointSecurityGroupID pulumi.StringOutput
+	// RouteTables are the subnets' route tables, for a caller's own routes
+	// (a peering connection, a transit gateway, a VPN).
+	RouteTables RouteTables
 	// HostPrerequisites are what a host's first boot needs in place to
 	// reach S3 (its bundle, the package repositories): the S3 gateway
 	// endpoint and the subnets' route-table associations. Groups of hosts
 	// depend on them (pulumi.DependsOn).
 	HostPrerequisites []pulumi.Resource
+}
+
+// RouteTables are a network's route tables: one for the public subnets
+// (default route to the internet gateway), one per zone for the private
+// subnets (default route to a NAT gateway, if any), one for the database
+// subnets (the VPC's local route only).
+type RouteTables struct {
+	Public   *ec2.RouteTable
+	Private  map[string]*ec2.RouteTable // by zone
+	Database *ec2.RouteTable
 }
 
 // SubnetIDs returns the ids of a list of subnets, in order.
@@ -294,6 +307,7 @@ func (b *builder) routing(n *Network, nat string) (pulumi.StringArray, error) {
 		}
 	}
 	gatewayTables := pulumi.StringArray{public.ID()}
+	n.RouteTables = RouteTables{Public: public, Private: map[string]*ec2.RouteTable{}}
 
 	// NAT gateways live in public subnets; single uses the first zone's.
 	natByZone := map[string]*ec2.NatGateway{}
@@ -336,6 +350,7 @@ func (b *builder) routing(n *Network, nat string) (pulumi.StringArray, error) {
 			return nil, err
 		}
 		gatewayTables = append(gatewayTables, rt.ID())
+		n.RouteTables.Private[s.Zone] = rt
 	}
 
 	// The database subnets share a table with only the VPC's local route.
@@ -343,6 +358,7 @@ func (b *builder) routing(n *Network, nat string) (pulumi.StringArray, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.RouteTables.Database = db
 	for _, s := range n.DatabaseSubnets {
 		if err := b.associate("database-"+s.Zone, s, db); err != nil {
 			return nil, err
