@@ -377,8 +377,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	params, err := rds.NewParameterGroup(ctx, name, &rds.ParameterGroupArgs{
 		Family:      pulumi.String(Family(args.Engine, args.EngineVersion)),
 		Description: pulumi.String("webstack database: TLS required"),
-		Parameters: parameters(args.Parameters, tlsName, tlsValue),
-		Tags: names.Tags(ctx, name),
+		Parameters:  parameters(args.Parameters, tlsName, tlsValue),
+		Tags:        names.Tags(ctx, name),
 	}, child, pulumi.DeleteBeforeReplace(false))
 	if err != nil {
 		return nil, err

@@ -177,8 +177,10 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		"parameter twice": func(a *database.Args) {
 			a.Parameters = []database.Parameter{{Name: "work_mem", Value: "8192"}, {Name: "WORK_MEM", Value: "1"}}
 		},
-		"parameter name":   func(a *database.Args) { a.Parameters = []database.Parameter{{Name: "a b", Value: "1"}} },
-		"parameter method": func(a *database.Args) { a.Parameters = []database.Parameter{{Name: "work_mem", Value: "1", ApplyMethod: "now"}} },
+		"parameter name": func(a *database.Args) { a.Parameters = []database.Parameter{{Name: "a b", Value: "1"}} },
+		"parameter method": func(a *database.Args) {
+			a.Parameters = []database.Parameter{{Name: "work_mem", Value: "1", ApplyMethod: "now"}}
+		},
 	} {
 		args := prodArgs()
 		mutate(&args)
