@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/foobar/webstack/components/database/dbsecret"
 )
 
 // Environment variables the application reads (see the package comment).
@@ -79,15 +81,15 @@ func loadConfig(getenv func(string) string, hostname func() (string, error)) (Co
 // Engines the secret may name. RDS-managed secrets say "postgres" and
 // "mysql"; the aliases are accepted for hand-written secrets.
 const (
-	enginePostgres = "postgres"
-	engineMySQL    = "mysql"
+	enginePostgres = dbsecret.Postgres
+	engineMySQL    = dbsecret.MySQL
 )
 
 // Values of the secret's "tls" field. The application always encrypts and
 // always verifies the server's certificate chain and host name (see
 // dbTLSConfig): there is no mode without verification to select.
 const (
-	tlsVerifyFull = "verify-full"
+	tlsVerifyFull = dbsecret.TLSVerifyFull
 	// tlsRequire is what secrets written before verification said; it is
 	// accepted and means verify-full, so a secret written by an older
 	// stack never stops the application (it only gets safer).
@@ -146,8 +148,10 @@ func loadSecret(path string) (Secret, error) {
 // encoding/json's own message quotes the offending character, which may
 // belong to the password.
 func parseSecret(data []byte) (Secret, error) {
+	// The document's shape is dbsecret's; the port may also be a string
+	// in a hand-written secret.
 	var raw struct {
-		Secret
+		dbsecret.Secret
 		Port json.RawMessage `json:"port"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -163,7 +167,7 @@ func parseSecret(data []byte) (Secret, error) {
 			return Secret{}, errors.New("not a JSON object")
 		}
 	}
-	s := raw.Secret
+	s := Secret{Engine: raw.Engine, Host: raw.Host, DBName: raw.DBName, Username: raw.Username, Password: Redacted(raw.Password), TLS: raw.TLS}
 	port, err := parsePort(raw.Port)
 	if err != nil {
 		return Secret{}, err
@@ -181,13 +185,8 @@ func parseSecret(data []byte) (Secret, error) {
 	default:
 		problems = append(problems, fmt.Sprintf(`"engine" is %q, want postgres or mysql`, s.Engine))
 	}
-	if s.Port == 0 {
-		switch s.Engine {
-		case enginePostgres:
-			s.Port = 5432
-		case engineMySQL:
-			s.Port = 3306
-		}
+	if s.Port == 0 && (s.Engine == enginePostgres || s.Engine == engineMySQL) {
+		s.Port = dbsecret.DefaultPort(s.Engine)
 	}
 	if s.Port < 0 || s.Port > 65535 {
 		problems = append(problems, fmt.Sprintf(`"port" %d is not a TCP port`, s.Port))

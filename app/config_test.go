@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/foobar/webstack/components/database/dbsecret"
 )
 
 // testPassword is a password distinctive enough that finding it anywhere in
@@ -216,5 +218,27 @@ func TestSecretFromCredentialsDirectory(t *testing.T) {
 	}
 	if s.Engine != "postgres" || s.DBName != "webstack" {
 		t.Errorf("got %#v", s)
+	}
+}
+
+// What the database component writes (dbsecret, the one owner of the
+// shape) is what the application reads, field by field, for both engines.
+func TestParsesTheDocumentTheDatabaseComponentWrites(t *testing.T) {
+	for _, engine := range []string{dbsecret.Postgres, dbsecret.MySQL} {
+		doc, err := dbsecret.Secret{
+			Engine: engine, Host: "db.example", Port: dbsecret.DefaultPort(engine), DBName: "webstack",
+			Username: "webstack", Password: testPassword, TLS: dbsecret.TLSVerifyFull,
+		}.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := parseSecret([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", engine, err)
+		}
+		want := Secret{Engine: engine, Host: "db.example", Port: dbsecret.DefaultPort(engine), DBName: "webstack", Username: "webstack", Password: testPassword, TLS: tlsVerifyFull}
+		if s != want {
+			t.Errorf("%s: parsed %+v, want %+v", engine, s, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/foobar/webstack/components/database/dbsecret"
 	"github.com/foobar/webstack/internal/mocks"
 )
 
@@ -279,7 +280,6 @@ func checkRemoteAdmin(g *Graph) []Finding {
 var (
 	haproxyServerRe  = regexp.MustCompile(`(?m)^\s*server\s+\S+\s+\[?[0-9A-Fa-f.:]+\]?:(\d+)`)
 	nginxUpstreamRe  = regexp.MustCompile(`(?m)^\s*server\s+\[?[0-9A-Fa-f.:]+\]?:(\d+)`)
-	defaultDBPorts   = map[string]int{"postgres": 5432, "mysql": 3306, "mariadb": 3306}
 	tierEdgeSentence = "lb → web on the web port, web → app on the application port, app → db on the database port, and VRRP between the load balancers"
 )
 
@@ -330,7 +330,13 @@ func (g *Graph) tierPorts() map[string][]int {
 	for _, db := range g.OfType(rdsT) {
 		p := db.Int("port")
 		if p == 0 {
-			p = defaultDBPorts[strings.SplitN(db.Str("engine"), "-", 2)[0]]
+			// RDS's default: the engine's usual port (MariaDB's is MySQL's).
+			switch engine, _, _ := strings.Cut(db.Str("engine"), "-"); engine {
+			case dbsecret.Postgres, dbsecret.MySQL:
+				p = dbsecret.DefaultPort(engine)
+			case "mariadb":
+				p = dbsecret.DefaultPort(dbsecret.MySQL)
+			}
 		}
 		if p != 0 {
 			out[TierDB] = append(out[TierDB], p)

@@ -21,6 +21,7 @@ package database
 import (
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/components/database/dbsecret"
 	"github.com/foobar/webstack/components/inputs"
 	"regexp"
 	"slices"
@@ -42,10 +43,10 @@ import (
 // (internal/rdsca owns both).
 const CertIdentifier = rdsca.CertIdentifier
 
-// Engines.
+// Engines (dbsecret owns their names and default ports).
 const (
-	Postgres = "postgres"
-	MySQL    = "mysql"
+	Postgres = dbsecret.Postgres
+	MySQL    = dbsecret.MySQL
 )
 
 // PasswordSpecials are the punctuation characters the generated password
@@ -235,12 +236,7 @@ func (a Args) validate() error {
 }
 
 // DefaultPort is the engine's usual port.
-func DefaultPort(engine string) int {
-	if engine == MySQL {
-		return 3306
-	}
-	return 5432
-}
+func DefaultPort(engine string) int { return dbsecret.DefaultPort(engine) }
 
 // Family is the parameter group family of an engine version: postgres16,
 // mysql8.0.

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/foobar/webstack/components/apptier"
+	"github.com/foobar/webstack/components/database/dbsecret"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/loadbalancer"
 	"github.com/foobar/webstack/components/loadbalancer/lbconf"
@@ -266,11 +266,11 @@ func (s *Sandbox) renderAppServer(h Host) ([]string, error) {
 	dir := s.HostDir(h.Name)
 	pid := filepath.Join(dir, "app.pid")
 	db, _ := s.Topology.Host("db")
-	secretJSON, _ := json.Marshal(map[string]any{
-		"engine": "postgres", "host": db.IP, "port": DBPort, "dbname": "postgres",
-		"username": "webstack", "password": s.secrets.db, "tls": "verify-full",
-	})
-	if err := write(filepath.Join(dir, "db.json"), string(secretJSON), 0o600); err != nil {
+	secretJSON, _ := dbsecret.Secret{
+		Engine: dbsecret.Postgres, Host: db.IP, Port: DBPort, DBName: "postgres",
+		Username: "webstack", Password: s.secrets.db, TLS: dbsecret.TLSVerifyFull,
+	}.JSON()
+	if err := write(filepath.Join(dir, "db.json"), secretJSON, 0o600); err != nil {
 		return nil, err
 	}
 	s.add(&daemon{
