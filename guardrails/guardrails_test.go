@@ -372,11 +372,11 @@ func breakCases() []breakCase {
 			return ingressT, r.Name
 		}},
 		{rule: "WS003", name: "database reachable on a port range", stack: "prod", mutate: func(w *world) (string, string) {
-			set(w.get(ingressT, "firewall-db-in-tcp5432-from-app"), "toPort", 5433.0)
-			return ingressT, "firewall-db-in-tcp5432-from-app"
+			set(w.get(ingressT, "firewall-database-in-tcp5432-from-app"), "toPort", 5433.0)
+			return ingressT, "firewall-database-in-tcp5432-from-app"
 		}},
 		{rule: "WS003", name: "database reachable from the VPC's addresses", stack: "dev", mutate: func(w *world) (string, string) {
-			r := w.clone(ingressT, "firewall-db-in-tcp5432-from-app", "firewall-db-in-tcp5432-from-vpc")
+			r := w.clone(ingressT, "firewall-database-in-tcp5432-from-app", "firewall-database-in-tcp5432-from-vpc")
 			set(r, "referencedSecurityGroupId", nil)
 			set(r, "cidrIpv4", "10.0.0.0/16")
 			return ingressT, r.Name
@@ -406,8 +406,8 @@ func breakCases() []breakCase {
 			return egressT, r.Name
 		}},
 		{rule: "WS006", name: "egress from the database", stack: "staging", mutate: func(w *world) (string, string) {
-			r := w.clone(egressT, "firewall-app-out-tcp5432-to-db", "firewall-db-out-tcp8080-to-app")
-			set(r, "securityGroupId", w.get(sgT, "firewall-db").ID)
+			r := w.clone(egressT, "firewall-app-out-tcp5432-to-database", "firewall-database-out-tcp8080-to-app")
+			set(r, "securityGroupId", w.get(sgT, "firewall-database").ID)
 			set(r, "referencedSecurityGroupId", w.get(sgT, "firewall-app").ID)
 			return egressT, r.Name
 		}},

@@ -22,7 +22,6 @@ type Site struct {
 	Settings     *stacks.Settings
 	Facts        Facts
 	Network      *network.Network
-	Firewall     *firewall.Tiers
 	Bucket       *store.Bucket
 	LoadBalancer *loadbalancer.Cluster
 	Web          *webtier.Tier
@@ -49,6 +48,12 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		if err := ctx.RegisterStackTransformation(guarded.record); err != nil {
 			return nil, err
 		}
+	}
+
+	// The tiers' firewalls were children of one firewall component before
+	// each tier owned its own: keep them the same resources.
+	if err := ctx.RegisterStackTransformation(firewallMoved(ctx)); err != nil {
+		return nil, err
 	}
 
 	// One provider carries the common tags of every resource.
@@ -96,21 +101,6 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		return nil, err
 	}
 
-	// The arrows: each tier reachable only from the one before it.
-	site.Firewall, err = firewall.NewTiers(ctx, "firewall", firewall.TiersArgs{
-		VpcID:       site.Network.VpcID,
-		ClientCIDRs: s.LoadBalancer.AllowedCIDRs,
-		// The VPC is IPv4-only (components/network): no IPv6 rules.
-		// HTTPS is opened only where HAProxy serves it.
-		TLS:          s.LoadBalancer.CertificateSecret != "",
-		WebPort:      s.Web.Port,
-		AppPort:      s.App.Port,
-		DatabasePort: s.Database.DatabasePort(),
-	}, withAWS)
-	if err != nil {
-		return nil, err
-	}
-
 	// The stack's bucket: the hosts' bundles and the application's releases.
 	site.Bucket, err = store.New(ctx, "store", store.Args{
 		Name:      bucketName,
@@ -141,7 +131,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		Name: d.Name, Username: d.Username, Port: d.DatabasePort(),
 		PerformanceInsights: d.PerformanceInsights,
 		SubnetIDs:           network.SubnetIDs(site.Network.DatabaseSubnets),
-		SecurityGroupID:     site.Firewall.Database.ID,
+		VpcID:               site.Network.VpcID,
 		Administrators:      facts.SecretReaders,
 	}, withAWS)
 	if err != nil {
@@ -151,8 +141,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	// The hosts of each tier are an Auto Scaling group; each tier's agents
 	// discover the group behind it, so the tiers are told its name.
 	site.App, err = apptier.New(ctx, "app", apptier.Args{
-		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Network.HostPrerequisites, site.Firewall.App, volumeTags),
-		Port: s.App.Port, Release: facts.Release, Agent: facts.Agent(facts.App), DatabaseSecretArn: site.Database.SecretArn,
+		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Network.HostPrerequisites, volumeTags),
+		VpcID: site.Network.VpcID, Port: s.App.Port, Release: facts.Release, Agent: facts.Agent(facts.App), DatabaseSecretArn: site.Database.SecretArn,
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
 	if err != nil {
@@ -165,8 +155,8 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	site.Web, err = webtier.New(ctx, "web", webtier.Args{
-		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Network.HostPrerequisites, site.Firewall.Web, volumeTags),
-		Port: s.Web.Port, SiteName: s.SiteName(), AppGroup: site.App.Group.Group, AppPort: s.App.Port,
+		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Network.HostPrerequisites, volumeTags),
+		VpcID: site.Network.VpcID, Port: s.Web.Port, SiteName: s.SiteName(), AppGroup: site.App.Group.Group, AppPort: s.App.Port,
 		Agent:  facts.Agent(facts.Web),
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
@@ -175,7 +165,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	site.LoadBalancer, err = loadbalancer.New(ctx, "lb", loadbalancer.Args{
-		Subnets: site.Network.PublicSubnets, SecurityGroupID: site.Firewall.LoadBalancer.ID,
+		Subnets: site.Network.PublicSubnets, VpcID: site.Network.VpcID, ClientCIDRs: s.LoadBalancer.AllowedCIDRs,
 		Image: facts.LoadBalancer, InstanceType: s.LoadBalancer.InstanceType,
 		RootVolumeGiB: s.LoadBalancer.RootVolumeGiB, Tags: volumeTags, PermissionsBoundary: s.PermissionsBoundary,
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
@@ -186,6 +176,21 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}, withAWS)
 	if err != nil {
 		return nil, err
+	}
+
+	// The arrows of the diagram: each tier reachable only from the one
+	// before it, on the port it serves.
+	for _, arrow := range []struct {
+		to, from *firewall.Connections
+		why      string
+	}{
+		{site.Web.Connections, site.LoadBalancer.Connections, "HTTP and health checks from the load balancers"},
+		{site.App.Connections, site.Web.Connections, "HTTP from the web servers"},
+		{site.Database.Connections, site.App.Connections, "database connections from the application servers"},
+	} {
+		if err := arrow.to.AllowDefaultPortFrom(arrow.from, arrow.why); err != nil {
+			return nil, err
+		}
 	}
 
 	if guarded != nil {
@@ -269,14 +274,14 @@ func outputs(site *Site) pulumi.Map {
 
 // hosts is a tier's group as its settings, the lookups and the network
 // describe it; its role carries the stack's permissions boundary.
-func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, ready []pulumi.Resource, fw *firewall.Group, tags map[string]string) group.Args {
+func hosts(s *stacks.Settings, h stacks.Host, c stacks.Capacity, img host.Image, subnets []network.Subnet, ready []pulumi.Resource, tags map[string]string) group.Args {
 	placements := make([]group.Placement, len(subnets))
 	for i, sub := range subnets {
 		placements[i] = group.Placement{Zone: sub.Zone, SubnetID: sub.ID}
 	}
 	return group.Args{
 		Placements: placements, Image: img, InstanceType: h.InstanceType, RootVolumeGiB: h.RootVolumeGiB,
-		Tags: tags, SecurityGroupID: fw.ID, PermissionsBoundary: s.PermissionsBoundary,
+		Tags: tags, PermissionsBoundary: s.PermissionsBoundary,
 		MinSize: c.Min, MaxSize: c.Max, DesiredCapacity: c.Desired,
 		ScalingMetric: c.Scaling.Metric, ScalingTarget: c.Scaling.Target,
 		DependsOn: ready,

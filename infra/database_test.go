@@ -41,7 +41,7 @@ func TestDatabasePerEnvironment(t *testing.T) {
 				t.Error("the database must be encrypted and private")
 			}
 			group := rec.ByID(db.Str("vpcSecurityGroupIds.0"))
-			if group == nil || group.Name != "firewall-db" {
+			if group == nil || group.Name != "firewall-database" {
 				t.Errorf("database behind %v, want the database tier's group", group)
 			}
 			subnets := rec.Where("aws:rds/subnetGroup:SubnetGroup", func(*mocks.Resource) bool { return true })

@@ -84,7 +84,7 @@ func TestFirewallGraphPerEnvironment(t *testing.T) {
 				// so there is no ::/0 rule.
 				"0.0.0.0/0 -> lb tcp/80",
 				"10.0.0.0/16 -> endpoints tcp/443",
-				"app -> db tcp/5432",
+				"app -> database tcp/5432",
 				"lb -> lb 112/0",
 				"lb -> web tcp/80",
 				"web -> app tcp/8080",

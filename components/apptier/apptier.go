@@ -51,6 +51,9 @@ const (
 type Args struct {
 	// Group is the application servers' group: where, on what, how many.
 	group.Args
+	// VpcID is the VPC of the tier's own security group
+	// (Tier.Connections; leave Args.SecurityGroupID empty). Required.
+	VpcID pulumi.StringInput
 	// Port the application listens on.
 	Port int
 	// Release is the executable to run (release.Build or
@@ -89,7 +92,7 @@ func (a Args) validate() error {
 	in := inputs.New("apptier")
 	in.Account(a.Region, a.Partition, a.AccountID)
 	errs = append(errs, in.Err())
-	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent}.Validate("apptier"))
+	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent, VpcID: a.VpcID, Port: a.Port}.Validate("apptier"))
 	return errors.Join(errs...)
 }
 
@@ -211,8 +214,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return b.Script()
 	}).(pulumi.StringOutput)
 	t.Hosts, err = group.NewHosts(ctx, name, t, group.HostsArgs{
-		Args: args.Args, Tier: "app",
-		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
+		Args: args.Args, VpcID: args.VpcID, Port: args.Port,
+		FirewallDescription: "webstack application servers: from the web servers only",
+		Tier:                "app",
+		Bucket:              args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle, BundleDependsOn: []pulumi.Resource{releaseObject},
 		// A new release or unit rolls through the group.
 		Immutable:       true,

@@ -32,9 +32,10 @@ func Example() {
 					{Zone: "eu-west-1b", SubnetID: pulumi.String("subnet-b").ToStringOutput()},
 				},
 				Image:        host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
-				InstanceType: "t4g.small", SecurityGroupID: pulumi.String("sg-app"),
-				MinSize: 2, MaxSize: 4, DesiredCapacity: 2,
+				InstanceType: "t4g.small",
+				MinSize:      2, MaxSize: 4, DesiredCapacity: 2,
 			},
+			VpcID:             pulumi.String("vpc-1"),
 			Port:              8080,
 			Release:           release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("b", 64)},
 			Agent:             release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("a", 64)},
@@ -57,10 +58,12 @@ func Example() {
 	// group example-dev-app port 8080
 	// aws:autoscaling/group:Group 1
 	// aws:ec2/launchTemplate:LaunchTemplate 1
+	// aws:ec2/securityGroup:SecurityGroup 1
 	// aws:iam/instanceProfile:InstanceProfile 1
 	// aws:iam/role:Role 1
 	// aws:iam/rolePolicy:RolePolicy 3
 	// aws:s3/bucketObjectv2:BucketObjectv2 1
+	// aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule 1
 	// random:index/randomBytes:RandomBytes 1
 	// webstack:apptier:Tier 1
 	// webstack:group:Group 1

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/foobar/webstack/components/database/dbsecret"
+	"github.com/foobar/webstack/components/firewall"
 	"github.com/foobar/webstack/components/inputs"
 	"regexp"
 	"slices"
@@ -104,8 +105,10 @@ type Args struct {
 	Parameters []Parameter
 	// SubnetIDs are the database subnets (at least two zones). Required.
 	SubnetIDs pulumi.StringArrayInput
-	// SecurityGroupID of the database tier. Required.
-	SecurityGroupID pulumi.StringInput
+	// VpcID is the VPC of the database's own security group
+	// (Database.Connections): nothing reaches the database until the
+	// program allows it (Connections.AllowDefaultPortFrom). Required.
+	VpcID pulumi.StringInput
 	// Administrators are the IAM principals (role, user or root ARNs, or
 	// the role session ARN GetCallerIdentity returns, which stands for its
 	// role) that may read the credentials secret besides the roles RestrictSecret
@@ -140,6 +143,8 @@ type Database struct {
 	// SecretArn is the Secrets Manager secret with the connection details
 	// and the password.
 	SecretArn pulumi.StringOutput
+	// Connections is the database's firewall: its security group and port.
+	Connections *firewall.Connections
 
 	secret         *secretsmanager.Secret
 	administrators []string
@@ -213,8 +218,8 @@ func (a Args) validate() error {
 			errs = append(errs, fmt.Errorf("database: Args.Administrators[%d] = %s: must be %s", i, inputs.Show("Administrators", p), inputs.PrincipalPattern.Allowed()))
 		}
 	}
-	if a.SubnetIDs == nil || a.SecurityGroupID == nil {
-		errs = append(errs, errors.New("database: Args.SubnetIDs and SecurityGroupID are required"))
+	if a.SubnetIDs == nil || a.VpcID == nil {
+		errs = append(errs, errors.New("database: Args.SubnetIDs and VpcID are required"))
 	}
 	tlsName, _ := TLSParameter(a.Engine)
 	seen := map[string]bool{}
@@ -358,6 +363,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	child := pulumi.Parent(d)
 
+	// The database's firewall: no rule until the program draws the arrow
+	// from the application servers; no egress (it opens no connection).
+	var err error
+	d.Connections, err = firewall.NewConnections(ctx, name, args.VpcID, firewall.TCP(args.Port),
+		"webstack database: from the application servers only", child)
+	if err != nil {
+		return nil, err
+	}
+
 	subnets, err := rds.NewSubnetGroup(ctx, name, &rds.SubnetGroupArgs{
 		Description: pulumi.String("webstack database subnets: no route out of the VPC"),
 		SubnetIds:   args.SubnetIDs,
@@ -437,7 +451,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Password:                password.Result,
 		Port:                    pulumi.Int(args.Port),
 		DbSubnetGroupName:       subnets.Name,
-		VpcSecurityGroupIds:     pulumi.StringArray{args.SecurityGroupID},
+		VpcSecurityGroupIds:     pulumi.StringArray{d.Connections.ID},
 		ParameterGroupName:      params.Name,
 		CaCertIdentifier:        pulumi.String(CertIdentifier),
 		PubliclyAccessible:      pulumi.Bool(false),

@@ -32,7 +32,7 @@ func prodArgs() database.Args {
 		DeletionProtection: true, FinalSnapshotPrefix: "webstack-final", Protect: true,
 		PerformanceInsights: true,
 		SubnetIDs:           pulumi.ToStringArray([]string{"subnet-a", "subnet-b"}),
-		SecurityGroupID:     pulumi.String("sg-db"),
+		VpcID:               pulumi.String("vpc-1"),
 		Administrators:      []string{deployer},
 	}
 }

@@ -35,13 +35,14 @@ func Example_postgres() {
 	runExample(database.Args{
 		Engine: database.Postgres, EngineVersion: "16", InstanceClass: "db.t4g.micro",
 		BackupRetentionDays: 7, BackupWindow: "03:00-04:00", MaintenanceWindow: "sun:04:30-sun:05:30",
-		SubnetIDs:       pulumi.ToStringArray([]string{"subnet-a", "subnet-b"}),
-		SecurityGroupID: pulumi.String("sg-db"),
-		Administrators:  []string{"arn:aws:iam::123456789012:role/deploy"},
+		SubnetIDs:      pulumi.ToStringArray([]string{"subnet-a", "subnet-b"}),
+		VpcID:          pulumi.String("vpc-1"),
+		Administrators: []string{"arn:aws:iam::123456789012:role/deploy"},
 	})
 	// Output:
 	// webstack
 	// aws:cloudwatch/logGroup:LogGroup 2
+	// aws:ec2/securityGroup:SecurityGroup 1
 	// aws:rds/instance:Instance 1
 	// aws:rds/parameterGroup:ParameterGroup 1
 	// aws:rds/subnetGroup:SubnetGroup 1
@@ -59,13 +60,14 @@ func Example_mysql() {
 		Engine: database.MySQL, EngineVersion: "8.0", InstanceClass: "db.t4g.medium",
 		MultiAZ: true, DeletionProtection: true, Protect: true, PerformanceInsights: true,
 		BackupRetentionDays: 14, BackupWindow: "03:00-04:00", MaintenanceWindow: "sun:04:30-sun:05:30",
-		SubnetIDs:       pulumi.ToStringArray([]string{"subnet-a", "subnet-b"}),
-		SecurityGroupID: pulumi.String("sg-db"),
-		Administrators:  []string{"arn:aws:iam::123456789012:role/deploy"},
+		SubnetIDs:      pulumi.ToStringArray([]string{"subnet-a", "subnet-b"}),
+		VpcID:          pulumi.String("vpc-1"),
+		Administrators: []string{"arn:aws:iam::123456789012:role/deploy"},
 	})
 	// Output:
 	// webstack
 	// aws:cloudwatch/logGroup:LogGroup 2
+	// aws:ec2/securityGroup:SecurityGroup 1
 	// aws:rds/instance:Instance 1
 	// aws:rds/parameterGroup:ParameterGroup 1
 	// aws:rds/subnetGroup:SubnetGroup 1

@@ -5,8 +5,9 @@
 //
 // adds the ingress rule on web and the matching egress rule on lb. Rules are
 // named after what they allow (never a list position), so adding a rule does
-// not rename or replace the others. NewTiers builds the four groups of the
-// diagram and wires them.
+// not rename or replace the others. Each tier owns its group as
+// Connections (NewConnections), with the port it serves on; the program
+// draws the diagram's arrows between them (infra/build.go).
 package firewall
 
 import (

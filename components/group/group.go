@@ -146,7 +146,8 @@ type Args struct {
 	// Tags are put on every host, its volume and its network interface
 	// (the provider's default tags do not reach what a group launches).
 	Tags map[string]string
-	// SecurityGroupID of the tier. Required.
+	// SecurityGroupID of the hosts. Required for New; NewHosts makes the
+	// tier's own (leave it empty there).
 	SecurityGroupID pulumi.StringInput
 	// Role is the tier's role; its instance profile goes to every host.
 	// Required.
@@ -209,7 +210,7 @@ func (a Args) validate(name string, made bool) error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("group %s: "+format, append([]any{name}, args...)...))
 	}
-	if len(a.Placements) == 0 || a.Image.ID == "" || a.InstanceType == "" || a.SecurityGroupID == nil || (a.Role == nil && !made) {
+	if len(a.Placements) == 0 || a.Image.ID == "" || a.InstanceType == "" || (a.SecurityGroupID == nil && !made) || (a.Role == nil && !made) {
 		bad("Placements, Image, InstanceType, SecurityGroupID and Role are required")
 	}
 	if !made && a.UserData.Text == "" && a.UserData.Base64 == "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/cloudinit"
+	"github.com/foobar/webstack/components/firewall"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
@@ -20,8 +21,17 @@ import (
 // HostsArgs describes a tier's hosts: the group, and what every host of it
 // runs (packages, the agent, the tier's bundle) with which permissions.
 type HostsArgs struct {
-	// Args is the group (its Role and UserData are made here).
+	// Args is the group (its Role, UserData and SecurityGroupID are made
+	// here: leave them empty).
 	Args
+	// VpcID is the VPC of the tier's own security group, which NewHosts
+	// makes (Hosts.Connections): its members may open HTTPS connections
+	// out, and nothing reaches them until the program allows it
+	// (Connections.AllowDefaultPortFrom). Port is the port they serve on;
+	// FirewallDescription describes the group. Required.
+	VpcID               pulumi.StringInput
+	Port                int
+	FirewallDescription string
 	// Tier is the kind of host: lb, web or app.
 	Tier string
 	// Packages to install at first boot (haproxy, nginx, ...).
@@ -58,7 +68,9 @@ type HostsArgs struct {
 // Hosts is a tier's group of hosts.
 type Hosts struct {
 	*Group
-	Role *host.Role
+	// Connections is the tier's firewall: its security group and port.
+	Connections *firewall.Connections
+	Role        *host.Role
 	// Bundle is the script the hosts run; BundleKey where it is; Signed
 	// the object there (the signed envelope, host.Seal).
 	Bundle    pulumi.StringOutput
@@ -88,6 +100,15 @@ func (a HostsArgs) Validate(name string) error {
 		in.Check("Packages["+strconv.Itoa(i)+"]", p, inputs.PackageName)
 	}
 	errs = append(errs, in.Err())
+	if a.VpcID == nil {
+		errs = append(errs, fmt.Errorf("group %s: VpcID is required (the tier's own security group)", name))
+	}
+	if a.SecurityGroupID != nil {
+		errs = append(errs, fmt.Errorf("group %s: SecurityGroupID must be empty: the tier makes its own security group (Connections) in VpcID", name))
+	}
+	if a.Port < 1 || a.Port > 65535 {
+		errs = append(errs, fmt.Errorf("group %s: Port = %d: must be a TCP port", name, a.Port))
+	}
 	return errors.Join(append(errs, a.Args.validate(name, true))...)
 }
 
@@ -112,6 +133,16 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 	child := pulumi.Parent(parent)
 	names := NamesOf(ctx, name)
 	b := args.Bucket
+
+	// The tier's firewall: HTTPS out only; what may reach it, the program
+	// says.
+	conn, err := firewall.NewConnections(ctx, name, args.VpcID, firewall.TCP(args.Port), args.FirewallDescription, child)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.AllowHTTPSOut(); err != nil {
+		return nil, err
+	}
 
 	agent, err := b.PutFile(name+"-agent", AgentKey(name, args.Agent.SHA256), args.Agent.Path)
 	if err != nil {
@@ -199,10 +230,11 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 
 	ga := args.Args
 	ga.Role = role
+	ga.SecurityGroupID = conn.ID
 	ga.UserData = cloudinit.UserData{}
 	g, err := newGroup(ctx, name, ga, userData, child)
 	if err != nil {
 		return nil, err
 	}
-	return &Hosts{Group: g, Role: role, Bundle: bundle, BundleKey: bundleKey, Signed: signed, Signer: signer, Serial: serial}, nil
+	return &Hosts{Group: g, Connections: conn, Role: role, Bundle: bundle, BundleKey: bundleKey, Signed: signed, Signer: signer, Serial: serial}, nil
 }

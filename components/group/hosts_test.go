@@ -31,9 +31,9 @@ func runHosts(t *testing.T, shared bool) *mocks.Recorder {
 		}
 		for _, name := range []string{"blue", "green"} {
 			ga := args()
-			ga.UserData = cloudinit.UserData{}
+			ga.UserData, ga.SecurityGroupID = cloudinit.UserData{}, nil
 			if _, err := group.NewHosts(ctx, name, b, group.HostsArgs{
-				Args: ga, Tier: "web", Bucket: b, Region: "us-east-1", Partition: "aws", AccountID: "123456789012",
+				Args: ga, VpcID: pulumi.String("vpc-1"), Port: 80, Tier: "web", Bucket: b, Region: "us-east-1", Partition: "aws", AccountID: "123456789012",
 				Agent:  release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("a", 64)},
 				Bundle: pulumi.String("#!/bin/bash\necho " + name + "\n"), Signer: signer,
 			}); err != nil {

@@ -33,11 +33,13 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/components/apptier/release"
+	"github.com/foobar/webstack/components/firewall"
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
+	"github.com/foobar/webstack/components/loadbalancer/lbconf"
 	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/components/store"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -58,8 +60,13 @@ type Args struct {
 	DependsOn []pulumi.Resource
 	// Subnets are public subnets of at least two zones. Required.
 	Subnets []network.Subnet
-	// SecurityGroupID of the load-balancer tier. Required.
-	SecurityGroupID pulumi.StringInput
+	// VpcID is the VPC of the pair's own security group
+	// (Cluster.Connections): HTTP (and HTTPS with a CertificateSecret) from
+	// ClientCIDRs, VRRP between the nodes, HTTPS out. Required.
+	VpcID pulumi.StringInput
+	// ClientCIDRs are the IPv4 blocks that may reach the site (default:
+	// everyone, 0.0.0.0/0). The VPC is IPv4-only: IPv6 blocks are refused.
+	ClientCIDRs []string
 	// Image, InstanceType and RootVolumeGiB of the nodes.
 	Image         host.Image
 	InstanceType  string
@@ -133,8 +140,11 @@ func (a Args) validate() error {
 	if len(zones) < 2 {
 		errs = append(errs, errors.New("loadbalancer: Args.Subnets needs public subnets in at least two zones"))
 	}
-	if a.SecurityGroupID == nil || a.Bucket == nil || a.Region == "" || a.Partition == "" || a.AccountID == "" || a.InstanceType == "" || a.Image.ID == "" {
-		errs = append(errs, errors.New("loadbalancer: SecurityGroupID, Bucket, Region, Partition, AccountID, InstanceType and Image are required"))
+	if a.VpcID == nil || a.Bucket == nil || a.Region == "" || a.Partition == "" || a.AccountID == "" || a.InstanceType == "" || a.Image.ID == "" {
+		errs = append(errs, errors.New("loadbalancer: VpcID, Bucket, Region, Partition, AccountID, InstanceType and Image are required"))
+	}
+	if err := firewall.CheckIPv4("loadbalancer: Args.ClientCIDRs", a.ClientCIDRs); err != nil {
+		errs = append(errs, err)
 	}
 	if a.WebGroup == "" || a.WebPort < 1 || a.WebPort > 65535 {
 		errs = append(errs, fmt.Errorf("loadbalancer: Args.WebGroup (%s) and WebPort (%d): the web servers' group and a TCP port", inputs.Show("WebGroup", a.WebGroup), a.WebPort))
@@ -158,15 +168,35 @@ func (a Args) validate() error {
 			errs = append(errs, fmt.Errorf("loadbalancer: Args.Administrators[%d] = %s: must be %s", i, inputs.Show("Administrators", p), inputs.PrincipalPattern.Allowed()))
 		}
 	}
-	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent}.Validate("loadbalancer"))
+	errs = append(errs, group.HostsArgs{Args: a.group(), Agent: a.Agent, VpcID: a.VpcID, Port: lbconf.HTTPPort}.Validate("loadbalancer"))
 	return errors.Join(errs...)
+}
+
+// allowClients opens the pair's firewall to what it serves: HTTP from the
+// clients, HTTPS only when it holds a certificate, and VRRP between the
+// nodes only (keepalived's election; docs/LOADBALANCER.md).
+func (c *Cluster) allowClients(a Args) error {
+	clients := a.ClientCIDRs
+	if clients == nil {
+		clients = []string{"0.0.0.0/0"}
+	}
+	lb := c.Connections
+	if err := lb.AllowFromCIDRs(clients, firewall.TCP(lbconf.HTTPPort), "HTTP from clients (redirected to HTTPS when TLS is on)"); err != nil {
+		return err
+	}
+	if a.CertificateSecret != "" {
+		if err := lb.AllowFromCIDRs(clients, firewall.TCP(lbconf.HTTPSPort), "HTTPS from clients"); err != nil {
+			return err
+		}
+	}
+	return lb.AllowFrom(lb.Group, firewall.VRRP, "keepalived VRRP between the two load balancers")
 }
 
 // group is the pair's group.
 func (a Args) group() group.Args {
 	return group.Args{
 		Placements: placements(a.Subnets), Image: a.Image, InstanceType: a.InstanceType,
-		RootVolumeGiB: a.RootVolumeGiB, Tags: a.Tags, SecurityGroupID: a.SecurityGroupID,
+		RootVolumeGiB: a.RootVolumeGiB, Tags: a.Tags,
 		PermissionsBoundary: a.PermissionsBoundary, MinSize: Nodes, MaxSize: Nodes, DesiredCapacity: Nodes,
 		// One node at a time: a third node joins, is ready, then an old
 		// one leaves.
@@ -261,7 +291,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	})
 
 	c.Hosts, err = group.NewHosts(ctx, name, c, group.HostsArgs{
-		Args: args.group(),
+		Args: args.group(), VpcID: args.VpcID, Port: lbconf.HTTPPort,
+		FirewallDescription: "webstack load balancers (HAProxy): HTTP and HTTPS from clients",
 		Tier: "lb", Packages: []string{"haproxy", "keepalived"},
 		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle,
@@ -269,6 +300,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Policy:          policy,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := c.allowClients(args); err != nil {
 		return nil, err
 	}
 	// Only the nodes and the administrators may read the passwords, whatever

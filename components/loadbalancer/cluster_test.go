@@ -26,7 +26,7 @@ func args(b *store.Bucket) loadbalancer.Args {
 			{ID: pulumi.String("subnet-a").ToStringOutput(), Zone: "eu-west-1a"},
 			{ID: pulumi.String("subnet-b").ToStringOutput(), Zone: "eu-west-1b"},
 		},
-		SecurityGroupID:   pulumi.String("sg-lb"),
+		VpcID:             pulumi.String("vpc-1"),
 		Image:             host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
 		InstanceType:      "t4g.small",
 		Bucket:            b,
@@ -257,5 +257,56 @@ func TestClusterErrorsNeverPrintASecretOrALongValue(t *testing.T) {
 	_, err = run(t, func(a *loadbalancer.Args) { a.SiteName = strings.Repeat("w", 10_000) })
 	if err == nil || len(err.Error()) > 500 || !strings.Contains(err.Error(), "…(10000 bytes)") {
 		t.Errorf("error of %d bytes", len(fmt.Sprint(err)))
+	}
+}
+
+// The pair's firewall opens what it serves and nothing else: HTTP from the
+// clients, HTTPS only with a certificate, VRRP only between its own
+// members (with keepalived's check_unicast_src and the agent's peers from
+// the pair's own group, this, not the 8-character VRRP password, keeps any
+// other host out of the election: docs/LOADBALANCER.md), HTTPS out; an
+// IPv6 client block is refused on the IPv4-only VPC, naming the field.
+func TestFirewallOpensWhatIsServed(t *testing.T) {
+	const (
+		ingressT = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+		egressT  = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	)
+	rules := func(rec *mocks.Recorder) string {
+		var out []string
+		for _, typ := range []string{ingressT, egressT} {
+			for _, r := range rec.OfType(typ) {
+				out = append(out, r.Name)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	tls, err := run(t, func(a *loadbalancer.Args) { a.ClientCIDRs = []string{"203.0.113.0/24"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "firewall-edge-in-tcp443-from-203.0.113.0_24 firewall-edge-in-tcp80-from-203.0.113.0_24 firewall-edge-in-vrrp-from-edge firewall-edge-out-tcp443-to-internet-ipv4 firewall-edge-out-vrrp-to-edge"
+	if got := rules(tls); got != want {
+		t.Errorf("with TLS and one client block:\n%s\nwant:\n%s", got, want)
+	}
+	sg := tls.OfType("aws:ec2/securityGroup:SecurityGroup")[0]
+	for _, r := range tls.OfType(ingressT) {
+		if strings.Contains(r.Name, "vrrp") && (r.Str("referencedSecurityGroupId") != sg.ID || r.Str("cidrIpv4") != "") {
+			t.Errorf("%s: VRRP from %v, want the pair's own group only", r.Name, r.Inputs)
+		}
+	}
+	plain, err := run(t, func(a *loadbalancer.Args) { a.CertificateSecret = "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "firewall-edge-in-tcp80-from-internet-ipv4 firewall-edge-in-vrrp-from-edge firewall-edge-out-tcp443-to-internet-ipv4 firewall-edge-out-vrrp-to-edge"
+	if got := rules(plain); got != want {
+		t.Errorf("without TLS, default clients:\n%s\nwant:\n%s", got, want)
+	}
+	rec, err := run(t, func(a *loadbalancer.Args) { a.ClientCIDRs = []string{"::/0"} })
+	if err == nil || !strings.Contains(err.Error(), "Args.ClientCIDRs[0]") {
+		t.Errorf("an IPv6 client block: err %v", err)
+	}
+	if got := rec.Tally("webstack:loadbalancer:Cluster"); got != "" {
+		t.Errorf("an IPv6 client block registered:\n%s", got)
 	}
 }

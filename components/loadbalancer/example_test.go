@@ -30,10 +30,10 @@ func Example() {
 				{ID: pulumi.String("subnet-a").ToStringOutput(), Zone: "eu-west-1a"},
 				{ID: pulumi.String("subnet-b").ToStringOutput(), Zone: "eu-west-1b"},
 			},
-			SecurityGroupID: pulumi.String("sg-lb"),
-			Image:           host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
-			InstanceType:    "t4g.small",
-			Bucket:          bucket, Region: "eu-west-1", Partition: "aws", AccountID: "123456789012",
+			VpcID:        pulumi.String("vpc-1"),
+			Image:        host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
+			InstanceType: "t4g.small",
+			Bucket:       bucket, Region: "eu-west-1", Partition: "aws", AccountID: "123456789012",
 			WebGroup: "example-dev-web", WebPort: 80, SiteName: "www.example.org",
 			Agent:          release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("a", 64)},
 			Administrators: []string{"arn:aws:iam::123456789012:role/deploy"},
@@ -56,6 +56,7 @@ func Example() {
 	// aws:autoscaling/group:Group 1
 	// aws:ec2/eip:Eip 1
 	// aws:ec2/launchTemplate:LaunchTemplate 1
+	// aws:ec2/securityGroup:SecurityGroup 1
 	// aws:iam/instanceProfile:InstanceProfile 1
 	// aws:iam/role:Role 1
 	// aws:iam/rolePolicy:RolePolicy 3
@@ -63,6 +64,8 @@ func Example() {
 	// aws:secretsmanager/secretPolicy:SecretPolicy 1
 	// aws:secretsmanager/secretVersion:SecretVersion 1
 	// aws:ssm/parameter:Parameter 1
+	// aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule 2
+	// aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule 2
 	// random:index/randomBytes:RandomBytes 1
 	// random:index/randomPassword:RandomPassword 2
 	// webstack:group:Group 1

@@ -31,10 +31,10 @@ func Example() {
 					{Zone: "eu-west-1b", SubnetID: pulumi.String("subnet-b").ToStringOutput()},
 				},
 				Image:        host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
-				InstanceType: "t4g.small", SecurityGroupID: pulumi.String("sg-web"),
-				MinSize: 2, MaxSize: 4, DesiredCapacity: 2,
+				InstanceType: "t4g.small",
+				MinSize:      2, MaxSize: 4, DesiredCapacity: 2,
 			},
-			Port: 80, SiteName: "www.example.org", AppGroup: "example-dev-app", AppPort: 8080,
+			VpcID: pulumi.String("vpc-1"), Port: 80, SiteName: "www.example.org", AppGroup: "example-dev-app", AppPort: 8080,
 			Agent:  release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("a", 64)},
 			Bucket: bucket, Region: "eu-west-1", Partition: "aws", AccountID: "123456789012",
 		})
@@ -54,10 +54,12 @@ func Example() {
 	// group example-dev-web port 80
 	// aws:autoscaling/group:Group 1
 	// aws:ec2/launchTemplate:LaunchTemplate 1
+	// aws:ec2/securityGroup:SecurityGroup 1
 	// aws:iam/instanceProfile:InstanceProfile 1
 	// aws:iam/role:Role 1
 	// aws:iam/rolePolicy:RolePolicy 2
 	// aws:ssm/parameter:Parameter 1
+	// aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule 1
 	// random:index/randomBytes:RandomBytes 1
 	// webstack:group:Group 1
 	// webstack:host:Role 1

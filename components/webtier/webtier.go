@@ -58,6 +58,9 @@ var AWS = func() Platform {
 type Args struct {
 	// Group is the web servers' group: where, on what, how many.
 	group.Args
+	// VpcID is the VPC of the tier's own security group
+	// (Tier.Connections; leave Args.SecurityGroupID empty). Required.
+	VpcID pulumi.StringInput
 	// Port nginx listens on (the load balancers' backend port).
 	Port int
 	// SiteName is the site's host name (server_name).
@@ -96,7 +99,7 @@ func (a Args) validate() error {
 	in.Optional("SiteName", a.SiteName, inputs.HostName)
 	in.Optional("AppGroup", a.AppGroup, inputs.GroupName)
 	errs = append(errs, in.Err())
-	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent}.Validate("webtier"))
+	errs = append(errs, group.HostsArgs{Args: a.Args, Agent: a.Agent, VpcID: a.VpcID, Port: a.Port}.Validate("webtier"))
 	return errors.Join(errs...)
 }
 
@@ -194,7 +197,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	t.Hosts, err = group.NewHosts(ctx, name, t, group.HostsArgs{
-		Args: args.Args, Tier: "web", Packages: []string{"nginx"},
+		Args: args.Args, VpcID: args.VpcID, Port: args.Port,
+		FirewallDescription: "webstack web servers (nginx): from the load balancers only",
+		Tier:                "web", Packages: []string{"nginx"},
 		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: pulumi.String(script),
 		RoleDescription: "webstack web servers: read their bundle and releases; run their agent",

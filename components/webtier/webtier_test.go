@@ -27,10 +27,10 @@ func run(t *testing.T, mutate func(*webtier.Args)) (*mocks.Recorder, error) {
 					{Zone: "eu-west-1b", SubnetID: pulumi.String("subnet-b").ToStringOutput()},
 				},
 				Image:        host.Image{ID: "ami-0123456789abcdef0", Architecture: "arm64"},
-				InstanceType: "t4g.small", SecurityGroupID: pulumi.String("sg-web"),
-				MinSize: 2, MaxSize: 2, DesiredCapacity: 2,
+				InstanceType: "t4g.small",
+				MinSize:      2, MaxSize: 2, DesiredCapacity: 2,
 			},
-			Port: 80, SiteName: "www.example.org", AppGroup: "other-test-app", AppPort: 8080,
+			VpcID: pulumi.String("vpc-1"), Port: 80, SiteName: "www.example.org", AppGroup: "other-test-app", AppPort: 8080,
 			Agent:  release.Artifact{Path: "/dev/null", SHA256: strings.Repeat("a", 64)},
 			Bucket: b, Region: "eu-west-1", Partition: "aws", AccountID: "123456789012",
 		}

@@ -1,7 +1,7 @@
 // Package bluegreen is a Pulumi program that uses every webstack component
 // twice in one stack: a blue and a green site, each with its own network,
-// firewalls, database, application servers, web servers and load-balancer
-// cluster, sharing one bucket. It shows that the components can be reused
+// database, application servers, web servers and load-balancer cluster
+// (every tier with its own firewall), sharing one bucket. It shows that the components can be reused
 // (every child's name, bucket key and host name derives from the name the
 // caller gives), and the tests prove it: under the mocks (infra's tests)
 // and under the real engine (make test-engine), which refuses two
@@ -15,7 +15,6 @@ import (
 	"github.com/foobar/webstack/components/apptier"
 	"github.com/foobar/webstack/components/apptier/release"
 	"github.com/foobar/webstack/components/database"
-	"github.com/foobar/webstack/components/firewall"
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/loadbalancer"
@@ -89,30 +88,24 @@ func Program(ctx *pulumi.Context) error {
 		if err != nil {
 			return err
 		}
-		fw, err := firewall.NewTiers(ctx, "firewall-"+color, firewall.TiersArgs{
-			VpcID: net.VpcID, ClientCIDRs: []string{"0.0.0.0/0"}, WebPort: 80, AppPort: 8080, DatabasePort: 5432,
-		}, withAWS)
-		if err != nil {
-			return err
-		}
 		db, err := database.New(ctx, "database-"+color, database.Args{
 			Engine: database.Postgres, EngineVersion: "16", InstanceClass: "db.t4g.micro",
 			AllocatedStorageGiB: 20, BackupRetentionDays: 1, SkipFinalSnapshot: true,
-			SubnetIDs: network.SubnetIDs(net.DatabaseSubnets), SecurityGroupID: fw.Database.ID,
+			SubnetIDs: network.SubnetIDs(net.DatabaseSubnets), VpcID: net.VpcID,
 			Administrators: []string{account.Arn},
 		}, withAWS)
 		if err != nil {
 			return err
 		}
-		hosts := func(fw *firewall.Group) group.Args {
+		hosts := func() group.Args {
 			var placements []group.Placement
 			for _, s := range net.PrivateSubnets {
 				placements = append(placements, group.Placement{Zone: s.Zone, SubnetID: s.ID})
 			}
-			return group.Args{Placements: placements, Image: image, InstanceType: instanceType, SecurityGroupID: fw.ID, MinSize: 2, MaxSize: 4, DesiredCapacity: 2}
+			return group.Args{Placements: placements, Image: image, InstanceType: instanceType, MinSize: 2, MaxSize: 4, DesiredCapacity: 2}
 		}
 		apps, err := apptier.New(ctx, "app-"+color, apptier.Args{
-			Args: hosts(fw.App), Port: 8080, Release: app, Agent: agent, DatabaseSecretArn: db.SecretArn,
+			Args: hosts(), VpcID: net.VpcID, Port: 8080, Release: app, Agent: agent, DatabaseSecretArn: db.SecretArn,
 			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId,
 		}, withAWS)
 		if err != nil {
@@ -123,18 +116,29 @@ func Program(ctx *pulumi.Context) error {
 		}
 		site := color + ".foobar.com"
 		web, err := webtier.New(ctx, "web-"+color, webtier.Args{
-			Args: hosts(fw.Web), Port: 80, SiteName: site, AppGroup: apps.Group.Group, AppPort: 8080, Agent: agent,
+			Args: hosts(), VpcID: net.VpcID, Port: 80, SiteName: site, AppGroup: apps.Group.Group, AppPort: 8080, Agent: agent,
 			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId,
 		}, withAWS)
 		if err != nil {
 			return err
 		}
 		lb, err := loadbalancer.New(ctx, "lb-"+color, loadbalancer.Args{
-			Subnets: net.PublicSubnets, SecurityGroupID: fw.LoadBalancer.ID, Image: image, InstanceType: instanceType,
+			Subnets: net.PublicSubnets, VpcID: net.VpcID, Image: image, InstanceType: instanceType,
 			Bucket: bucket, Region: region, Partition: partition.Partition, AccountID: account.AccountId, Agent: agent,
 			WebGroup: web.Group.Group, WebPort: 80, SiteName: site, Administrators: []string{account.Arn},
 		}, withAWS)
 		if err != nil {
+			return err
+		}
+		// The arrows of the diagram, each tier reachable only from the one
+		// before it.
+		if err := web.Connections.AllowDefaultPortFrom(lb.Connections, "HTTP from the load balancers"); err != nil {
+			return err
+		}
+		if err := apps.Connections.AllowDefaultPortFrom(web.Connections, "HTTP from the web servers"); err != nil {
+			return err
+		}
+		if err := db.Connections.AllowDefaultPortFrom(apps.Connections, "database connections from the application servers"); err != nil {
 			return err
 		}
 		ctx.Export(color+"Url", lb.URL)

@@ -82,6 +82,9 @@ func TestEngineMigration(t *testing.T) {
 				"aws:rds/instance:Instance", "aws:rds/subnetGroup:SubnetGroup",
 				"aws:secretsmanager/secret:Secret", "aws:secretsmanager/secretVersion:SecretVersion",
 				"aws:s3/bucketV2:BucketV2", "aws:kms/key:Key",
+				// The tiers' security groups moved from one firewall
+				// component into the tiers (aliased): the same groups.
+				"aws:ec2/securityGroup:SecurityGroup",
 			}
 			for _, op := range []apitype.OpType{apitype.OpReplace, apitype.OpCreateReplacement, apitype.OpDeleteReplaced, apitype.OpDelete} {
 				for _, u := range plan[op] {
