@@ -277,12 +277,6 @@ func checkRemoteAdmin(g *Graph) []Finding {
 	return out
 }
 
-var (
-	haproxyServerRe  = regexp.MustCompile(`(?m)^\s*server\s+\S+\s+\[?[0-9A-Fa-f.:]+\]?:(\d+)`)
-	nginxUpstreamRe  = regexp.MustCompile(`(?m)^\s*server\s+\[?[0-9A-Fa-f.:]+\]?:(\d+)`)
-	tierEdgeSentence = "lb → web on the web port, web → app on the application port, app → db on the database port, and VRRP between the load balancers"
-)
-
 // tierPorts are the ports each tier serves the one before it on, as the
 // rendered configurations use them: HAProxy's backend servers (web), nginx's
 // upstream servers (app) and the database's port. A nil list means the
@@ -301,9 +295,11 @@ func (g *Graph) tierPorts() map[string][]int {
 		}
 		return out
 	}
-	out := map[string][]int{
-		TierWeb: collect(g.bundleFiles("haproxy.cfg"), haproxyServerRe),
-		TierApp: collect(g.bundleFiles("nginx.conf"), nginxUpstreamRe),
+	out := map[string][]int{}
+	for _, t := range diagram {
+		if t.Config != "" {
+			out[t.Tier] = collect(g.bundleFiles(t.Config), t.Servers)
+		}
 	}
 	// Hosts' agents discover the tier behind them and connect on the
 	// port their configuration names.
@@ -343,28 +339,6 @@ func (g *Graph) tierPorts() map[string][]int {
 		}
 	}
 	return out
-}
-
-// edgeAllowed reports whether ingress rule r from a group of tiers src into
-// a group of tiers dst is an arrow of the diagram.
-func edgeAllowed(r sgRule, peer string, src, dst map[string]bool, tierPorts map[string][]int) bool {
-	onPort := func(tier string) bool {
-		if tierPorts[tier] == nil {
-			return r.Protocol == "tcp" && r.From == r.To
-		}
-		return r.isTCPPort(tierPorts[tier]...)
-	}
-	switch {
-	case src[TierLB] && dst[TierWeb] && onPort(TierWeb):
-		return true
-	case src[TierWeb] && dst[TierApp] && onPort(TierApp):
-		return true
-	case src[TierApp] && dst[TierDB] && onPort(TierDB):
-		return true
-	case src[TierLB] && dst[TierLB] && peer == r.Group && r.Protocol == "112":
-		return true
-	}
-	return false
 }
 
 // WS003: each tier is reachable only from the tier before it.

@@ -65,15 +65,6 @@ const (
 	TierDB  = "db"
 )
 
-// componentTiers maps webstack's component types to the tier whose
-// resources they hold.
-var componentTiers = map[string]string{
-	"webstack:loadbalancer:Cluster": TierLB,
-	"webstack:webtier:Tier":         TierWeb,
-	"webstack:apptier:Tier":         TierApp,
-	"webstack:database:Database":    TierDB,
-}
-
 // Graph is the resource graph of one mocked run, indexed for the rules.
 type Graph struct {
 	// Resources are every registered resource, sorted by URN.
