@@ -130,7 +130,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		FinalSnapshotPrefix: d.FinalSnapshotPrefix, Protect: d.Protect,
 		Name: d.Name, Username: d.Username, Port: d.DatabasePort(),
 		PerformanceInsights: d.PerformanceInsights,
-		SubnetIDs:           network.SubnetIDs(site.Network.DatabaseSubnets),
+		SubnetIDs:           network.SubnetIDs(site.Network.IsolatedSubnets),
 		VpcID:               site.Network.VpcID,
 		Administrators:      facts.SecretReaders,
 	}, withAWS)
@@ -258,7 +258,7 @@ func outputs(site *Site) pulumi.Map {
 		"availabilityZones": pulumi.ToStringArray(site.Network.AvailabilityZones),
 		"publicSubnetIds":   network.SubnetIDs(site.Network.PublicSubnets),
 		"privateSubnetIds":  network.SubnetIDs(site.Network.PrivateSubnets),
-		"databaseSubnetIds": network.SubnetIDs(site.Network.DatabaseSubnets),
+		"databaseSubnetIds": network.SubnetIDs(site.Network.IsolatedSubnets),
 		"bucket":            pulumi.String(site.Bucket.Name),
 		"databaseEndpoint":  site.Database.Endpoint,
 		"databasePort":      site.Database.Port,

@@ -109,7 +109,7 @@ func file(t testing.TB, b host.Bundle, path string) string {
 // exports runs the program for a stack and awaits every output.
 func exports(t testing.TB, opts mocks.Options) (map[string]any, map[string]bool) {
 	t.Helper()
-	_, out, err := plan.Run(opts)
+	_, out, err := plan.Record(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

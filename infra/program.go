@@ -19,7 +19,7 @@ import (
 // Program is the webstack Pulumi program: main.go runs it with pulumi.Run,
 // tests run it under mocks.
 func Program(ctx *pulumi.Context) error {
-	site, err := Run(ctx)
+	site, err := BuildStack(ctx)
 	if err != nil {
 		return err
 	}
@@ -29,10 +29,10 @@ func Program(ctx *pulumi.Context) error {
 	return nil
 }
 
-// Run is the program's body: it loads the stack's settings and builds the
-// site. Program exports the site's outputs; tools that run the program under
-// mocks (the offline plan) call Run to read them.
-func Run(ctx *pulumi.Context) (*Site, error) {
+// BuildStack is the program's body: it loads the stack's settings and
+// builds the site. Program exports the site's outputs; tools that run the
+// program under mocks (the offline plan) call BuildStack to read them.
+func BuildStack(ctx *pulumi.Context) (*Site, error) {
 	settings, err := stacks.Load(ctx)
 	if err != nil {
 		return nil, err

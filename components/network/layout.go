@@ -6,21 +6,25 @@ import (
 	"net/netip"
 )
 
-// Tier is one of the three kinds of subnet.
-type Tier string
+// SubnetClass is one of the three kinds of subnet, by what routes it has.
+type SubnetClass string
 
-// The subnet tiers, in the order the layout documents them.
+// The subnet classes, in the order the layout documents them. The value is
+// the word the class's resources carry in their names
+// (network-database-us-east-1a): the isolated subnets keep "database" from
+// the time they were named after their only user, because renaming them
+// would replace them.
 const (
-	Public   Tier = "public"   // load balancers, NAT gateways; routes to the internet gateway
-	Private  Tier = "private"  // web and application servers; routes to NAT (if any)
-	Database Tier = "database" // the database; no route out of the VPC
+	Public   SubnetClass = "public"   // load balancers, NAT gateways; routes to the internet gateway
+	Private  SubnetClass = "private"  // web and application servers; routes to NAT (if any)
+	Isolated SubnetClass = "database" // the database; no route out of the VPC
 )
 
-// Tiers lists the subnet tiers.
-var Tiers = []Tier{Public, Private, Database}
+// SubnetClasses lists the subnet classes.
+var SubnetClasses = []SubnetClass{Public, Private, Isolated}
 
 // ZoneSubnets are the CIDR blocks of one availability zone's subnets.
-type ZoneSubnets map[Tier]netip.Prefix
+type ZoneSubnets map[SubnetClass]netip.Prefix
 
 // MaxZones is how many zone letters (a to h) the layout has room for.
 const MaxZones = 8
@@ -50,7 +54,7 @@ func Layout(vpcCIDR string, zones []string) (map[string]ZoneSubnets, error) {
 		out[z] = ZoneSubnets{
 			Private:  subnet(vpc, 4, slot),
 			Public:   subnet(vpc, 5, 16+slot),
-			Database: subnet(vpc, 5, 24+slot),
+			Isolated: subnet(vpc, 5, 24+slot),
 		}
 	}
 	return out, nil

@@ -78,9 +78,12 @@ type Network struct {
 	VpcID             pulumi.StringOutput
 	CIDR              string
 	AvailabilityZones []string
-	PublicSubnets     []Subnet
-	PrivateSubnets    []Subnet
-	DatabaseSubnets   []Subnet
+	// PublicSubnets route to the internet gateway (the load balancers),
+	// PrivateSubnets to a NAT gateway if any (the hosts), IsolatedSubnets
+	// nowhere out of the VPC (the database).
+	PublicSubnets   []Subnet
+	PrivateSubnets  []Subnet
+	IsolatedSubnets []Subnet
 	// EndpointSecurityGroupID guards the interface endpoints (443 from the VPC).
 	EndpointSecurityGroupID pulumi.StringOutput
 	// RouteTables are the subnets' route tables, for a caller's own routes
@@ -100,7 +103,7 @@ type Network struct {
 type RouteTables struct {
 	Public   *ec2.RouteTable
 	Private  map[string]*ec2.RouteTable // by zone
-	Database *ec2.RouteTable
+	Isolated *ec2.RouteTable
 }
 
 // SubnetIDs returns the ids of a list of subnets, in order.
@@ -221,7 +224,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	for _, z := range args.AvailabilityZones {
-		for _, tier := range Tiers {
+		for _, tier := range SubnetClasses {
 			s, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-%s-%s", name, tier, z), &ec2.SubnetArgs{
 				VpcId:            n.VpcID,
 				AvailabilityZone: pulumi.String(z),
@@ -240,8 +243,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 				n.PublicSubnets = append(n.PublicSubnets, sub)
 			case Private:
 				n.PrivateSubnets = append(n.PrivateSubnets, sub)
-			case Database:
-				n.DatabaseSubnets = append(n.DatabaseSubnets, sub)
+			case Isolated:
+				n.IsolatedSubnets = append(n.IsolatedSubnets, sub)
 			}
 		}
 	}
@@ -263,7 +266,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		"availabilityZones": pulumi.ToStringArray(n.AvailabilityZones),
 		"publicSubnetIds":   SubnetIDs(n.PublicSubnets),
 		"privateSubnetIds":  SubnetIDs(n.PrivateSubnets),
-		"databaseSubnetIds": SubnetIDs(n.DatabaseSubnets),
+		"databaseSubnetIds": SubnetIDs(n.IsolatedSubnets),
 	})
 }
 
@@ -358,8 +361,8 @@ func (b *builder) routing(n *Network, nat string) (pulumi.StringArray, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.RouteTables.Database = db
-	for _, s := range n.DatabaseSubnets {
+	n.RouteTables.Isolated = db
+	for _, s := range n.IsolatedSubnets {
 		if err := b.associate("database-"+s.Zone, s, db); err != nil {
 			return nil, err
 		}

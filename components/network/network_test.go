@@ -56,10 +56,10 @@ func TestLayoutIsKeyedByZoneLetter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]map[network.Tier]string{
-		"us-east-1a": {network.Private: "10.0.0.0/20", network.Public: "10.0.128.0/21", network.Database: "10.0.192.0/21"},
-		"us-east-1b": {network.Private: "10.0.16.0/20", network.Public: "10.0.136.0/21", network.Database: "10.0.200.0/21"},
-		"us-east-1f": {network.Private: "10.0.80.0/20", network.Public: "10.0.168.0/21", network.Database: "10.0.232.0/21"},
+	want := map[string]map[network.SubnetClass]string{
+		"us-east-1a": {network.Private: "10.0.0.0/20", network.Public: "10.0.128.0/21", network.Isolated: "10.0.192.0/21"},
+		"us-east-1b": {network.Private: "10.0.16.0/20", network.Public: "10.0.136.0/21", network.Isolated: "10.0.200.0/21"},
+		"us-east-1f": {network.Private: "10.0.80.0/20", network.Public: "10.0.168.0/21", network.Isolated: "10.0.232.0/21"},
 	}
 	for zone, tiers := range want {
 		for tier, cidr := range tiers {
@@ -80,7 +80,7 @@ func TestLayoutSubnetsNeverOverlapAndStayInsideTheVPC(t *testing.T) {
 		vpc := netip.MustParsePrefix(cidr)
 		var all []netip.Prefix
 		for _, z := range zones {
-			for _, tier := range network.Tiers {
+			for _, tier := range network.SubnetClasses {
 				p := layout[z][tier]
 				if !vpc.Contains(p.Addr()) || p.Bits() < vpc.Bits() || p.Bits() > 28 {
 					t.Errorf("%s: %s %s = %s is not a valid subnet of the VPC", cidr, z, tier, p)
@@ -134,7 +134,7 @@ func TestAddingAZoneKeepsExistingSubnets(t *testing.T) {
 func TestSubnetsPerZoneAndTier(t *testing.T) {
 	rec := run(t, twoZones())
 	for _, zone := range []string{"us-east-1a", "us-east-1b"} {
-		for _, tier := range network.Tiers {
+		for _, tier := range network.SubnetClasses {
 			s := rec.Named(subnetT, "network-"+string(tier)+"-"+zone)
 			if s == nil {
 				t.Fatalf("no %s subnet in %s", tier, zone)

@@ -91,7 +91,7 @@ func Program(ctx *pulumi.Context) error {
 		db, err := database.New(ctx, "database-"+color, database.Args{
 			Engine: database.Postgres, EngineVersion: "16", InstanceClass: "db.t4g.micro",
 			AllocatedStorageGiB: 20, BackupRetentionDays: 1, SkipFinalSnapshot: true,
-			SubnetIDs: network.SubnetIDs(net.DatabaseSubnets), VpcID: net.VpcID,
+			SubnetIDs: network.SubnetIDs(net.IsolatedSubnets), VpcID: net.VpcID,
 			Administrators: []string{account.Arn},
 		}, withAWS)
 		if err != nil {

@@ -93,7 +93,7 @@ func Render(dir, stack string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, outputs, err := Run(opts)
+	rec, outputs, err := Record(opts)
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", stack, err)
 	}
@@ -124,12 +124,12 @@ type Outputs struct {
 	Secret map[string]bool
 }
 
-// Run runs the program's body (infra.Run) under the mocks and awaits the
+// Record runs the program's body (infra.BuildStack) under the mocks and awaits the
 // outputs infra.Program exports, which a mocked run does not record.
-func Run(opts mocks.Options) (*mocks.Recorder, Outputs, error) {
+func Record(opts mocks.Options) (*mocks.Recorder, Outputs, error) {
 	out := Outputs{Values: map[string]any{}, Secret: map[string]bool{}}
 	rec, err := mocks.Run(func(ctx *pulumi.Context) error {
-		site, err := infra.Run(ctx)
+		site, err := infra.BuildStack(ctx)
 		if err != nil {
 			return err
 		}
