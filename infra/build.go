@@ -141,7 +141,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	// The hosts of each tier are an Auto Scaling group; each tier's agents
 	// discover the group behind it, so the tiers are told its name.
 	site.App, err = apptier.New(ctx, "app", apptier.Args{
-		Args: hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Network.HostPrerequisites, volumeTags),
+		Args:  hosts(s, s.App.Host, s.App.Capacity, facts.App, site.Network.PrivateSubnets, site.Network.HostPrerequisites, volumeTags),
 		VpcID: site.Network.VpcID, Port: s.App.Port, Release: facts.Release, Agent: facts.Agent(facts.App), DatabaseSecretArn: site.Database.SecretArn,
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
 	}, withAWS)
@@ -155,7 +155,7 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	site.Web, err = webtier.New(ctx, "web", webtier.Args{
-		Args: hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Network.HostPrerequisites, volumeTags),
+		Args:  hosts(s, s.Web.Host, s.Web.Capacity, facts.Web, site.Network.PrivateSubnets, site.Network.HostPrerequisites, volumeTags),
 		VpcID: site.Network.VpcID, Port: s.Web.Port, SiteName: s.SiteName(), AppGroup: site.App.Group.Group, AppPort: s.App.Port,
 		Agent:  facts.Agent(facts.Web),
 		Bucket: site.Bucket, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,

@@ -293,7 +293,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	c.Hosts, err = group.NewHosts(ctx, name, c, group.HostsArgs{
 		Args: args.group(), VpcID: args.VpcID, Port: lbconf.HTTPPort,
 		FirewallDescription: "webstack load balancers (HAProxy): HTTP and HTTPS from clients",
-		Tier: "lb", Packages: []string{"haproxy", "keepalived"},
+		Tier:                "lb", Packages: []string{"haproxy", "keepalived"},
 		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle,
 		RoleDescription: "webstack load balancers: read their bundle, releases and secrets; take over the Elastic IP; run their agent",
