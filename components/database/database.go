@@ -25,7 +25,6 @@ import (
 	"github.com/foobar/webstack/components/firewall"
 	"github.com/foobar/webstack/components/inputs"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/foobar/webstack/components/internal/iampolicy"
@@ -195,20 +194,12 @@ func MajorVersion(engine, version string) string {
 
 func (a Args) validate() error {
 	var errs []error
-	if a.Engine != Postgres && a.Engine != MySQL {
-		errs = append(errs, fmt.Errorf("database: Args.Engine = %s: must be postgres or mysql", inputs.Show("Engine", a.Engine)))
-	}
-	if !versionRe.MatchString(a.EngineVersion) || MajorVersion(a.Engine, a.EngineVersion) != a.EngineVersion {
-		errs = append(errs, fmt.Errorf("database: Args.EngineVersion = %s: must be a major version such as 16 (PostgreSQL) or 8.0 (MySQL): AWS applies minor upgrades itself, and a pinned full version would read as a downgrade after the first one", inputs.Show("EngineVersion", a.EngineVersion)))
-	}
-	if !slices.Contains(LogRetentionValues, a.LogRetentionDays) {
-		errs = append(errs, fmt.Errorf("database: Args.LogRetentionDays = %d: must be one of %v (the values CloudWatch Logs accepts)", a.LogRetentionDays, LogRetentionValues))
-	}
-	if !strings.HasPrefix(a.InstanceClass, "db.") {
-		errs = append(errs, fmt.Errorf("database: Args.InstanceClass = %s: must be db.*", inputs.Show("InstanceClass", a.InstanceClass)))
-	}
-	if a.BackupRetentionDays < 0 || a.BackupRetentionDays > 35 {
-		errs = append(errs, fmt.Errorf("database: Args.BackupRetentionDays = %d: must be 0 to 35", a.BackupRetentionDays))
+	for _, p := range a.Problems() {
+		value := fmt.Sprint(p.Value)
+		if str, ok := p.Value.(string); ok {
+			value = inputs.Show(p.Field, str)
+		}
+		errs = append(errs, fmt.Errorf("database: Args.%s = %s: %s", p.Field, value, p.Allowed))
 	}
 	if len(a.Administrators) == 0 {
 		errs = append(errs, errors.New("database: Args.Administrators is required: the deploying principal's ARN, or the secret's policy would lock Pulumi out of it"))
@@ -220,22 +211,6 @@ func (a Args) validate() error {
 	}
 	if a.SubnetIDs == nil || a.VpcID == nil {
 		errs = append(errs, errors.New("database: Args.SubnetIDs and VpcID are required"))
-	}
-	tlsName, _ := TLSParameter(a.Engine)
-	seen := map[string]bool{}
-	for i, p := range a.Parameters {
-		switch {
-		case !parameterNameRe.MatchString(p.Name):
-			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].Name = %s: must be an engine parameter name (letters, digits, _ . -)", i, inputs.Show("Name", p.Name)))
-		case strings.EqualFold(p.Name, tlsName):
-			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].Name = %q: the component sets it to force TLS; it cannot be overridden", i, p.Name))
-		case seen[strings.ToLower(p.Name)]:
-			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].Name = %q: given twice", i, p.Name))
-		}
-		seen[strings.ToLower(p.Name)] = true
-		if p.ApplyMethod != "" && p.ApplyMethod != "immediate" && p.ApplyMethod != "pending-reboot" {
-			errs = append(errs, fmt.Errorf("database: Args.Parameters[%d].ApplyMethod = %s: must be immediate or pending-reboot", i, inputs.Show("ApplyMethod", p.ApplyMethod)))
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -382,3 +382,33 @@ func TestIdentifierRules(t *testing.T) {
 		t.Errorf("Identifier = %q", got)
 	}
 }
+
+// The component refuses, naming the field, what RDS or the engine would
+// refuse later (or what would break the stack), whoever calls it.
+func TestRulesNameTheField(t *testing.T) {
+	for want, mutate := range map[string]func(*database.Args){
+		`Args.EngineVersion = "12"`:                                        func(a *database.Args) { a.EngineVersion = "12" },
+		`Args.InstanceClass = "t3.micro"`:                                  func(a *database.Args) { a.InstanceClass = "t3.micro" },
+		"Args.AllocatedStorageGiB = 10":                                    func(a *database.Args) { a.AllocatedStorageGiB = 10 },
+		"Args.MaxAllocatedStorageGiB = 21":                                 func(a *database.Args) { a.MaxAllocatedStorageGiB = 21 },
+		`Args.BackupWindow = "03:00-03:10"`:                                func(a *database.Args) { a.BackupWindow = "03:00-03:10" },
+		`Args.MaintenanceWindow = "sun:03:30-sun:04:30": must not overlap`: func(a *database.Args) { a.MaintenanceWindow = "sun:03:30-sun:04:30" },
+		`Args.FinalSnapshotPrefix = "final--x"`:                            func(a *database.Args) { a.FinalSnapshotPrefix = "final--x" },
+		`Args.Name = "template1"`:                                          func(a *database.Args) { a.Name = "template1" },
+		`Args.Username = "rdsadmin"`:                                       func(a *database.Args) { a.Username = "rdsadmin" },
+		"Args.Port = 80":                                                   func(a *database.Args) { a.Port = 80 },
+		`Args.Parameters[0].ApplyMethod = "now"`: func(a *database.Args) {
+			a.Parameters = []database.Parameter{{Name: "work_mem", Value: "1", ApplyMethod: "now"}}
+		},
+	} {
+		args := prodArgs()
+		mutate(&args)
+		rec, err := mocks.Run(func(ctx *pulumi.Context) error {
+			_, err := database.New(ctx, "db", args)
+			return err
+		}, mocks.Options{Project: "webstack", Stack: "test"})
+		if err == nil || !strings.Contains(err.Error(), "database: "+want) || rec.Count() != 0 {
+			t.Errorf("%s: err=%v, %d resources", want, err, rec.Count())
+		}
+	}
+}
