@@ -172,15 +172,16 @@ func (a Args) validate() error {
 	return errors.Join(errs...)
 }
 
-// allowClients opens the pair's firewall to what it serves: HTTP from the
+// openFirewall opens the pair's firewall to what it serves: HTTP from the
 // clients, HTTPS only when it holds a certificate, and VRRP between the
 // nodes only (keepalived's election; docs/LOADBALANCER.md).
-func (c *Cluster) allowClients(a Args) error {
+func (b *builder) openFirewall() error {
+	a := b.args
 	clients := a.ClientCIDRs
 	if clients == nil {
 		clients = []string{"0.0.0.0/0"}
 	}
-	lb := c.Connections
+	lb := b.c.Connections
 	if err := lb.AllowFromCIDRs(clients, firewall.TCP(lbconf.HTTPPort), "HTTP from clients (redirected to HTTPS when TLS is on)"); err != nil {
 		return err
 	}
@@ -214,126 +215,168 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := ctx.RegisterComponentResource("webstack:loadbalancer:Cluster", name, c, opts...); err != nil {
 		return nil, err
 	}
-	child := pulumi.Parent(c)
-	groupNames := group.NamesOf(ctx, name)
+	b := &builder{ctx: ctx, name: name, args: args, c: c, child: pulumi.Parent(c), names: group.NamesOf(ctx, name)}
+	for _, step := range []func() error{
+		b.secrets,        // the stats and VRRP passwords, in a secret
+		b.address,        // the Elastic IP the MASTER takes
+		b.hosts,          // the pair: its bundle, role, firewall and group
+		b.openFirewall,   // HTTP(S) from the clients, VRRP between the nodes
+		b.restrictSecret, // only the nodes and the administrators read it
+		b.record,         // the site's DNS record, if there is a zone
+	} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"publicIp": c.PublicIP, "url": c.URL, "group": pulumi.String(b.names.Group)})
+}
 
-	// Passwords: HAProxy's stats page, and VRRP (keepalived reads 8 characters).
-	stats, err := random.NewRandomPassword(ctx, name+"-stats-password", &random.RandomPasswordArgs{Length: pulumi.Int(32), Special: pulumi.Bool(false)}, child)
+// builder carries what New's steps share.
+type builder struct {
+	ctx    *pulumi.Context
+	name   string
+	args   Args
+	c      *Cluster
+	child  pulumi.ResourceOption
+	names  group.Names
+	secret *secretsmanager.Secret
+}
+
+// secrets makes HAProxy's stats password and keepalived's VRRP password
+// (keepalived reads 8 characters) and keeps them in one secret.
+func (b *builder) secrets() error {
+	ctx, name := b.ctx, b.name
+	stats, err := random.NewRandomPassword(ctx, name+"-stats-password", &random.RandomPasswordArgs{Length: pulumi.Int(32), Special: pulumi.Bool(false)}, b.child)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	vrrp, err := random.NewRandomPassword(ctx, name+"-vrrp-password", &random.RandomPasswordArgs{Length: pulumi.Int(8), Special: pulumi.Bool(false)}, child)
+	vrrp, err := random.NewRandomPassword(ctx, name+"-vrrp-password", &random.RandomPasswordArgs{Length: pulumi.Int(8), Special: pulumi.Bool(false)}, b.child)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	secret, err := secretsmanager.NewSecret(ctx, name+"-secrets", &secretsmanager.SecretArgs{
+	b.secret, err = secretsmanager.NewSecret(ctx, name+"-secrets", &secretsmanager.SecretArgs{
 		Description:          pulumi.String("webstack load balancers: HAProxy stats and VRRP passwords"),
 		RecoveryWindowInDays: pulumi.Int(7),
 		Tags:                 names.Tags(ctx, name+"-secrets"),
-	}, child)
+	}, b.child)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := secretsmanager.NewSecretVersion(ctx, name+"-secrets", &secretsmanager.SecretVersionArgs{
-		SecretId:     secret.ID(),
+		SecretId:     b.secret.ID(),
 		SecretString: pulumi.Sprintf(`{"statsPassword":%q,"vrrpPassword":%q}`, stats.Result, vrrp.Result),
-	}, child); err != nil {
-		return nil, err
+	}, b.child); err != nil {
+		return err
 	}
-	c.SecretArn = secret.Arn
+	b.c.SecretArn = b.secret.Arn
+	return nil
+}
 
-	// The Elastic IP: the MASTER node associates it with itself, so Pulumi
-	// never associates it, nor undoes keepalived's association.
-	c.EIP, err = ec2.NewEip(ctx, name+"-eip", &ec2.EipArgs{
+// address makes the Elastic IP: the MASTER node associates it with
+// itself, so Pulumi never associates it, nor undoes keepalived's
+// association.
+func (b *builder) address() error {
+	var err error
+	c := b.c
+	c.EIP, err = ec2.NewEip(b.ctx, b.name+"-eip", &ec2.EipArgs{
 		Domain: pulumi.String("vpc"),
-		Tags:   names.Tags(ctx, name+"-eip"),
-	}, child, pulumi.IgnoreChanges([]string{"instance", "networkInterface", "associateWithPrivateIp"}))
+		Tags:   names.Tags(b.ctx, b.name+"-eip"),
+	}, b.child, pulumi.IgnoreChanges([]string{"instance", "networkInterface", "associateWithPrivateIp"}))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.PublicIP = c.EIP.PublicIp
 	c.URL = pulumi.Sprintf("http://%s/", c.EIP.PublicIp)
-	if args.CertificateSecret != "" {
-		c.URL = pulumi.Sprintf("https://%s/", args.SiteName)
+	if b.args.CertificateSecret != "" {
+		c.URL = pulumi.Sprintf("https://%s/", b.args.SiteName)
 	}
+	return nil
+}
 
-	bundle := pulumi.All(c.EIP.AllocationId, c.EIP.PublicIp, secret.Arn).ApplyT(func(v []any) (string, error) {
-		b, err := Bundle(BundleArgs{
-			Names: groupNames, Region: args.Region, AllocationID: v[0].(string), Address: v[1].(string), SecretArn: v[2].(string),
+// hosts makes the pair's group of hosts, with its bundle and its role.
+func (b *builder) hosts() error {
+	args, c := b.args, b.c
+	bundle := pulumi.All(c.EIP.AllocationId, c.EIP.PublicIp, b.secret.Arn).ApplyT(func(v []any) (string, error) {
+		bundle, err := Bundle(BundleArgs{
+			Names: b.names, Region: args.Region, AllocationID: v[0].(string), Address: v[1].(string), SecretArn: v[2].(string),
 			CertificateSecret: args.CertificateSecret, SiteName: args.SiteName,
 			WebGroup: args.WebGroup, WebPort: args.WebPort,
-			AgentKey: group.AgentKey(name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,
+			AgentKey: group.AgentKey(b.name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,
 		})
 		if err != nil {
 			return "", err
 		}
-		return b.Script()
+		return bundle.Script()
 	}).(pulumi.StringOutput)
-
-	// The role: read its secrets, and take over the Elastic IP onto a node
-	// of this group (tagged by its launch template), nothing else.
-	certARN := secretARN(args.Partition, args.Region, args.AccountID, args.CertificateSecret)
-	ec2ARN := func(kind string) string {
-		return fmt.Sprintf("arn:%s:ec2:%s:%s:%s/*", args.Partition, args.Region, args.AccountID, kind)
-	}
-	policy := iampolicy.FromARNs(pulumi.StringArray{secret.Arn, c.EIP.Arn}, func(arns []string) []iampolicy.Statement {
-		secrets := arns[:1]
-		if certARN != "" {
-			secrets = append(secrets, certARN)
-		}
-		onto := iampolicy.Allow("TakeOverTheElasticIPOntoANode", []string{"ec2:AssociateAddress"}, ec2ARN("instance"), ec2ARN("network-interface"))
-		onto.Condition = map[string]map[string]any{"StringEquals": {"aws:ResourceTag/" + group.GroupTag: groupNames.Group}}
-		return []iampolicy.Statement{
-			iampolicy.Allow("ReadSecrets", []string{"secretsmanager:GetSecretValue"}, secrets...),
-			iampolicy.Allow("TakeOverTheElasticIP", []string{"ec2:AssociateAddress"}, arns[1]),
-			onto,
-		}
-	})
-
-	c.Hosts, err = group.NewHosts(ctx, name, c, group.HostsArgs{
+	var err error
+	c.Hosts, err = group.NewHosts(b.ctx, b.name, c, group.HostsArgs{
 		Args: args.group(), VpcID: args.VpcID, Port: lbconf.HTTPPort,
 		FirewallDescription: "webstack load balancers (HAProxy): HTTP and HTTPS from clients",
 		Tier:                "lb", Packages: []string{"haproxy", "keepalived"},
 		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle,
 		RoleDescription: "webstack load balancers: read their bundle, releases and secrets; take over the Elastic IP; run their agent",
-		Policy:          policy,
+		Policy:          b.policy(),
 	})
-	if err != nil {
-		return nil, err
+	return err
+}
+
+// policy is the nodes' own: read their secrets, and take over the Elastic
+// IP onto a node of this group (tagged by its launch template), nothing
+// else.
+func (b *builder) policy() pulumi.StringOutput {
+	args := b.args
+	certARN := secretARN(args.Partition, args.Region, args.AccountID, args.CertificateSecret)
+	ec2ARN := func(kind string) string {
+		return fmt.Sprintf("arn:%s:ec2:%s:%s:%s/*", args.Partition, args.Region, args.AccountID, kind)
 	}
-	if err := c.allowClients(args); err != nil {
-		return nil, err
-	}
-	// Only the nodes and the administrators may read the passwords, whatever
-	// other IAM policies of the account allow.
-	readers := pulumi.StringArray{c.Hosts.Role.RoleArn}
-	for _, a := range iampolicy.ReadersOf(args.Administrators) {
+	return iampolicy.FromARNs(pulumi.StringArray{b.secret.Arn, b.c.EIP.Arn}, func(arns []string) []iampolicy.Statement {
+		secrets := arns[:1]
+		if certARN != "" {
+			secrets = append(secrets, certARN)
+		}
+		onto := iampolicy.Allow("TakeOverTheElasticIPOntoANode", []string{"ec2:AssociateAddress"}, ec2ARN("instance"), ec2ARN("network-interface"))
+		onto.Condition = map[string]map[string]any{"StringEquals": {"aws:ResourceTag/" + group.GroupTag: b.names.Group}}
+		return []iampolicy.Statement{
+			iampolicy.Allow("ReadSecrets", []string{"secretsmanager:GetSecretValue"}, secrets...),
+			iampolicy.Allow("TakeOverTheElasticIP", []string{"ec2:AssociateAddress"}, arns[1]),
+			onto,
+		}
+	})
+}
+
+// restrictSecret lets only the nodes and the administrators read the
+// passwords, whatever other IAM policies of the account allow.
+func (b *builder) restrictSecret() error {
+	readers := pulumi.StringArray{b.c.Hosts.Role.RoleArn}
+	for _, a := range iampolicy.ReadersOf(b.args.Administrators) {
 		readers = append(readers, pulumi.String(a))
 	}
-	if _, err := secretsmanager.NewSecretPolicy(ctx, name+"-secrets", &secretsmanager.SecretPolicyArgs{
-		SecretArn:         secret.Arn,
+	_, err := secretsmanager.NewSecretPolicy(b.ctx, b.name+"-secrets", &secretsmanager.SecretPolicyArgs{
+		SecretArn:         b.secret.Arn,
 		Policy:            readers.ToStringArrayOutput().ApplyT(iampolicy.OnlyReaders).(pulumi.StringOutput),
 		BlockPublicPolicy: pulumi.Bool(true),
-	}, child); err != nil {
-		return nil, err
-	}
+	}, b.child)
+	return err
+}
 
-	if args.HostedZoneID != "" {
-		if _, err := route53.NewRecord(ctx, name+"-www", &route53.RecordArgs{
-			ZoneId:  pulumi.String(args.HostedZoneID),
-			Name:    pulumi.String(args.SiteName),
-			Type:    pulumi.String("A"),
-			Ttl:     pulumi.Int(60),
-			Records: pulumi.StringArray{c.EIP.PublicIp},
-			// A record that exists already (another stack's, or made by
-			// hand) is not taken over: creating it fails instead.
-			AllowOverwrite: pulumi.Bool(false),
-		}, child); err != nil {
-			return nil, err
-		}
+// record points the site's name at the Elastic IP, when a hosted zone is
+// given.
+func (b *builder) record() error {
+	if b.args.HostedZoneID == "" {
+		return nil
 	}
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"publicIp": c.PublicIP, "url": c.URL, "group": pulumi.String(groupNames.Group)})
+	_, err := route53.NewRecord(b.ctx, b.name+"-www", &route53.RecordArgs{
+		ZoneId:  pulumi.String(b.args.HostedZoneID),
+		Name:    pulumi.String(b.args.SiteName),
+		Type:    pulumi.String("A"),
+		Ttl:     pulumi.Int(60),
+		Records: pulumi.StringArray{b.c.EIP.PublicIp},
+		// A record that exists already (another stack's, or made by hand)
+		// is not taken over: creating it fails instead.
+		AllowOverwrite: pulumi.Bool(false),
+	}, b.child)
+	return err
 }
 
 // placements are the public subnets the pair spreads over.
