@@ -336,85 +336,136 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := ctx.RegisterComponentResource("webstack:database:Database", name, d, opts...); err != nil {
 		return nil, err
 	}
-	child := pulumi.Parent(d)
+	b := &builder{ctx: ctx, name: name, args: args, d: d, child: pulumi.Parent(d)}
+	for _, step := range []func() error{
+		b.firewall,    // closed until the program draws the arrow
+		b.subnets,     // the isolated subnets
+		b.parameters,  // TLS forced, and the caller's parameters
+		b.password,    // the master password
+		b.generation,  // the instance's identifier and final snapshot name
+		b.logGroups,   // the exports' log groups, with a retention
+		b.instance,    // the RDS instance
+		b.credentials, // the secret the application reads
+	} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{
+		"endpoint":  d.Endpoint,
+		"port":      d.Port,
+		"name":      pulumi.String(d.Name),
+		"secretArn": d.SecretArn,
+	})
+}
 
-	// The database's firewall: no rule until the program draws the arrow
-	// from the application servers; no egress (it opens no connection).
+// builder carries what New's steps share.
+type builder struct {
+	ctx   *pulumi.Context
+	name  string
+	args  Args
+	d     *Database
+	child pulumi.ResourceOption
+
+	subnetGroup    *rds.SubnetGroup
+	parameterGroup *rds.ParameterGroup
+	pass           *random.RandomPassword
+	gen            *random.RandomId
+	identifier     pulumi.StringOutput
+	exportGroups   []pulumi.Resource
+}
+
+// firewall makes the database's security group: no rule until the
+// program draws the arrow from the application servers; no egress (it
+// opens no connection).
+func (b *builder) firewall() error {
 	var err error
-	d.Connections, err = firewall.NewConnections(ctx, name, args.VpcID, firewall.TCP(args.Port),
-		"webstack database: from the application servers only", child)
-	if err != nil {
-		return nil, err
-	}
+	b.d.Connections, err = firewall.NewConnections(b.ctx, b.name, b.args.VpcID, firewall.TCP(b.args.Port),
+		"webstack database: from the application servers only", b.child)
+	return err
+}
 
-	subnets, err := rds.NewSubnetGroup(ctx, name, &rds.SubnetGroupArgs{
+func (b *builder) subnets() error {
+	var err error
+	b.subnetGroup, err = rds.NewSubnetGroup(b.ctx, b.name, &rds.SubnetGroupArgs{
 		Description: pulumi.String("webstack database subnets: no route out of the VPC"),
-		SubnetIds:   args.SubnetIDs,
-		Tags:        names.Tags(ctx, name),
-	}, child)
-	if err != nil {
-		return nil, err
-	}
-	// An auto-named parameter group: when it must be replaced (a new
-	// family on a major upgrade), the new one is created before the old one
-	// is deleted, so the instance always has one.
+		SubnetIds:   b.args.SubnetIDs,
+		Tags:        names.Tags(b.ctx, b.name),
+	}, b.child)
+	return err
+}
+
+// parameters makes an auto-named parameter group: when it must be
+// replaced (a new family on a major upgrade), the new one is created
+// before the old one is deleted, so the instance always has one.
+func (b *builder) parameters() error {
+	args := b.args
 	tlsName, tlsValue := TLSParameter(args.Engine)
-	params, err := rds.NewParameterGroup(ctx, name, &rds.ParameterGroupArgs{
+	var err error
+	b.parameterGroup, err = rds.NewParameterGroup(b.ctx, b.name, &rds.ParameterGroupArgs{
 		Family:      pulumi.String(Family(args.Engine, args.EngineVersion)),
 		Description: pulumi.String("webstack database: TLS required"),
 		Parameters:  parameters(args.Parameters, tlsName, tlsValue),
-		Tags:        names.Tags(ctx, name),
-	}, child, pulumi.DeleteBeforeReplace(false))
-	if err != nil {
-		return nil, err
-	}
+		Tags:        names.Tags(b.ctx, b.name),
+	}, b.child, pulumi.DeleteBeforeReplace(false))
+	return err
+}
 
-	password, err := random.NewRandomPassword(ctx, name+"-password", &random.RandomPasswordArgs{
+func (b *builder) password() error {
+	var err error
+	b.pass, err = random.NewRandomPassword(b.ctx, b.name+"-password", &random.RandomPasswordArgs{
 		Length:          pulumi.Int(32),
 		Special:         pulumi.Bool(true),
 		OverrideSpecial: pulumi.String(PasswordSpecials),
 		MinLower:        pulumi.Int(2), MinUpper: pulumi.Int(2), MinNumeric: pulumi.Int(2),
-	}, child)
-	if err != nil {
-		return nil, err
-	}
+	}, b.child)
+	return err
+}
 
-	// One random suffix per generation of the instance, renewed whenever a
-	// field that forces a replacement changes: it names the instance (so
-	// the replacement can exist beside the old one, and its log groups
-	// can be created before it) and its final snapshot (so the next
-	// delete never meets an earlier instance's snapshot).
-	generation, err := random.NewRandomId(ctx, name+"-generation", &random.RandomIdArgs{
+// generation is one random suffix per generation of the instance, renewed
+// whenever a field that forces a replacement changes: it names the
+// instance (so the replacement can exist beside the old one, and its log
+// groups can be created before it) and its final snapshot (so the next
+// delete never meets an earlier instance's snapshot).
+func (b *builder) generation() error {
+	var err error
+	b.gen, err = random.NewRandomId(b.ctx, b.name+"-generation", &random.RandomIdArgs{
 		ByteLength: pulumi.Int(4),
-		Keepers:    pulumi.ToStringMap(ReplacingFields(args)),
-	}, child)
+		Keepers:    pulumi.ToStringMap(ReplacingFields(b.args)),
+	}, b.child)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	identifier := generation.Hex.ApplyT(func(hex string) string {
-		return Identifier(names.Tag(ctx, name), hex)
+	b.identifier = b.gen.Hex.ApplyT(func(hex string) string {
+		return Identifier(names.Tag(b.ctx, b.name), hex)
 	}).(pulumi.StringOutput)
+	return nil
+}
 
-	// The log groups RDS writes the exports to, with a retention, created
-	// before the instance so that RDS finds them instead of creating its
-	// own (which would keep logs forever and outlive the stack).
-	var logGroups []pulumi.Resource
-	for _, logType := range LogExports(args.Engine) {
-		group, err := cloudwatch.NewLogGroup(ctx, name+"-"+logType, &cloudwatch.LogGroupArgs{
-			Name: identifier.ApplyT(func(id string) string {
+// logGroups makes the log groups RDS writes the exports to, with a
+// retention, before the instance, so that RDS finds them instead of
+// creating its own (which would keep logs forever and outlive the stack).
+func (b *builder) logGroups() error {
+	for _, logType := range LogExports(b.args.Engine) {
+		group, err := cloudwatch.NewLogGroup(b.ctx, b.name+"-"+logType, &cloudwatch.LogGroupArgs{
+			Name: b.identifier.ApplyT(func(id string) string {
 				return LogGroupName(id, logType)
 			}).(pulumi.StringOutput),
-			RetentionInDays: pulumi.Int(args.LogRetentionDays),
-			Tags:            names.Tags(ctx, name+"-"+logType),
-		}, child)
+			RetentionInDays: pulumi.Int(b.args.LogRetentionDays),
+			Tags:            names.Tags(b.ctx, b.name+"-"+logType),
+		}, b.child)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		logGroups = append(logGroups, group)
+		b.exportGroups = append(b.exportGroups, group)
 	}
+	return nil
+}
 
+func (b *builder) instance() error {
+	args, d := b.args, b.d
 	instanceArgs := &rds.InstanceArgs{
-		Identifier:              identifier,
+		Identifier:              b.identifier,
 		Engine:                  pulumi.String(args.Engine),
 		EngineVersion:           pulumi.String(args.EngineVersion),
 		InstanceClass:           pulumi.String(args.InstanceClass),
@@ -423,11 +474,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		StorageEncrypted:        pulumi.Bool(true),
 		DbName:                  pulumi.String(args.Name),
 		Username:                pulumi.String(args.Username),
-		Password:                password.Result,
+		Password:                b.pass.Result,
 		Port:                    pulumi.Int(args.Port),
-		DbSubnetGroupName:       subnets.Name,
+		DbSubnetGroupName:       b.subnetGroup.Name,
 		VpcSecurityGroupIds:     pulumi.StringArray{d.Connections.ID},
-		ParameterGroupName:      params.Name,
+		ParameterGroupName:      b.parameterGroup.Name,
 		CaCertIdentifier:        pulumi.String(CertIdentifier),
 		PubliclyAccessible:      pulumi.Bool(false),
 		MultiAz:                 pulumi.Bool(args.MultiAZ),
@@ -442,7 +493,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		DeletionProtection:           pulumi.Bool(args.DeletionProtection),
 		SkipFinalSnapshot:            pulumi.Bool(args.SkipFinalSnapshot),
 		EnabledCloudwatchLogsExports: pulumi.ToStringArray(LogExports(args.Engine)),
-		Tags:                         names.Tags(ctx, name),
+		Tags:                         names.Tags(b.ctx, b.name),
 	}
 	if args.MaxAllocatedStorageGiB > 0 {
 		instanceArgs.MaxAllocatedStorage = pulumi.Int(args.MaxAllocatedStorageGiB)
@@ -458,41 +509,41 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		instanceArgs.PerformanceInsightsRetentionPeriod = pulumi.Int(7)
 	}
 	if !args.SkipFinalSnapshot {
-		instanceArgs.FinalSnapshotIdentifier = pulumi.Sprintf("%s-%s", args.FinalSnapshotPrefix, generation.Hex)
+		instanceArgs.FinalSnapshotIdentifier = pulumi.Sprintf("%s-%s", args.FinalSnapshotPrefix, b.gen.Hex)
 	}
-	d.Instance, err = rds.NewInstance(ctx, name, instanceArgs, child, pulumi.Protect(args.Protect), pulumi.DependsOn(logGroups))
+	var err error
+	d.Instance, err = rds.NewInstance(b.ctx, b.name, instanceArgs, b.child, pulumi.Protect(args.Protect), pulumi.DependsOn(b.exportGroups))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.Address, d.Endpoint, d.Port = d.Instance.Address, d.Instance.Endpoint, d.Instance.Port
+	return nil
+}
 
-	// The credentials live as long as the data they open: protected with
-	// the instance, and kept in AWS when the instance is deleted with a
-	// final snapshot (a database restored from it has the same master
-	// password). pulumi destroy then removes them from the state only.
-	keepCredentials := []pulumi.ResourceOption{child, pulumi.Protect(args.Protect), pulumi.RetainOnDelete(!args.SkipFinalSnapshot)}
-	secret, err := secretsmanager.NewSecret(ctx, name+"-credentials", &secretsmanager.SecretArgs{
+// credentials makes the secret the application reads. The credentials
+// live as long as the data they open: protected with the instance, and
+// kept in AWS when the instance is deleted with a final snapshot (a
+// database restored from it has the same master password). pulumi
+// destroy then removes them from the state only.
+func (b *builder) credentials() error {
+	args, d := b.args, b.d
+	keep := []pulumi.ResourceOption{b.child, pulumi.Protect(args.Protect), pulumi.RetainOnDelete(!args.SkipFinalSnapshot)}
+	secret, err := secretsmanager.NewSecret(b.ctx, b.name+"-credentials", &secretsmanager.SecretArgs{
 		Description:          pulumi.String("webstack database: connection details and master password (JSON)"),
 		RecoveryWindowInDays: pulumi.Int(7),
-		Tags:                 names.Tags(ctx, name+"-credentials"),
-	}, keepCredentials...)
+		Tags:                 names.Tags(b.ctx, b.name+"-credentials"),
+	}, keep...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := secretsmanager.NewSecretVersion(ctx, name+"-credentials", &secretsmanager.SecretVersionArgs{
+	if _, err := secretsmanager.NewSecretVersion(b.ctx, b.name+"-credentials", &secretsmanager.SecretVersionArgs{
 		SecretId:     secret.ID(),
-		SecretString: pulumi.ToSecret(Credentials(args, d.Instance.Address, d.Instance.Port, password.Result)).(pulumi.StringOutput),
-	}, keepCredentials...); err != nil {
-		return nil, err
+		SecretString: pulumi.ToSecret(Credentials(args, d.Instance.Address, d.Instance.Port, b.pass.Result)).(pulumi.StringOutput),
+	}, keep...); err != nil {
+		return err
 	}
-	d.SecretArn, d.secret, d.administrators, d.keep = secret.Arn, secret, args.Administrators, keepCredentials
-
-	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{
-		"endpoint":  d.Endpoint,
-		"port":      d.Port,
-		"name":      pulumi.String(d.Name),
-		"secretArn": d.SecretArn,
-	})
+	d.SecretArn, d.secret, d.administrators, d.keep = secret.Arn, secret, args.Administrators, keep
+	return nil
 }
 
 // RestrictSecret gives the credentials secret its resource policy: only
