@@ -32,13 +32,12 @@ func checkFlowLogs(g *Graph) []Finding {
 
 // WS020: log groups keep logs for a set time.
 func checkLogRetention(g *Graph) []Finding {
-	var out []Finding
-	for _, l := range g.OfType(logGroupT) {
+	return each(g, logGroupT, func(l *mocks.Resource) string {
 		if l.Int("retentionInDays") < 1 {
-			out = append(out, flag(l, "retentionInDays is %d: logs are kept forever (and paid for forever); set a retention", l.Int("retentionInDays")))
+			return fmt.Sprintf("retentionInDays is %d: logs are kept forever (and paid for forever); set a retention", l.Int("retentionInDays"))
 		}
-	}
-	return out
+		return ""
+	})
 }
 
 // engineFamily is postgres or mysql (mariadb counts as mysql).
@@ -54,24 +53,22 @@ func engineFamily(engine string) string {
 
 // WS021: database storage is encrypted.
 func checkDBEncrypted(g *Graph) []Finding {
-	var out []Finding
-	for _, db := range g.OfType(rdsT) {
+	return each(g, rdsT, func(db *mocks.Resource) string {
 		if !db.Bool("storageEncrypted") {
-			out = append(out, flag(db, "storageEncrypted is not true"))
+			return "storageEncrypted is not true"
 		}
-	}
-	return out
+		return ""
+	})
 }
 
 // WS022: the database is never publicly accessible.
 func checkDBPrivate(g *Graph) []Finding {
-	var out []Finding
-	for _, db := range g.OfType(rdsT) {
+	return each(g, rdsT, func(db *mocks.Resource) string {
 		if db.Bool("publiclyAccessible") {
-			out = append(out, flag(db, "publiclyAccessible is true: it would get a public DNS name and address"))
+			return "publiclyAccessible is true: it would get a public DNS name and address"
 		}
-	}
-	return out
+		return ""
+	})
 }
 
 // WS023: the database refuses connections without TLS.
@@ -136,13 +133,12 @@ func (g *Graph) minBackupDays() int {
 
 // WS024: backups are on, and kept long enough for the environment.
 func checkDBBackups(g *Graph) []Finding {
-	var out []Finding
-	for _, db := range g.OfType(rdsT) {
+	return each(g, rdsT, func(db *mocks.Resource) string {
 		if days, want := db.Int("backupRetentionPeriod"), g.minBackupDays(); days < want {
-			out = append(out, flag(db, "backupRetentionPeriod is %d days; %s keeps at least %d", days, g.envName(), want))
+			return fmt.Sprintf("backupRetentionPeriod is %d days; %s keeps at least %d", days, g.envName(), want)
 		}
-	}
-	return out
+		return ""
+	})
 }
 
 func (g *Graph) envName() string {
@@ -178,13 +174,12 @@ func checkDBFinalSnapshot(g *Graph) []Finding {
 	if !g.prodRules() {
 		return nil
 	}
-	var out []Finding
-	for _, db := range g.OfType(rdsT) {
+	return each(g, rdsT, func(db *mocks.Resource) string {
 		if db.Bool("skipFinalSnapshot") || db.Str("finalSnapshotIdentifier") == "" {
-			out = append(out, flag(db, "no final snapshot on delete (skipFinalSnapshot %v, finalSnapshotIdentifier %q)", db.Bool("skipFinalSnapshot"), db.Str("finalSnapshotIdentifier")))
+			return fmt.Sprintf("no final snapshot on delete (skipFinalSnapshot %v, finalSnapshotIdentifier %q)", db.Bool("skipFinalSnapshot"), db.Str("finalSnapshotIdentifier"))
 		}
-	}
-	return out
+		return ""
+	})
 }
 
 // WS027: in production, the database has a standby in another zone.
@@ -192,24 +187,22 @@ func checkDBMultiAZ(g *Graph) []Finding {
 	if !g.prodRules() {
 		return nil
 	}
-	var out []Finding
-	for _, db := range g.OfType(rdsT) {
+	return each(g, rdsT, func(db *mocks.Resource) string {
 		if !db.Bool("multiAz") {
-			out = append(out, flag(db, "multiAz is off: one zone's failure stops %s's database", g.envName()))
+			return fmt.Sprintf("multiAz is off: one zone's failure stops %s's database", g.envName())
 		}
-	}
-	return out
+		return ""
+	})
 }
 
 // WS028: minor engine upgrades are applied automatically.
 func checkDBMinorUpgrades(g *Graph) []Finding {
-	var out []Finding
-	for _, db := range g.OfType(rdsT) {
+	return each(g, rdsT, func(db *mocks.Resource) string {
 		if v, ok := mocks.Reveal(db.In("autoMinorVersionUpgrade")).(bool); ok && !v {
-			out = append(out, flag(db, "autoMinorVersionUpgrade is false: security fixes of the engine wait for someone"))
+			return "autoMinorVersionUpgrade is false: security fixes of the engine wait for someone"
 		}
-	}
-	return out
+		return ""
+	})
 }
 
 // WS029: the engine's logs go to CloudWatch Logs.

@@ -76,6 +76,18 @@ func flag(r *mocks.Resource, format string, args ...any) Finding {
 	return Finding{Type: r.Type, Name: r.Name, URN: r.URN, Message: fmt.Sprintf(format, args...)}
 }
 
+// each flags every resource of type typ for which problem says what is
+// wrong ("": nothing).
+func each(g *Graph, typ string, problem func(r *mocks.Resource) string) []Finding {
+	var out []Finding
+	for _, r := range g.OfType(typ) {
+		if msg := problem(r); msg != "" {
+			out = append(out, flag(r, "%s", msg))
+		}
+	}
+	return out
+}
+
 // Rules returns every rule, in ID order.
 func Rules() []Rule {
 	return append([]Rule(nil), rules...)
