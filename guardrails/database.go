@@ -32,12 +32,12 @@ func checkFlowLogs(g *Graph) []Finding {
 
 // WS020: log groups keep logs for a set time.
 func checkLogRetention(g *Graph) []Finding {
-	return each(g, logGroupT, func(l *mocks.Resource) string {
+	return each(g, func(l *mocks.Resource) string {
 		if l.Int("retentionInDays") < 1 {
 			return fmt.Sprintf("retentionInDays is %d: logs are kept forever (and paid for forever); set a retention", l.Int("retentionInDays"))
 		}
 		return ""
-	})
+	}, logGroupT)
 }
 
 // engineFamily is postgres or mysql (mariadb counts as mysql).
@@ -53,22 +53,22 @@ func engineFamily(engine string) string {
 
 // WS021: database storage is encrypted.
 func checkDBEncrypted(g *Graph) []Finding {
-	return each(g, rdsT, func(db *mocks.Resource) string {
+	return each(g, func(db *mocks.Resource) string {
 		if !db.Bool("storageEncrypted") {
 			return "storageEncrypted is not true"
 		}
 		return ""
-	})
+	}, rdsT)
 }
 
 // WS022: the database is never publicly accessible.
 func checkDBPrivate(g *Graph) []Finding {
-	return each(g, rdsT, func(db *mocks.Resource) string {
+	return each(g, func(db *mocks.Resource) string {
 		if db.Bool("publiclyAccessible") {
 			return "publiclyAccessible is true: it would get a public DNS name and address"
 		}
 		return ""
-	})
+	}, rdsT)
 }
 
 // WS023: the database refuses connections without TLS.
@@ -133,12 +133,12 @@ func (g *Graph) minBackupDays() int {
 
 // WS024: backups are on, and kept long enough for the environment.
 func checkDBBackups(g *Graph) []Finding {
-	return each(g, rdsT, func(db *mocks.Resource) string {
+	return each(g, func(db *mocks.Resource) string {
 		if days, want := db.Int("backupRetentionPeriod"), g.minBackupDays(); days < want {
 			return fmt.Sprintf("backupRetentionPeriod is %d days; %s keeps at least %d", days, g.envName(), want)
 		}
 		return ""
-	})
+	}, rdsT)
 }
 
 func (g *Graph) envName() string {
@@ -174,12 +174,12 @@ func checkDBFinalSnapshot(g *Graph) []Finding {
 	if !g.prodRules() {
 		return nil
 	}
-	return each(g, rdsT, func(db *mocks.Resource) string {
+	return each(g, func(db *mocks.Resource) string {
 		if db.Bool("skipFinalSnapshot") || db.Str("finalSnapshotIdentifier") == "" {
 			return fmt.Sprintf("no final snapshot on delete (skipFinalSnapshot %v, finalSnapshotIdentifier %q)", db.Bool("skipFinalSnapshot"), db.Str("finalSnapshotIdentifier"))
 		}
 		return ""
-	})
+	}, rdsT)
 }
 
 // WS027: in production, the database has a standby in another zone.
@@ -187,22 +187,22 @@ func checkDBMultiAZ(g *Graph) []Finding {
 	if !g.prodRules() {
 		return nil
 	}
-	return each(g, rdsT, func(db *mocks.Resource) string {
+	return each(g, func(db *mocks.Resource) string {
 		if !db.Bool("multiAz") {
 			return fmt.Sprintf("multiAz is off: one zone's failure stops %s's database", g.envName())
 		}
 		return ""
-	})
+	}, rdsT)
 }
 
 // WS028: minor engine upgrades are applied automatically.
 func checkDBMinorUpgrades(g *Graph) []Finding {
-	return each(g, rdsT, func(db *mocks.Resource) string {
+	return each(g, func(db *mocks.Resource) string {
 		if v, ok := mocks.Reveal(db.In("autoMinorVersionUpgrade")).(bool); ok && !v {
 			return "autoMinorVersionUpgrade is false: security fixes of the engine wait for someone"
 		}
 		return ""
-	})
+	}, rdsT)
 }
 
 // WS029: the engine's logs go to CloudWatch Logs.

@@ -76,11 +76,11 @@ func flag(r *mocks.Resource, format string, args ...any) Finding {
 	return Finding{Type: r.Type, Name: r.Name, URN: r.URN, Message: fmt.Sprintf(format, args...)}
 }
 
-// each flags every resource of type typ for which problem says what is
+// each flags every resource of the types for which problem says what is
 // wrong ("": nothing).
-func each(g *Graph, typ string, problem func(r *mocks.Resource) string) []Finding {
+func each(g *Graph, problem func(r *mocks.Resource) string, types ...string) []Finding {
 	var out []Finding
-	for _, r := range g.OfType(typ) {
+	for _, r := range g.OfType(types...) {
 		if msg := problem(r); msg != "" {
 			out = append(out, flag(r, "%s", msg))
 		}

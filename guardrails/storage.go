@@ -176,8 +176,7 @@ func checkBucketPublicAccess(g *Graph) []Finding {
 
 // WS034: the bucket encrypts what it stores.
 func checkBucketEncryption(g *Graph) []Finding {
-	var out []Finding
-	for _, b := range g.OfType(bucketV2T, bucketT) {
+	return each(g, func(b *mocks.Resource) string {
 		ok := b.Str("serverSideEncryptionConfiguration.rule.applyServerSideEncryptionByDefault.sseAlgorithm") != ""
 		for _, c := range g.bucketConfig(b, bucketSSEV2T) {
 			list, _ := mocks.Reveal(c.In("rules")).([]any)
@@ -188,27 +187,25 @@ func checkBucketEncryption(g *Graph) []Finding {
 			}
 		}
 		if !ok {
-			out = append(out, flag(b, "has no default encryption (BucketServerSideEncryptionConfigurationV2 with an sseAlgorithm)"))
+			return "has no default encryption (BucketServerSideEncryptionConfigurationV2 with an sseAlgorithm)"
 		}
-	}
-	return out
+		return ""
+	}, bucketV2T, bucketT)
 }
 
 // WS035: the bucket keeps old versions.
 func checkBucketVersioning(g *Graph) []Finding {
-	var out []Finding
-	for _, b := range g.OfType(bucketV2T, bucketT) {
-		ok := b.Bool("versioning.enabled")
+	return each(g, func(b *mocks.Resource) string {
 		for _, v := range g.bucketConfig(b, bucketVersionV2T) {
 			if v.Str("versioningConfiguration.status") == "Enabled" {
-				ok = true
+				return ""
 			}
 		}
-		if !ok {
-			out = append(out, flag(b, "versioning is not enabled: a bad bundle or release could not be rolled back"))
+		if !b.Bool("versioning.enabled") {
+			return "versioning is not enabled: a bad bundle or release could not be rolled back"
 		}
-	}
-	return out
+		return ""
+	}, bucketV2T, bucketT)
 }
 
 // WS036: the bucket refuses requests without TLS.
