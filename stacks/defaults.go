@@ -46,8 +46,9 @@ func Defaults() Settings {
 			Username:               "webstack",
 			PerformanceInsights:    true,
 		},
-		DNS:       DNS{Domain: "foobar.com"},
-		Operators: Operators{Deploy: []string{}, Preview: []string{}},
-		Tags:      map[string]string{},
+		DNS:        DNS{Domain: "foobar.com"},
+		Operators:  Operators{Deploy: []string{}, Preview: []string{}},
+		Monitoring: DefaultMonitoring(),
+		Tags:       map[string]string{},
 	}
 }

@@ -121,6 +121,7 @@ func (s *Settings) Validate() Problems {
 		}
 	}
 	s.validateTags(v)
+	s.validateMonitoring(v)
 	s.validateEnvironmentRules(v)
 	return v.problems
 }
