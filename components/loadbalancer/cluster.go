@@ -30,6 +30,7 @@ package loadbalancer
 import (
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/components/monitoring/signals"
 	"strings"
 
 	"github.com/foobar/webstack/components/apptier/release"
@@ -227,6 +228,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		c.URL = pulumi.Sprintf("https://%s/", args.SiteName)
 	}
 
+	ship := host.Shipping{Project: ctx.Project(), Stack: ctx.Stack(), Tier: signals.LoadBalancer, Group: groupNames.Group}
 	bundle := pulumi.All(c.EIP.AllocationId, c.EIP.PublicIp, secret.Arn).ApplyT(func(v []any) (string, error) {
 		b, err := Bundle(BundleArgs{
 			Names: groupNames, Region: args.Region, AllocationID: v[0].(string), Address: v[1].(string), SecretArn: v[2].(string),
@@ -235,6 +237,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			AgentKey: group.AgentKey(name, args.Agent.SHA256), AgentSHA256: args.Agent.SHA256,
 		})
 		if err != nil {
+			return "", err
+		}
+		if err := b.Ship(ship); err != nil {
 			return "", err
 		}
 		return b.Script()
@@ -262,7 +267,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 	c.Hosts, err = group.NewHosts(ctx, name, c, group.HostsArgs{
 		Args: args.group(),
-		Tier: "lb", Packages: []string{"haproxy", "keepalived"},
+		Tier: "lb", Packages: []string{"haproxy", "keepalived"}, Shipping: &ship,
 		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle,
 		RoleDescription: "webstack load balancers: read their bundle, releases and secrets; take over the Elastic IP; run their agent",
