@@ -138,6 +138,7 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 	unit, err := appconf.Unit(appconf.Service{
 		Name: ServiceName, ExecPath: ExecPath, User: ServiceName, EnvFile: envFile,
 		Credential: credential, SecretsUnit: SecretsName, ListenPort: a.Port,
+		LogFile: signals.AppLog,
 	})
 	if err != nil {
 		return host.Bundle{}, err
