@@ -201,3 +201,41 @@ func TestMonitoringOutputsAndSubscriptions(t *testing.T) {
 		t.Errorf("dev with monitoring off: %d log groups; the tiers' logs still need theirs", n)
 	}
 }
+
+// Each tier's hosts ship to their own log group (the one the agent's
+// configuration in their bundle names), and may put metrics only into the
+// stack's namespace; they install the agent.
+func TestHostsShipToTheirOwnLogGroup(t *testing.T) {
+	rec := mustRunStack(t, "prod")
+	ns := signals.Namespace("webstack", "prod")
+	for _, p := range rec.OfType(rolePolT) {
+		doc := p.Str("policy")
+		if !strings.Contains(doc, "cloudwatch:PutMetricData") {
+			continue
+		}
+		var d struct {
+			Statement []struct {
+				Action    []string
+				Condition map[string]map[string]any
+			}
+		}
+		if err := json.Unmarshal([]byte(doc), &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range d.Statement {
+			if slices.Contains(st.Action, "cloudwatch:PutMetricData") && st.Condition["StringEquals"]["cloudwatch:namespace"] != ns {
+				t.Errorf("%s: PutMetricData with condition %v, want cloudwatch:namespace = %s", p.Name, st.Condition, ns)
+			}
+		}
+	}
+	for _, tier := range signals.Tiers {
+		object := map[signals.Tier]string{signals.LoadBalancer: "lb-bundle", signals.Web: "web-bundle", signals.App: "app-bundle"}[tier]
+		cfg := file(t, bundle(t, rec, object), signals.AgentConfigFile)
+		if !strings.Contains(cfg, `"log_group_name": "`+signals.LogGroupName("webstack", "prod", tier)+`"`) {
+			t.Errorf("%s's agent ships elsewhere:\n%s", tier, cfg)
+		}
+		if rec.Where(logGroupT, func(r *mocks.Resource) bool { return r.Str("name") == signals.LogGroupName("webstack", "prod", tier) }) == nil {
+			t.Errorf("no log group %s", signals.LogGroupName("webstack", "prod", tier))
+		}
+	}
+}

@@ -264,6 +264,14 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 		}
 		actions["autoscaling:DescribeAutoScalingGroups"] = []string{"*"}
 		actions["ec2:DescribeInstances"] = []string{"*"}
+		// Their CloudWatch agent: their own tier's log group, and metrics
+		// (PutMetricData takes no resource; TestHostsShipToTheirOwnLogGroup
+		// checks its namespace condition).
+		logs := "arn:aws:logs:us-east-1:123456789012:log-group:/webstack/webstack-prod/" + tier
+		for _, a := range []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"} {
+			actions[a] = []string{logs + ":*", logs + ":log-stream:*"}
+		}
+		actions["cloudwatch:PutMetricData"] = []string{"*"}
 		for _, a := range host.SessionManagerActions {
 			actions[a] = []string{"*"}
 		}

@@ -18,7 +18,7 @@ func Defaults() Settings {
 			// calls have endpoints, the packages come through S3.
 			NATGateways:          NATNone,
 			FlowLogRetentionDays: 90,
-			InterfaceEndpoints:   []string{"autoscaling", "ec2", "secretsmanager", "ssm", "ssmmessages"},
+			InterfaceEndpoints:   []string{"autoscaling", "ec2", "logs", "monitoring", "secretsmanager", "ssm", "ssmmessages"},
 		},
 		LoadBalancer: LoadBalancer{
 			Host:             host,
