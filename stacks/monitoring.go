@@ -63,13 +63,11 @@ type Alarms struct {
 	CPUPercent    int `json:"cpuPercent"`
 	MemoryPercent int `json:"memoryPercent"`
 	DiskPercent   int `json:"diskPercent"`
-	// The database's: CPU, free storage, freeable memory, connections and
-	// (with a replica) replica lag.
+	// The database's: CPU, free storage, freeable memory and connections.
 	DatabaseCPUPercent     int `json:"databaseCpuPercent"`
 	DatabaseFreeStorageGiB int `json:"databaseFreeStorageGiB"`
 	DatabaseFreeMemoryMiB  int `json:"databaseFreeMemoryMiB"`
 	DatabaseConnections    int `json:"databaseConnections"`
-	DatabaseReplicaLagSecs int `json:"databaseReplicaLagSeconds"`
 }
 
 // DefaultMonitoring is webstack:monitoring's default: on, production's
@@ -86,7 +84,7 @@ func DefaultMonitoring() Monitoring {
 			ErrorRatePercent: 5, LatencyP99Ms: 2000,
 			CPUPercent: 85, MemoryPercent: 90, DiskPercent: 85,
 			DatabaseCPUPercent: 85, DatabaseFreeStorageGiB: 2, DatabaseFreeMemoryMiB: 128,
-			DatabaseConnections: 80, DatabaseReplicaLagSecs: 60,
+			DatabaseConnections: 80,
 		},
 	}
 }
@@ -152,7 +150,7 @@ func (s *Settings) validateMonitoring(v *validator) {
 		{"memoryPercent", a.MemoryPercent, 100}, {"diskPercent", a.DiskPercent, 100},
 		{"databaseCpuPercent", a.DatabaseCPUPercent, 100}, {"latencyP99Ms", a.LatencyP99Ms, 600000},
 		{"databaseFreeStorageGiB", a.DatabaseFreeStorageGiB, 65536}, {"databaseFreeMemoryMiB", a.DatabaseFreeMemoryMiB, 1 << 20},
-		{"databaseConnections", a.DatabaseConnections, 100000}, {"databaseReplicaLagSeconds", a.DatabaseReplicaLagSecs, 86400},
+		{"databaseConnections", a.DatabaseConnections, 100000},
 	} {
 		if p.val < 1 || p.val > p.max {
 			v.add("monitoring.alarms."+p.key, p.val, "must be 1 to %d", p.max)
