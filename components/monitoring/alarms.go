@@ -2,6 +2,7 @@ package monitoring
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
@@ -27,6 +28,21 @@ const (
 
 // TierAlarm is the name of a tier's saturation alarm: cpu, memory or disk.
 func TierAlarm(tier signals.Tier, what string) string { return string(tier) + "-" + what }
+
+// RunbookAnchor is the anchor of an alarm's section in docs/MONITORING.md:
+// the tiers' saturation alarms share one section per kind.
+func RunbookAnchor(alarm string) string {
+	for _, what := range []string{"cpu", "memory", "disk"} {
+		if strings.HasSuffix(alarm, "-"+what) && !strings.HasPrefix(alarm, "database-") {
+			var parts []string
+			for _, t := range signals.Tiers {
+				parts = append(parts, TierAlarm(t, what))
+			}
+			return strings.Join(parts, "-")
+		}
+	}
+	return alarm
+}
 
 // AlarmNames lists every alarm New creates with alerting on.
 func AlarmNames() []string {
@@ -104,7 +120,7 @@ func newAlarm(ctx *pulumi.Context, prefix string, s alarmSpec, th Thresholds, to
 	}
 	args := &cloudwatch.MetricAlarmArgs{
 		Name:               pulumi.String(names.Tag(ctx, s.name)),
-		AlarmDescription:   pulumi.String(s.help + ". Runbook: docs/MONITORING.md#" + s.name),
+		AlarmDescription:   pulumi.String(s.help + ". Runbook: docs/MONITORING.md#" + RunbookAnchor(s.name)),
 		ComparisonOperator: pulumi.String(s.op), Threshold: pulumi.Float64(s.threshold),
 		EvaluationPeriods: pulumi.Int(th.EvaluationPeriods), DatapointsToAlarm: pulumi.Int(th.DatapointsToAlarm),
 		TreatMissingData: pulumi.String(missing),
