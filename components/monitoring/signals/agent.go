@@ -19,7 +19,11 @@ const (
 
 // AgentStart is the bundle command that loads AgentConfigFile and
 // (re)starts the agent (fetch-config replaces any earlier configuration).
-var AgentStart = AgentCtl + " -a fetch-config -m ec2 -s -c file:" + AgentConfigFile
+// A host launched before the agent was among its packages (an upgraded
+// stack, until its group's roll replaces it) has no agent: the command
+// says so and the bundle goes on.
+var AgentStart = "if [ -x " + AgentCtl + " ]; then " + AgentCtl + " -a fetch-config -m ec2 -s -c file:" + AgentConfigFile +
+	"; else echo 'amazon-cloudwatch-agent is not installed on this host (launched before it was a package): logs not shipped until the group replaces it'; fi"
 
 // Host metrics the agent publishes, per tier, in Namespace with the one
 // dimension GroupDimension (the tier's Auto Scaling group): every host of
