@@ -146,6 +146,11 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		SubnetIDs:           network.SubnetIDs(site.Network.DatabaseSubnets),
 		SecurityGroupID:     site.Firewall.Database.ID,
 		Administrators:      facts.SecretReaders,
+		// The operating system's metrics, each minute (docs/MONITORING.md).
+		EnhancedMonitoring: &database.EnhancedMonitoring{
+			IntervalSeconds: 60, Partition: facts.Partition, Region: s.Region, AccountID: facts.AccountID,
+			PermissionsBoundary: s.PermissionsBoundary,
+		},
 	}, withAWS)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ import (
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/foobar/webstack/internal/rdsca"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
@@ -107,6 +108,9 @@ type Args struct {
 	// names: the principal that deploys the stack, whose Pulumi reads the
 	// secret's value on refresh. At least one. Required.
 	Administrators []string
+	// EnhancedMonitoring, if set, turns on RDS enhanced monitoring (the
+	// operating system's metrics, per process) with a role of its own.
+	EnhancedMonitoring *EnhancedMonitoring
 }
 
 // Database is the RDS instance and its secret.
@@ -155,6 +159,23 @@ func (a Args) withDefaults() Args {
 
 var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 
+// EnhancedMonitoring is RDS enhanced monitoring: RDS's agent on the
+// instance sends the operating system's metrics every IntervalSeconds
+// (1, 5, 10, 15, 30 or 60) to CloudWatch Logs (RDSOSMetrics), with a role
+// RDS assumes for this account's instances only.
+type EnhancedMonitoring struct {
+	IntervalSeconds              int
+	Partition, Region, AccountID string
+	// PermissionsBoundary is the role's boundary ("" for none).
+	PermissionsBoundary string
+}
+
+// EnhancedMonitoringPolicy is the AWS managed policy RDS's monitoring role
+// carries (CloudWatch Logs writes to RDSOSMetrics only).
+func EnhancedMonitoringPolicy(partition string) string {
+	return "arn:" + partition + ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
 // LogRetentionValues are the retention periods, in days, CloudWatch Logs
 // accepts for a log group.
 var LogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
@@ -183,6 +204,17 @@ func (a Args) validate() error {
 	}
 	if !strings.HasPrefix(a.InstanceClass, "db.") {
 		errs = append(errs, fmt.Errorf("database: Args.InstanceClass = %s: must be db.*", inputs.Show("InstanceClass", a.InstanceClass)))
+	}
+	if m := a.EnhancedMonitoring; m != nil {
+		if !slices.Contains([]int{1, 5, 10, 15, 30, 60}, m.IntervalSeconds) {
+			errs = append(errs, fmt.Errorf("database: Args.EnhancedMonitoring.IntervalSeconds = %d: must be 1, 5, 10, 15, 30 or 60", m.IntervalSeconds))
+		}
+		if m.Partition == "" || m.Region == "" || m.AccountID == "" {
+			errs = append(errs, fmt.Errorf("database: Args.EnhancedMonitoring: Partition, Region and AccountID are required (they scope the role's trust)"))
+		}
+		if err := iampolicy.CheckBoundary(m.PermissionsBoundary); err != nil {
+			errs = append(errs, fmt.Errorf("database: Args.EnhancedMonitoring.PermissionsBoundary %w", err))
+		}
 	}
 	if a.BackupRetentionDays < 0 || a.BackupRetentionDays > 35 {
 		errs = append(errs, fmt.Errorf("database: Args.BackupRetentionDays = %d: must be 0 to 35", a.BackupRetentionDays))
@@ -426,6 +458,27 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if args.PerformanceInsights && SupportsPerformanceInsights(args.InstanceClass) {
 		instanceArgs.PerformanceInsightsEnabled = pulumi.Bool(true)
 		instanceArgs.PerformanceInsightsRetentionPeriod = pulumi.Int(7)
+	}
+	if m := args.EnhancedMonitoring; m != nil {
+		role, err := iam.NewRole(ctx, name+"-monitoring", &iam.RoleArgs{
+			Description: pulumi.String("RDS enhanced monitoring of the " + name + " instance"),
+			AssumeRolePolicy: pulumi.String(iampolicy.AssumeRoleFrom("monitoring.rds.amazonaws.com", m.AccountID,
+				iampolicy.ARN(m.Partition, "rds", m.Region, m.AccountID, "db:*"))),
+			PermissionsBoundary: iampolicy.Boundary(m.PermissionsBoundary),
+			Tags:                names.Tags(ctx, name+"-monitoring"),
+		}, child)
+		if err != nil {
+			return nil, err
+		}
+		attach, err := iam.NewRolePolicyAttachment(ctx, name+"-monitoring", &iam.RolePolicyAttachmentArgs{
+			Role: role.Name, PolicyArn: pulumi.String(EnhancedMonitoringPolicy(m.Partition)),
+		}, child)
+		if err != nil {
+			return nil, err
+		}
+		instanceArgs.MonitoringInterval = pulumi.Int(m.IntervalSeconds)
+		instanceArgs.MonitoringRoleArn = role.Arn
+		logGroups = append(logGroups, attach)
 	}
 	if !args.SkipFinalSnapshot {
 		instanceArgs.FinalSnapshotIdentifier = pulumi.Sprintf("%s-%s", args.FinalSnapshotPrefix, generation.Hex)
