@@ -99,7 +99,9 @@ const (
 )
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// One JSON object per line: CloudWatch's metric filters count the
+	// "request" lines' status and duration (components/monitoring/signals).
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Getenv, logger); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/foobar/webstack/components/monitoring/signals"
 )
 
 // Timeouts of the database work done for one request.
@@ -131,11 +133,11 @@ func (s *server) middleware(next http.Handler) http.Handler {
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 				level = slog.LevelDebug
 			}
-			s.log.LogAttrs(r.Context(), level, "request",
+			s.log.LogAttrs(r.Context(), level, signals.AppRequestMsg,
 				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status),
-				slog.Duration("duration", time.Since(start)),
+				slog.String("path", r.URL.Path), // without the query string
+				slog.Int(signals.FieldStatus, rec.status),
+				slog.Float64(signals.FieldDurationMs, float64(time.Since(start).Microseconds())/1000),
 				slog.String("remote", r.RemoteAddr))
 		}()
 		next.ServeHTTP(rec, r)

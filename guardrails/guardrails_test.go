@@ -296,6 +296,11 @@ const (
 	vpcT      = "aws:ec2/vpc:Vpc"
 	flowLogT  = "aws:ec2/flowLog:FlowLog"
 	logGroupT = "aws:cloudwatch/logGroup:LogGroup"
+	alarmT    = "aws:cloudwatch/metricAlarm:MetricAlarm"
+	topicT    = "aws:sns/topic:Topic"
+	subT      = "aws:sns/topicSubscription:TopicSubscription"
+	kmsKeyT   = "aws:kms/key:Key"
+	checkT    = "aws:route53/healthCheck:HealthCheck"
 	rdsT      = "aws:rds/instance:Instance"
 	paramT    = "aws:rds/parameterGroup:ParameterGroup"
 	objectT   = "aws:s3/bucketObjectv2:BucketObjectv2"
@@ -562,6 +567,34 @@ func breakCases() []breakCase {
 			w.get(rdsT, "database").Dependencies = nil
 			return rdsT, "database"
 		}},
+		{rule: "WS049", name: "an alarm without OK actions", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(alarmT, "monitoring-database-cpu"), "okActions", []any{})
+			return alarmT, "monitoring-database-cpu"
+		}},
+		{rule: "WS049", name: "an alarm notifies a topic of another stack", stack: "dev", mutate: func(w *world) (string, string) {
+			set(w.get(alarmT, "monitoring-lb-5xx-rate"), "alarmActions", []any{"arn:aws:sns:us-east-1:123456789012:elsewhere"})
+			return alarmT, "monitoring-lb-5xx-rate"
+		}},
+		{rule: "WS049", name: "an alarm with its actions disabled", stack: "staging", mutate: func(w *world) (string, string) {
+			set(w.get(alarmT, "monitoring-site-down"), "actionsEnabled", false)
+			return alarmT, "monitoring-site-down"
+		}},
+		{rule: "WS050", name: "the topic under AWS's managed key", stack: "prod", mutate: func(w *world) (string, string) {
+			set(w.get(topicT, "monitoring-alarms"), "kmsMasterKeyId", "alias/aws/sns")
+			return topicT, "monitoring-alarms"
+		}},
+		{rule: "WS050", name: "a key CloudWatch may not use", stack: "dev", mutate: func(w *world) (string, string) {
+			set(w.get(kmsKeyT, "monitoring-alarms"), "policy", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"}]}`)
+			return topicT, "monitoring-alarms"
+		}},
+		{rule: "WS051", name: "the site's health check has no alarm", stack: "staging", mutate: func(w *world) (string, string) {
+			w.remove(alarmT, "monitoring-site-down")
+			return checkT, "monitoring-site"
+		}},
+		{rule: "WS052", name: "prod's topic without subscribers", stack: "prod", mutate: func(w *world) (string, string) {
+			w.remove(subT, "monitoring-alarms-email-0")
+			return topicT, "monitoring-alarms"
+		}},
 		{rule: "WS024", name: "staging keeps 3 days of backups", stack: "staging", mutate: func(w *world) (string, string) {
 			set(w.get(rdsT, "database"), "backupRetentionPeriod", 3.0)
 			return rdsT, "database"
@@ -592,8 +625,11 @@ func breakCases() []breakCase {
 		{rule: "WS027", name: "staging's single-AZ database judged as an unknown environment", stack: "staging", env: "qa",
 			// staging's database has everything production needs but Multi-AZ
 			// and protection: make it protected, and only Multi-AZ remains.
-			patches: map[string]string{"webstack:database": `{"instanceClass":"db.t4g.small","multiAz":false,"backupRetentionDays":14,"deletionProtection":true,"protect":true}`},
-			mutate:  func(w *world) (string, string) { return rdsT, "database" }},
+			patches: map[string]string{
+				"webstack:database":   `{"instanceClass":"db.t4g.small","multiAz":false,"backupRetentionDays":14,"deletionProtection":true,"protect":true}`,
+				"webstack:monitoring": `{"email":["oncall@foobar.com"]}`, // production's rules want a subscriber (WS052)
+			},
+			mutate: func(w *world) (string, string) { return rdsT, "database" }},
 		{rule: "WS028", name: "no automatic minor upgrades", stack: "prod", mutate: func(w *world) (string, string) {
 			set(w.get(rdsT, "database"), "autoMinorVersionUpgrade", false)
 			return rdsT, "database"
@@ -813,8 +849,8 @@ func TestEnvironmentSelectsDatabaseRules(t *testing.T) {
 	for env, want := range map[stacks.Environment][]string{
 		"dev":     nil,
 		"staging": {"WS024"},
-		"prod":    {"WS024", "WS025", "WS026", "WS027"},
-		"":        nil, // from the provider's tag: dev
+		"prod":    {"WS024", "WS025", "WS026", "WS027", "WS052"}, // and dev's alarm topic has no subscriber
+		"":        nil,                                           // from the provider's tag: dev
 	} {
 		var got []string
 		for _, f := range guardrails.Evaluate(guardrails.NewGraph(stackRun(t, "dev"), env)) {

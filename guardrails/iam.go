@@ -141,7 +141,7 @@ func checkIAMWildcards(g *Graph) []Finding {
 				}
 			}
 			for _, r := range st.Resources {
-				if r == "*" && !onlyUnscopedReads(st.Actions) {
+				if r == "*" && !onlyUnscopedReads(st.Actions) && !namespacedMetrics(st) {
 					problems = append(problems, `resource "*"`)
 				}
 			}
@@ -157,6 +157,16 @@ func checkIAMWildcards(g *Graph) []Finding {
 		}
 	}
 	return out
+}
+
+// namespacedMetrics reports a statement of cloudwatch:PutMetricData only
+// (which takes no resource) narrowed by StringEquals on
+// cloudwatch:namespace: the hosts' CloudWatch agents may publish into
+// their stack's namespace only.
+func namespacedMetrics(st statement) bool {
+	eq, _ := st.Condition["StringEquals"].(map[string]any)
+	ns, _ := eq["cloudwatch:namespace"].(string)
+	return onlyOf(st.Actions, []string{"cloudwatch:PutMetricData"}) && ns != "" && !strings.Contains(ns, "*")
 }
 
 // unscopedReads are read-only actions that accept no narrower resource

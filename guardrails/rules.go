@@ -153,7 +153,8 @@ var rules = []Rule{
 	// IAM and secrets.
 	{ID: "WS037", Severity: High, Title: "IAM policies name their actions and resources",
 		Description: "No Allow statement of an identity policy (role, user, group or managed policy) uses the action \"*\" or \"service:*\", the resource \"*\", NotAction or NotResource; " +
-			"only a statement of read-only actions that take no narrower resource (autoscaling:DescribeAutoScalingGroups, ec2:DescribeInstances), or of Session Manager's documented instance minimum, may name the resource \"*\". " +
+			"only a statement of read-only actions that take no narrower resource (autoscaling:DescribeAutoScalingGroups, ec2:DescribeInstances), or of Session Manager's documented instance minimum, " +
+			"or cloudwatch:PutMetricData (which takes no resource) narrowed to one namespace by StringEquals on cloudwatch:namespace, may name the resource \"*\". " +
 			"Mirrors checkov CKV_AWS_63 (\"*\" actions) and CKV_AWS_355 (\"*\" resources), tfsec aws-iam-no-policy-wildcards.",
 		Check: checkIAMWildcards},
 	{ID: "WS038", Severity: Critical, Title: "Only the application servers' role may read the database secret",
@@ -209,4 +210,22 @@ var rules = []Rule{
 			"and the instance depends on it: otherwise RDS creates the group itself, with no retention (WS020 cannot see it), and pulumi destroy leaves it behind. " +
 			"webstack's own rule (docs/DATABASE.md, \"Log groups\").",
 		Check: checkDBLogGroups},
+
+	// Monitoring (issue #12).
+	{ID: "WS049", Severity: High, Title: "Every alarm tells someone when it fires and when it clears",
+		Description: "Every CloudWatch metric alarm has alarm actions and OK actions, each an SNS topic of the stack, and actions enabled: an alarm nobody hears is no alarm. " +
+			"Mirrors AWS Config's cloudwatch-alarm-action-check (alarmActionRequired, okActionRequired); webstack's own rule (docs/MONITORING.md).",
+		Check: checkAlarmActions},
+	{ID: "WS050", Severity: Medium, Title: "Alarm topics are encrypted with a key CloudWatch may use",
+		Description: "Every SNS topic sets kmsMasterKeyId to a customer managed key of the stack whose policy allows cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey*: " +
+			"the AWS managed key alias/aws/sns does not let CloudWatch alarms publish. Mirrors checkov CKV_AWS_26 (SNS encryption), with CloudWatch's condition; webstack's own rule.",
+		Check: checkTopicEncryption},
+	{ID: "WS051", Severity: High, Title: "Staging and prod are watched",
+		Description: "Outside dev the stack has an alarm topic, a Route 53 health check of the site with an alarm reading it, and a dashboard (webstack:monitoring.enabled; only dev may turn it off). " +
+			"webstack's own rule (docs/MONITORING.md).",
+		Check: checkWatched},
+	{ID: "WS052", Severity: High, Title: "Prod's alarms reach someone",
+		Description: "In prod every SNS topic has at least one subscription (webstack:monitoring.email or httpsEndpoints): alarms published to a topic nobody subscribes to are lost. " +
+			"webstack's own rule (docs/MONITORING.md).",
+		Check: checkTopicSubscribers},
 }

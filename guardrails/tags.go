@@ -19,6 +19,7 @@ var taggable = map[string]bool{
 	// Take tags.
 	"aws:acm/certificate:Certificate":                           true,
 	"aws:cloudwatch/logGroup:LogGroup":                          true,
+	"aws:route53/healthCheck:HealthCheck":                       true,
 	"aws:cloudwatch/metricAlarm:MetricAlarm":                    true,
 	"aws:ebs/volume:Volume":                                     true,
 	"aws:ec2/defaultSecurityGroup:DefaultSecurityGroup":         true,
@@ -55,6 +56,9 @@ var taggable = map[string]bool{
 	"aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":   true,
 	"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": true,
 	// Take no tags.
+	"aws:cloudwatch/logMetricFilter:LogMetricFilter":                                             false,
+	"aws:cloudwatch/dashboard:Dashboard":                                                         false,
+	"aws:sns/topicSubscription:TopicSubscription":                                                false,
 	"aws:ec2/eipAssociation:EipAssociation":                                                      false,
 	"aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation":                                false,
 	"aws:ec2/route:Route":                                                                        false,

@@ -27,9 +27,10 @@ func TestPermissionsBoundaryOnEveryRole(t *testing.T) {
 				t.Fatal(err)
 			}
 			roles := rec.OfType("aws:iam/role:Role")
-			// One per tier (load balancers, web, app) and the flow logs'.
-			if len(roles) != 4 {
-				t.Errorf("%d roles, want 4: update this test with the new role", len(roles))
+			// One per tier (load balancers, web, app), the flow logs' and
+			// the database's enhanced monitoring's.
+			if len(roles) != 5 {
+				t.Errorf("%d roles, want 5: update this test with the new role", len(roles))
 			}
 			for _, r := range roles {
 				if got := r.Inputs["permissionsBoundary"]; got != tc.want {

@@ -9,6 +9,8 @@ import (
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/loadbalancer"
+	"github.com/foobar/webstack/components/monitoring"
+	"github.com/foobar/webstack/components/monitoring/signals"
 	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/components/store"
 	"github.com/foobar/webstack/components/webtier"
@@ -27,6 +29,7 @@ type Site struct {
 	Web          *webtier.Tier
 	App          *apptier.Tier
 	Database     *database.Database
+	Monitoring   *monitoring.Monitoring
 	// Outputs are the stack outputs Program exports.
 	Outputs pulumi.Map
 }
@@ -133,6 +136,11 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		SubnetIDs:           network.SubnetIDs(site.Network.IsolatedSubnets),
 		VpcID:               site.Network.VpcID,
 		Administrators:      facts.SecretReaders,
+		// The operating system's metrics, each minute (docs/MONITORING.md).
+		EnhancedMonitoring: &database.EnhancedMonitoring{
+			IntervalSeconds: 60, Partition: facts.Partition, Region: s.Region, AccountID: facts.AccountID,
+			PermissionsBoundary: s.PermissionsBoundary,
+		},
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -191,6 +199,12 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 		if err := arrow.to.AllowDefaultPortFrom(arrow.from, arrow.why); err != nil {
 			return nil, err
 		}
+	}
+
+	// Who is told when the site hurts, and what the hosts' logs become.
+	site.Monitoring, err = watch(ctx, s, site, facts, provider)
+	if err != nil {
+		return nil, err
 	}
 
 	if guarded != nil {
@@ -269,6 +283,12 @@ func outputs(site *Site) pulumi.Map {
 		"appServerGroup":    pulumi.String(site.App.Group.Group),
 		"appRelease":        pulumi.String(site.Facts.Release.SHA256),
 	}
+	if m := site.Monitoring; site.Settings.Monitoring.Enabled {
+		out["alarmTopicArn"] = m.TopicArn
+		out["healthCheckId"] = m.HealthCheckID
+		out["healthCheckStatusUrl"] = m.HealthCheckURL
+		out["dashboardUrl"] = m.DashboardURL
+	}
 	return out
 }
 
@@ -306,4 +326,44 @@ func CommonTags(s *stacks.Settings) map[string]string {
 // user's tags would not fit).
 func ObjectTags(s *stacks.Settings) map[string]string {
 	return map[string]string{"Project": s.Project, "Environment": string(s.Environment), "ManagedBy": "pulumi"}
+}
+
+// watch builds the site's monitoring: the tiers' log groups always; with
+// webstack:monitoring.enabled, the alarm topic, the alarms, the external
+// health check of the public URL and the dashboard.
+func watch(ctx *pulumi.Context, s *stacks.Settings, site *Site, facts Facts, provider pulumi.ProviderResource) (*monitoring.Monitoring, error) {
+	m, a := s.Monitoring, s.Monitoring.Alarms
+	args := monitoring.Args{
+		Project: s.Project, Stack: s.Stack, Region: s.Region, Partition: facts.Partition, AccountID: facts.AccountID,
+		LogRetentionDays: m.LogRetentionDays,
+		Groups: map[signals.Tier]string{
+			signals.LoadBalancer: site.LoadBalancer.Group.Group, signals.Web: site.Web.Group.Group, signals.App: site.App.Group.Group,
+		},
+		Alerting: m.Enabled, Email: m.Email, HTTPSEndpoints: m.HTTPSEndpoints,
+		DatabaseID: site.Database.Instance.Identifier,
+		Site: monitoring.Site{
+			Address: site.LoadBalancer.PublicIP, HostName: s.SiteName(), HTTPS: s.LoadBalancer.CertificateSecret != "",
+			Path: m.HealthCheck.Path, SearchString: m.HealthCheck.SearchString,
+			IntervalSeconds: m.HealthCheck.IntervalSeconds, FailureThreshold: m.HealthCheck.FailureThreshold,
+		},
+		Thresholds: monitoring.Thresholds{
+			PeriodSeconds: a.PeriodSeconds, EvaluationPeriods: a.EvaluationPeriods, DatapointsToAlarm: a.DatapointsToAlarm,
+			ErrorRatePercent: a.ErrorRatePercent, LatencyP99Ms: a.LatencyP99Ms,
+			CPUPercent: a.CPUPercent, MemoryPercent: a.MemoryPercent, DiskPercent: a.DiskPercent,
+			DatabaseCPUPercent: a.DatabaseCPUPercent, DatabaseFreeStorageGiB: a.DatabaseFreeStorageGiB,
+			DatabaseFreeMemoryMiB: a.DatabaseFreeMemoryMiB, DatabaseConnections: a.DatabaseConnections,
+		},
+	}
+	if m.Enabled && s.Region != monitoring.HealthCheckRegion {
+		// Route 53's health check metrics are in us-east-1 only.
+		p, err := aws.NewProvider(ctx, "aws-"+monitoring.HealthCheckRegion, &aws.ProviderArgs{
+			Region:      pulumi.String(monitoring.HealthCheckRegion),
+			DefaultTags: &aws.ProviderDefaultTagsArgs{Tags: pulumi.ToStringMap(CommonTags(s))},
+		})
+		if err != nil {
+			return nil, err
+		}
+		args.HealthCheckProvider = p
+	}
+	return monitoring.New(ctx, "monitoring", args, pulumi.Providers(provider))
 }

@@ -18,7 +18,7 @@ func Defaults() Settings {
 			// calls have endpoints, the packages come through S3.
 			NATGateways:          NATNone,
 			FlowLogRetentionDays: 90,
-			InterfaceEndpoints:   []string{"autoscaling", "ec2", "secretsmanager", "ssm", "ssmmessages"},
+			InterfaceEndpoints:   []string{"autoscaling", "ec2", "logs", "monitoring", "secretsmanager", "ssm", "ssmmessages"},
 		},
 		LoadBalancer: LoadBalancer{
 			Host:             host,
@@ -46,8 +46,9 @@ func Defaults() Settings {
 			Username:               "webstack",
 			PerformanceInsights:    true,
 		},
-		DNS:       DNS{Domain: "foobar.com"},
-		Operators: Operators{Deploy: []string{}, Preview: []string{}},
-		Tags:      map[string]string{},
+		DNS:        DNS{Domain: "foobar.com"},
+		Operators:  Operators{Deploy: []string{}, Preview: []string{}},
+		Monitoring: DefaultMonitoring(),
+		Tags:       map[string]string{},
 	}
 }

@@ -95,6 +95,7 @@ func objectKeys() []objectKey {
 		{"database", func(s *Settings) any { return &s.Database }},
 		{"dns", func(s *Settings) any { return &s.DNS }},
 		{"operators", func(s *Settings) any { return &s.Operators }},
+		{"monitoring", func(s *Settings) any { return &s.Monitoring }},
 		{"tags", func(s *Settings) any { return &s.Tags }},
 	}
 }

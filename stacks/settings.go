@@ -55,6 +55,7 @@ type Settings struct {
 	Database     Database          `json:"database"`
 	DNS          DNS               `json:"dns"`
 	Operators    Operators         `json:"operators"`
+	Monitoring   Monitoring        `json:"monitoring"`
 	Tags         map[string]string `json:"tags"`
 }
 

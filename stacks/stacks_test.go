@@ -21,7 +21,7 @@ func TestPulumiYAMLDeclaresTheDefaults(t *testing.T) {
 	goDefaults := map[string]any{
 		"network": d.Network, "loadBalancer": d.LoadBalancer, "web": d.Web, "app": d.App,
 		"database": d.Database, "dns": d.DNS, "operators": d.Operators, "tags": d.Tags, "environment": "",
-		"permissionsBoundary": "",
+		"permissionsBoundary": "", "monitoring": d.Monitoring,
 	}
 	for _, key := range stacks.ConfigKeys() {
 		decl, ok := project.Config[key]

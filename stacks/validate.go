@@ -33,8 +33,9 @@ var FlowLogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 36
 // reach Auto Scaling and EC2 (to discover the tier behind, complete
 // lifecycle hooks, mark themselves unhealthy; the load balancers also to
 // take over the Elastic IP) and Secrets Manager (for passwords) through
-// them.
-var RequiredEndpoints = []string{"autoscaling", "ec2", "secretsmanager"}
+// them; and CloudWatch Logs and CloudWatch (logs, monitoring), where their
+// CloudWatch agents ship the logs and host metrics.
+var RequiredEndpoints = []string{"autoscaling", "ec2", "logs", "monitoring", "secretsmanager"}
 
 // EngineVersions are the major versions webstack knows the parameter group
 // family of.
@@ -121,6 +122,7 @@ func (s *Settings) Validate() Problems {
 		}
 	}
 	s.validateTags(v)
+	s.validateMonitoring(v)
 	s.validateEnvironmentRules(v)
 	return v.problems
 }

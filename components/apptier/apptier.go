@@ -21,6 +21,7 @@ package apptier
 import (
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/components/monitoring/signals"
 
 	"github.com/foobar/webstack/components/apptier/appconf"
 	"github.com/foobar/webstack/components/apptier/release"
@@ -140,6 +141,7 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 	unit, err := appconf.Unit(appconf.Service{
 		Name: ServiceName, ExecPath: ExecPath, User: ServiceName, EnvFile: envFile,
 		Credential: credential, SecretsUnit: SecretsName, ListenPort: a.Port,
+		LogFile: signals.AppLog,
 	})
 	if err != nil {
 		return host.Bundle{}, err
@@ -202,6 +204,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
+	ship := host.Shipping{Project: ctx.Project(), Stack: ctx.Stack(), Tier: signals.App, Group: names.Group}
 	bundle := args.DatabaseSecretArn.ToStringOutput().ApplyT(func(arn string) (string, error) {
 		b, err := Bundle(BundleArgs{
 			Port: args.Port, Release: args.Release, ReleaseKey: releaseKey, DatabaseSecretArn: arn, Region: args.Region,
@@ -211,12 +214,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if err != nil {
 			return "", err
 		}
+		if err := b.Ship(ship); err != nil {
+			return "", err
+		}
 		return b.Script()
 	}).(pulumi.StringOutput)
 	t.Hosts, err = group.NewHosts(ctx, name, t, group.HostsArgs{
 		Args: args.Args, VpcID: args.VpcID, Port: args.Port,
 		FirewallDescription: "webstack application servers: from the web servers only",
-		Tier:                "app",
+		Tier:                "app", Shipping: &ship,
 		Bucket:              args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle, BundleDependsOn: []pulumi.Resource{releaseObject},
 		// A new release or unit rolls through the group.

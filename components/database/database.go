@@ -25,12 +25,14 @@ import (
 	"github.com/foobar/webstack/components/firewall"
 	"github.com/foobar/webstack/components/inputs"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/foobar/webstack/components/internal/iampolicy"
 	"github.com/foobar/webstack/components/internal/names"
 	"github.com/foobar/webstack/internal/rdsca"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
@@ -114,6 +116,9 @@ type Args struct {
 	// names: the principal that deploys the stack, whose Pulumi reads the
 	// secret's value on refresh. At least one. Required.
 	Administrators []string
+	// EnhancedMonitoring, if set, turns on RDS enhanced monitoring (the
+	// operating system's metrics, per process) with a role of its own.
+	EnhancedMonitoring *EnhancedMonitoring
 }
 
 // Parameter is an engine parameter of the database's parameter group.
@@ -177,6 +182,23 @@ func (a Args) withDefaults() Args {
 
 var versionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 
+// EnhancedMonitoring is RDS enhanced monitoring: RDS's agent on the
+// instance sends the operating system's metrics every IntervalSeconds
+// (1, 5, 10, 15, 30 or 60) to CloudWatch Logs (RDSOSMetrics), with a role
+// RDS assumes for this account's instances only.
+type EnhancedMonitoring struct {
+	IntervalSeconds              int
+	Partition, Region, AccountID string
+	// PermissionsBoundary is the role's boundary ("" for none).
+	PermissionsBoundary string
+}
+
+// EnhancedMonitoringPolicy is the AWS managed policy RDS's monitoring role
+// carries (CloudWatch Logs writes to RDSOSMetrics only).
+func EnhancedMonitoringPolicy(partition string) string {
+	return "arn:" + partition + ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
 // LogRetentionValues are the retention periods, in days, CloudWatch Logs
 // accepts for a log group.
 var LogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
@@ -200,6 +222,17 @@ func (a Args) validate() error {
 			value = inputs.Show(p.Field, str)
 		}
 		errs = append(errs, fmt.Errorf("database: Args.%s = %s: %s", p.Field, value, p.Allowed))
+	}
+	if m := a.EnhancedMonitoring; m != nil {
+		if !slices.Contains([]int{1, 5, 10, 15, 30, 60}, m.IntervalSeconds) {
+			errs = append(errs, fmt.Errorf("database: Args.EnhancedMonitoring.IntervalSeconds = %d: must be 1, 5, 10, 15, 30 or 60", m.IntervalSeconds))
+		}
+		if m.Partition == "" || m.Region == "" || m.AccountID == "" {
+			errs = append(errs, fmt.Errorf("database: Args.EnhancedMonitoring: Partition, Region and AccountID are required (they scope the role's trust)"))
+		}
+		if err := iampolicy.CheckBoundary(m.PermissionsBoundary); err != nil {
+			errs = append(errs, fmt.Errorf("database: Args.EnhancedMonitoring.PermissionsBoundary %w", err))
+		}
 	}
 	if len(a.Administrators) == 0 {
 		errs = append(errs, errors.New("database: Args.Administrators is required: the deploying principal's ARN, or the secret's policy would lock Pulumi out of it"))
@@ -344,6 +377,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		b.password,    // the master password
 		b.generation,  // the instance's identifier and final snapshot name
 		b.logGroups,   // the exports' log groups, with a retention
+		b.monitoring,  // enhanced monitoring's role, if asked for
 		b.instance,    // the RDS instance
 		b.credentials, // the secret the application reads
 	} {
@@ -372,7 +406,8 @@ type builder struct {
 	pass           *random.RandomPassword
 	gen            *random.RandomId
 	identifier     pulumi.StringOutput
-	exportGroups   []pulumi.Resource
+	exportGroups   []pulumi.Resource // and whatever else the instance needs first
+	monitoringRole *iam.Role
 }
 
 // firewall makes the database's security group: no rule until the
@@ -462,6 +497,34 @@ func (b *builder) logGroups() error {
 	return nil
 }
 
+// monitoring makes the role RDS enhanced monitoring assumes, for this
+// account's instances only, when Args.EnhancedMonitoring asks for it.
+func (b *builder) monitoring() error {
+	m := b.args.EnhancedMonitoring
+	if m == nil {
+		return nil
+	}
+	role, err := iam.NewRole(b.ctx, b.name+"-monitoring", &iam.RoleArgs{
+		Description: pulumi.String("RDS enhanced monitoring of the " + b.name + " instance"),
+		AssumeRolePolicy: pulumi.String(iampolicy.AssumeRoleFrom("monitoring.rds.amazonaws.com", m.AccountID,
+			iampolicy.ARN(m.Partition, "rds", m.Region, m.AccountID, "db:*"))),
+		PermissionsBoundary: iampolicy.Boundary(m.PermissionsBoundary),
+		Tags:                names.Tags(b.ctx, b.name+"-monitoring"),
+	}, b.child)
+	if err != nil {
+		return err
+	}
+	attach, err := iam.NewRolePolicyAttachment(b.ctx, b.name+"-monitoring", &iam.RolePolicyAttachmentArgs{
+		Role: role.Name, PolicyArn: pulumi.String(EnhancedMonitoringPolicy(m.Partition)),
+	}, b.child)
+	if err != nil {
+		return err
+	}
+	b.monitoringRole = role
+	b.exportGroups = append(b.exportGroups, attach)
+	return nil
+}
+
 func (b *builder) instance() error {
 	args, d := b.args, b.d
 	instanceArgs := &rds.InstanceArgs{
@@ -507,6 +570,10 @@ func (b *builder) instance() error {
 	if args.PerformanceInsights && SupportsPerformanceInsights(args.InstanceClass) {
 		instanceArgs.PerformanceInsightsEnabled = pulumi.Bool(true)
 		instanceArgs.PerformanceInsightsRetentionPeriod = pulumi.Int(7)
+	}
+	if b.monitoringRole != nil {
+		instanceArgs.MonitoringInterval = pulumi.Int(args.EnhancedMonitoring.IntervalSeconds)
+		instanceArgs.MonitoringRoleArn = b.monitoringRole.Arn
 	}
 	if !args.SkipFinalSnapshot {
 		instanceArgs.FinalSnapshotIdentifier = pulumi.Sprintf("%s-%s", args.FinalSnapshotPrefix, b.gen.Hex)

@@ -412,3 +412,35 @@ func TestRulesNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// Enhanced monitoring: the instance reports every IntervalSeconds with a
+// role that RDS assumes for this account's instances only, under the
+// stack's permissions boundary; a bad interval is refused.
+func TestEnhancedMonitoring(t *testing.T) {
+	boundary := "arn:aws:iam::123456789012:policy/b"
+	a := prodArgs()
+	a.EnhancedMonitoring = &database.EnhancedMonitoring{IntervalSeconds: 60, Partition: "aws", Region: "us-east-1", AccountID: "123456789012", PermissionsBoundary: boundary}
+	rec := run(t, a)
+	db := rec.OfType("aws:rds/instance:Instance")[0]
+	role := rec.Named("aws:iam/role:Role", "db-monitoring")
+	if db.Int("monitoringInterval") != 60 || role == nil || db.Str("monitoringRoleArn") != role.Outputs["arn"] {
+		t.Fatalf("instance monitoringInterval %d, role ARN %q; role %v", db.Int("monitoringInterval"), db.Str("monitoringRoleArn"), role)
+	}
+	trust := role.Str("assumeRolePolicy")
+	for _, want := range []string{`"Service":"monitoring.rds.amazonaws.com"`, `"aws:SourceAccount":"123456789012"`, `"aws:SourceArn":"arn:aws:rds:us-east-1:123456789012:db:*"`} {
+		if !strings.Contains(trust, want) {
+			t.Errorf("trust policy lacks %s: %s", want, trust)
+		}
+	}
+	if role.Str("permissionsBoundary") != boundary {
+		t.Errorf("role boundary %q", role.Str("permissionsBoundary"))
+	}
+	a.EnhancedMonitoring = &database.EnhancedMonitoring{IntervalSeconds: 45, Partition: "aws", Region: "us-east-1", AccountID: "123456789012"}
+	_, err := mocks.Run(func(ctx *pulumi.Context) error {
+		_, err := database.New(ctx, "db", a)
+		return err
+	}, mocks.Options{Project: "webstack", Stack: "test", Config: map[string]string{"aws:region": "us-east-1"}})
+	if err == nil || !strings.Contains(err.Error(), "EnhancedMonitoring.IntervalSeconds = 45: must be 1, 5, 10, 15, 30 or 60") {
+		t.Errorf("interval 45: %v", err)
+	}
+}

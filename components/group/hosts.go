@@ -60,6 +60,11 @@ type HostsArgs struct {
 	// the agent), or nil.
 	RoleDescription string
 	Policy          pulumi.StringInput
+	// Shipping, if set, is what the hosts ship to CloudWatch (the bundle
+	// carries the agent's configuration: host.Bundle.Ship): the hosts
+	// install the agent and may write their tier's log group and metrics
+	// only.
+	Shipping *host.Shipping
 	// Signer signs the bundle; its public key is pinned in the hosts'
 	// user data. Nil: the group makes its own (<name>-signing-key).
 	Signer *host.Signer
@@ -193,12 +198,18 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 	if args.Immutable {
 		bundles = b.ObjectArn(store.BundlePrefix(name) + "*")
 	}
+	statements := append([]iampolicy.Statement{
+		iampolicy.Allow("ReadBundleAndReleases", []string{"s3:GetObject"}, bundles, b.ObjectArn(store.ReleaseKey(name, "*"))),
+	}, LifecycleStatements(args.Partition, args.Region, args.AccountID, names.Group)...)
+	packages := args.Packages
+	if args.Shipping != nil {
+		statements = append(statements, host.ShippingStatements(args.Partition, args.Region, args.AccountID, *args.Shipping)...)
+		packages = append(append([]string(nil), packages...), host.ShippingPackages...)
+	}
 	role, err := host.NewRole(ctx, name+"-role", host.RoleArgs{
 		Description:         args.RoleDescription,
 		PermissionsBoundary: args.PermissionsBoundary,
-		Policy: pulumi.String(iampolicy.Document(append([]iampolicy.Statement{
-			iampolicy.Allow("ReadBundleAndReleases", []string{"s3:GetObject"}, bundles, b.ObjectArn(store.ReleaseKey(name, "*"))),
-		}, LifecycleStatements(args.Partition, args.Region, args.AccountID, names.Group)...)...)),
+		Policy:              pulumi.String(iampolicy.Document(statements...)),
 	}, child)
 	if err != nil {
 		return nil, err
@@ -212,7 +223,7 @@ func NewHosts(ctx *pulumi.Context, name string, parent pulumi.Resource, args Hos
 	userData := pulumi.All(bundleKey, signer.PublicKey).ApplyT(func(v []any) (string, error) {
 		ba := host.BootstrapArgs{
 			Group: names.Group, Tier: args.Tier, Region: args.Region, Bucket: b.Name, BundleKey: v[0].(string),
-			Packages: args.Packages, PublicKey: v[1].(string),
+			Packages: packages, PublicKey: v[1].(string),
 		}
 		if err := ba.Validate(); err != nil {
 			return "", err

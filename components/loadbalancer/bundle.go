@@ -2,6 +2,7 @@ package loadbalancer
 
 import (
 	"fmt"
+	"github.com/foobar/webstack/components/monitoring/signals"
 
 	"github.com/foobar/webstack/components/group"
 	"github.com/foobar/webstack/components/host"
@@ -53,7 +54,11 @@ type Platform struct {
 // AWSPlatform is an Amazon Linux 2023 node.
 func AWSPlatform(tls bool) Platform {
 	paths := lbconf.Paths{
-		RuntimeDir: "/run/haproxy", Log: "/dev/log", User: "haproxy", Group: "haproxy", MaxConn: 20000,
+		// HAProxy writes its log lines to its stdout, which systemd
+		// appends to signals.HAProxyAccessLog (haproxyDropIn): the
+		// CloudWatch agent ships that file, and no access line goes
+		// through the journal's rate limit.
+		RuntimeDir: "/run/haproxy", Log: "stdout", User: "haproxy", Group: "haproxy", MaxConn: 20000,
 		LocalInclude: localInclude, CheckScript: checkScript, NotifyMaster: takeover,
 	}
 	if tls {
@@ -186,10 +191,12 @@ exec haproxy -c -q -f ` + haproxyConfig + ` -f /etc/haproxy/conf.d
 // haproxyDropIn runs HAProxy in master-worker mode (graceful reloads: the
 // old worker finishes its requests) with the agent's backend, its runtime
 // directory and the stats password (from the root-only file lb-secrets
-// writes). Every command is set here, not taken from the package's unit.
+// writes), its log lines appended to the file the CloudWatch agent ships.
+// Every command is set here, not taken from the package's unit.
 const haproxyDropIn = `[Service]
 Type=notify
 RuntimeDirectory=haproxy
+StandardOutput=append:` + signals.HAProxyAccessLog + `
 EnvironmentFile=` + secretsEnv + `
 ExecStartPre=
 ExecStartPre=/usr/sbin/haproxy -c -q -f ` + haproxyConfig + ` -f /etc/haproxy/conf.d

@@ -30,6 +30,7 @@ package loadbalancer
 import (
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/components/monitoring/signals"
 	"strings"
 
 	"github.com/foobar/webstack/components/apptier/release"
@@ -296,6 +297,7 @@ func (b *builder) address() error {
 // hosts makes the pair's group of hosts, with its bundle and its role.
 func (b *builder) hosts() error {
 	args, c := b.args, b.c
+	ship := host.Shipping{Project: b.ctx.Project(), Stack: b.ctx.Stack(), Tier: signals.LoadBalancer, Group: b.names.Group}
 	bundle := pulumi.All(c.EIP.AllocationId, c.EIP.PublicIp, b.secret.Arn).ApplyT(func(v []any) (string, error) {
 		bundle, err := Bundle(BundleArgs{
 			Names: b.names, Region: args.Region, AllocationID: v[0].(string), Address: v[1].(string), SecretArn: v[2].(string),
@@ -306,13 +308,16 @@ func (b *builder) hosts() error {
 		if err != nil {
 			return "", err
 		}
+		if err := bundle.Ship(ship); err != nil {
+			return "", err
+		}
 		return bundle.Script()
 	}).(pulumi.StringOutput)
 	var err error
 	c.Hosts, err = group.NewHosts(b.ctx, b.name, c, group.HostsArgs{
 		Args: args.group(), VpcID: args.VpcID, Port: lbconf.HTTPPort,
 		FirewallDescription: "webstack load balancers (HAProxy): HTTP and HTTPS from clients",
-		Tier:                "lb", Packages: []string{"haproxy", "keepalived"},
+		Tier:                "lb", Packages: []string{"haproxy", "keepalived"}, Shipping: &ship,
 		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle,
 		RoleDescription: "webstack load balancers: read their bundle, releases and secrets; take over the Elastic IP; run their agent",

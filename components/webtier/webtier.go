@@ -17,6 +17,7 @@ package webtier
 import (
 	"errors"
 	"fmt"
+	"github.com/foobar/webstack/components/monitoring/signals"
 	"sort"
 
 	"github.com/foobar/webstack/components/apptier/release"
@@ -188,6 +189,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, fmt.Errorf("webtier: %w", err)
 	}
+	ship := host.Shipping{Project: ctx.Project(), Stack: ctx.Stack(), Tier: signals.Web, Group: names.Group}
+	if err := b.Ship(ship); err != nil {
+		return nil, fmt.Errorf("webtier: %w", err)
+	}
 	script, err := b.Script()
 	if err != nil {
 		return nil, fmt.Errorf("webtier: %w", err)
@@ -201,7 +206,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		FirewallDescription: "webstack web servers (nginx): from the load balancers only",
 		Tier:                "web", Packages: []string{"nginx"},
 		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
-		Agent: args.Agent, Bundle: pulumi.String(script),
+		Agent: args.Agent, Bundle: pulumi.String(script), Shipping: &ship,
 		RoleDescription: "webstack web servers: read their bundle and releases; run their agent",
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/foobar/webstack/components/monitoring/signals"
 	"github.com/foobar/webstack/internal/mocks"
 )
 
@@ -32,6 +33,13 @@ const (
 	EBSGP3PerGBMonth    = 0.08  // EC2 root volumes
 	RDSGP3PerGBMonth    = 0.115 // RDS gp2/gp3 storage, per copy (Multi-AZ: two)
 	SecretMonthly       = 0.40  // per Secrets Manager secret
+	// Monitoring (CloudWatch, Route 53 and KMS pricing pages).
+	AlarmMetricMonthly       = 0.10 // per metric a standard-resolution alarm reads
+	CustomMetricMonthly      = 0.30 // per custom metric (the first 10,000)
+	DashboardMonthly         = 3.00 // per dashboard beyond the account's first three
+	HealthCheckMonthly       = 0.50 // per Route 53 health check of an AWS endpoint
+	HealthCheckOptionMonthly = 1.00 // per optional feature: HTTPS, string matching, latency, 10 s interval
+	KMSKeyMonthly            = 1.00 // per customer managed key
 )
 
 // EC2Hourly are Linux instance prices.
@@ -134,6 +142,9 @@ func Of(resources []*mocks.Resource) Estimate {
 	if count["aws:ec2/flowLog:FlowLog"] > 0 || count["aws:cloudwatch/logGroup:LogGroup"] > 0 {
 		e.Lines = append(e.Lines, Line{Driver: "logs", Quantity: plural(count["aws:cloudwatch/logGroup:LogGroup"], "log group"), Usage: "$0.50/GB ingested, $0.03/GB-month stored"})
 	}
+	if line, ok := monitoring(resources, count); ok {
+		e.Lines = append(e.Lines, line)
+	}
 	e.Lines = append(e.Lines, Line{Driver: "data out to the internet", Usage: "$0.09/GB after the first 100 GB a month"})
 	return e
 }
@@ -234,3 +245,62 @@ func plural(n int, what string) string {
 }
 
 func money(f float64) string { return fmt.Sprintf("%.2f", f) }
+
+// monitoring is the alarms (each metric they read), the custom metrics
+// (one per metric filter, and the hosts' agents' per tier: see
+// hostMetricsPerGroup), the dashboard, the health checks with their
+// options, and the alarm topics' keys. SNS email deliveries of the first
+// 1,000 a month are free.
+func monitoring(resources []*mocks.Resource, count map[string]int) (Line, bool) {
+	alarmMetrics := 0
+	var checks float64
+	for _, r := range resources {
+		switch r.Type {
+		case "aws:cloudwatch/metricAlarm:MetricAlarm":
+			n := 0
+			if q, ok := r.In("metricQueries").([]any); ok {
+				for _, e := range q {
+					if m, ok := e.(map[string]any); ok && m["metric"] != nil {
+						n++
+					}
+				}
+			}
+			alarmMetrics += max(n, 1)
+		case "aws:route53/healthCheck:HealthCheck":
+			checks += HealthCheckMonthly + HealthCheckOptionMonthly // latency is measured
+			typ := r.Str("type")
+			if strings.HasPrefix(typ, "HTTPS") {
+				checks += HealthCheckOptionMonthly
+			}
+			if strings.HasSuffix(typ, "_STR_MATCH") {
+				checks += HealthCheckOptionMonthly
+			}
+			if r.Int("requestInterval") == 10 {
+				checks += HealthCheckOptionMonthly
+			}
+		}
+	}
+	filters := count["aws:cloudwatch/logMetricFilter:LogMetricFilter"]
+	custom := filters
+	if filters > 0 {
+		custom += hostMetricsPerGroup * count["aws:autoscaling/group:Group"]
+	}
+	dashboards, keys := count["aws:cloudwatch/dashboard:Dashboard"], count["aws:kms/key:Key"]
+	if alarmMetrics+custom+dashboards+keys == 0 && checks == 0 {
+		return Line{}, false
+	}
+	m := float64(alarmMetrics)*AlarmMetricMonthly + float64(custom)*CustomMetricMonthly +
+		float64(dashboards)*DashboardMonthly + checks + float64(keys)*KMSKeyMonthly
+	return Line{
+		Driver: "monitoring",
+		Quantity: fmt.Sprintf("%d alarm metrics, %d custom metrics, %s, %s, %s", alarmMetrics, custom,
+			plural(count["aws:route53/healthCheck:HealthCheck"], "health check"), plural(dashboards, "dashboard"), plural(keys, "KMS key")),
+		Monthly: m, Max: m,
+		Usage: "dashboards: the account's first 3 are free; logs ingested are under logs",
+	}, true
+}
+
+// hostMetricsPerGroup are the custom metrics the CloudWatch agent of one
+// group's hosts publishes: memory, connections, and disk twice (with its
+// path and file system, and aggregated by group).
+var hostMetricsPerGroup = len(signals.HostMetrics) + 1

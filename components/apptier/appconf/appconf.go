@@ -95,6 +95,10 @@ type Service struct {
 	// gets CAP_NET_BIND_SERVICE (ambient, and nothing else); 0 means an
 	// unprivileged port (the application's default is 8080).
 	ListenPort int
+	// LogFile, if set, is where systemd appends the application's output
+	// (its JSON log lines), for the CloudWatch agent to ship; its
+	// directory must exist. "" leaves the output to the journal.
+	LogFile string
 }
 
 // Service timing. The application finishes in-flight requests for up to
@@ -164,6 +168,9 @@ func Unit(s Service) (string, error) {
 	p.path("ExecPath", s.ExecPath)
 	p.path("EnvFile", s.EnvFile)
 	p.path("Credential", s.Credential)
+	if s.LogFile != "" {
+		p.path("LogFile", s.LogFile)
+	}
 	if !userRe.MatchString(s.User) {
 		p.add("User %q is not a valid user name", s.User)
 	} else if s.User == "root" {
@@ -212,6 +219,14 @@ EnvironmentFile={{.S.EnvFile}}
 # it into this service's private credentials directory (%d).
 LoadCredential=db:{{.S.Credential}}
 Environment=WEBSTACK_DB_SECRET_FILE=%d/db
+{{- if .S.LogFile}}
+StandardOutput=append:{{.S.LogFile}}
+StandardError=append:{{.S.LogFile}}
+{{- end}}
+{{- if .S.LogFile}}
+StandardOutput=append:{{.S.LogFile}}
+StandardError=append:{{.S.LogFile}}
+{{- end}}
 Restart=on-failure
 RestartSec={{.RestartSec}}
 KillMode=mixed

@@ -2,6 +2,7 @@ package lbconf
 
 import (
 	"fmt"
+	"github.com/foobar/webstack/components/monitoring/signals"
 	"net/netip"
 	"strings"
 	"text/template"
@@ -185,7 +186,7 @@ func RenderHAProxy(h HAProxy) (string, error) {
 	if err := h.validate(); err != nil {
 		return "", err
 	}
-	v := haproxyView{HAProxy: h, Socket: h.socket(), PasswordRef: "${" + h.StatsPasswordEnv + "}"}
+	v := haproxyView{HAProxy: h, Socket: h.socket(), PasswordRef: "${" + h.StatsPasswordEnv + "}", LogFormat: signals.HAProxyLogFormat}
 	if len(h.Servers) > 0 {
 		b := Backend{Name: WebBackend, Servers: h.Servers, HealthPath: h.HealthPath, HealthHost: h.HealthHost}.view()
 		v.Backend = &b
@@ -277,6 +278,7 @@ type haproxyView struct {
 	LogLine     string
 	PasswordRef string       // "${NAME}": HAProxy expands it inside double quotes
 	Backend     *backendView // nil: be_web is in a file of its own
+	LogFormat   string       // the site frontend's, from package signals
 }
 
 // Mozilla's "intermediate" TLS settings without the DHE suites, which
@@ -348,6 +350,9 @@ defaults
     retry-on conn-failure empty-response junk-response response-timeout 0rtt-rejected 502 504
 
 frontend fe_www
+    # One JSON object per request (components/monitoring/signals owns the
+    # format; CloudWatch's metric filters count its status, cause and time).
+    log-format '{{.LogFormat}}'
     bind :{{.HTTPPort}}
 {{- if .CertFile}}
     bind :{{.HTTPSPort}} ssl crt {{.CertFile}} alpn h2,http/1.1

@@ -254,6 +254,7 @@ type stack struct {
 	url    string
 	apps   []*app
 	client *http.Client
+	dir    string // nginx's files: access.log, error.log
 }
 
 // startStack starts n application servers and an nginx in front of them,
@@ -270,6 +271,7 @@ func startStack(t *testing.T, n int) *stack {
 		ups = append(ups, a.upstream())
 	}
 	dir := t.TempDir()
+	s.dir = dir
 	port := freePort(t)
 	c := sandboxConfig(t, dir, port, ups...)
 	s.url = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/foobar/webstack/components/monitoring/signals"
 )
 
 // UpstreamIdleTimeout is how long nginx keeps an idle connection to an
@@ -118,6 +120,8 @@ type view struct {
 	Listen          string
 	Servers         []server
 	UpstreamTimeout string
+	// The access log's format, owned by package signals.
+	LogFormatName, LogFormat string
 }
 
 type server struct{ HostPort, Name string }
@@ -133,6 +137,8 @@ func Render(c Config) (string, error) {
 		Config:          c,
 		Listen:          strconv.Itoa(c.ListenPort),
 		UpstreamTimeout: fmt.Sprintf("%ds", int(UpstreamIdleTimeout.Seconds())),
+		LogFormatName:   signals.NginxLogFormatName,
+		LogFormat:       signals.NginxLogFormat,
 	}
 	if c.ListenAddr != "" {
 		v.Listen = net.JoinHostPort(c.ListenAddr, v.Listen)
