@@ -461,15 +461,15 @@ func parseStat(stat string) (comm string, ticks uint64, ok bool) {
 		return "", 0, false
 	}
 	f := strings.Fields(stat[close+1:])
-	// After the command: state(0) ppid(1) … utime(11) stime(12)
-	// cutime(13) cstime(14): the children's count once reaped
-	// (PostgreSQL's backends that ended during the run, in the
-	// postmaster's).
-	if len(f) < 15 {
+	// After the command: state(0) ppid(1) … utime(11) stime(12). Not
+	// cutime and cstime: a child reaped during the run would bring its
+	// whole life's time (PostgreSQL's autovacuum workers, started by the
+	// previous run's inserts).
+	if len(f) < 13 {
 		return "", 0, false
 	}
 	var sum uint64
-	for _, v := range f[11:15] {
+	for _, v := range f[11:13] {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return "", 0, false
@@ -488,8 +488,8 @@ func daemonName(comm string) string {
 
 // sinceOver is the CPU per daemon between two snapshots seconds apart. A
 // process that started meanwhile counts all its time; one that ended
-// counts in its parent once reaped (cutime), if the parent is in the
-// sandbox.
+// meanwhile is left out (the daemons and their connections live through
+// the runs).
 func (p procTicks) sinceOver(before procTicks, seconds float64) cpuUse {
 	u := cpuUse{}
 	for pid, a := range p {
