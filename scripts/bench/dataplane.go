@@ -79,8 +79,9 @@ func dataplane(ctx context.Context, args []string) error {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}()
+	var targets []string
 	if all || want["load"] {
-		if err := loadBench(s); err != nil {
+		if targets, err = loadBench(s); err != nil {
 			return err
 		}
 	}
@@ -90,7 +91,16 @@ func dataplane(ctx context.Context, args []string) error {
 		}
 	}
 	if all || want["failover"] {
-		return failover(ctx, s)
+		if err := failover(ctx, s); err != nil {
+			return err
+		}
+	}
+	// The load's targets again at the end, where a missed one is seen.
+	if len(targets) > 0 && len(want) != 1 {
+		fmt.Println("\n== The data plane's targets (from the load above)")
+		for _, t := range targets {
+			fmt.Println("  " + t)
+		}
 	}
 	return nil
 }
@@ -110,23 +120,24 @@ func uptime() string {
 
 // loadBench measures the chain against the same application servers
 // loaded directly, with and without the database, in interleaved rounds,
-// and prints the ratios with their targets.
-func loadBench(s *sandbox.Sandbox) error {
+// and prints the ratios with their targets. It returns the lines of the
+// figures that have a target.
+func loadBench(s *sandbox.Sandbox) ([]string, error) {
 	fmt.Printf("\n== The data plane in the sandbox (%s)\n", machine())
 	fmt.Printf("load: wrk, %d threads, %d connections in all, %s per run, from the client namespace; %d interleaved rounds\n",
 		loadThreads, loadConns, loadDuration, rounds)
 	fmt.Printf("load average before: %s\n\n", uptime())
 	dir, err := os.MkdirTemp(s.Config.StateDir, "wrk")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	if err := os.WriteFile(filepath.Join(dir, "wrk.lua"), []byte(wrkScript), 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	counters, err := newConnCounters(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	apps := s.InService("app")
 	site := s.Config.SiteName
@@ -174,7 +185,7 @@ func loadBench(s *sandbox.Sandbox) error {
 				}
 				l, err := runLoad(s, counters, p.what+", "+name, ts)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				got[k] = l
 				fmt.Printf("  round %d: %-70s %8.0f req/s  p50 %8s  p99 %8s  errors %d\n", r+1, l.Scenario, l.RPS, ms(l.P50), ms(l.P99), l.Errors)
@@ -184,19 +195,19 @@ func loadBench(s *sandbox.Sandbox) error {
 	}
 	static, err := runLoad(s, counters, "static file through the VIP (GET "+staticPath+")", chain(staticPath, loadConns))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// What upstream keep-alive buys: the path without the database again,
 	// with nginx opening a connection per request to the app servers.
 	if err := setUpstreamKeepalive(s, false); err != nil {
-		return err
+		return nil, err
 	}
 	noKA, err := runLoad(s, counters, pairs[0].what+", through the VIP, nginx upstream keep-alive OFF", pairs[0].chain)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := setUpstreamKeepalive(s, true); err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Printf("load average after: %s\n\n", uptime())
 
@@ -288,7 +299,13 @@ func loadBench(s *sandbox.Sandbox) error {
 	n := medianLoad(chainRuns(noDB))
 	fmt.Printf("upstream keep-alive, no database: %.0f req/s with, %.0f without (%.2f×); nginx→app connections %s with, %s without\n",
 		n.RPS, noKA.RPS, n.RPS/noKA.RPS, count(n.Opens.ToApp), count(noKA.Opens.ToApp))
-	return nil
+	var withTarget []string
+	for _, l := range lines {
+		if strings.Contains(l, "target") {
+			withTarget = append(withTarget, l)
+		}
+	}
+	return withTarget, nil
 }
 
 // chainRuns are the chain's loads of each round.
