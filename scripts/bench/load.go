@@ -165,6 +165,7 @@ type load struct {
 	Errors     int
 	Opens      opens   // connections opened to the upstreams during the run
 	CPU        cpuUse  // per daemon, during the run
+	SysCPU     cpuUse  // the part of CPU in the kernel (system time)
 	MachineCPU float64 // the whole machine's busy CPU, % of one core
 }
 
@@ -226,7 +227,7 @@ func runLoad(s *sandbox.Sandbox, counters *connCounters, scenario string, target
 	l.P50 = time.Duration(quantile(ds, 0.50) * float64(time.Microsecond))
 	l.P99 = time.Duration(quantile(ds, 0.99) * float64(time.Microsecond))
 	l.Opens = after.since(before)
-	l.CPU = cpu1.sinceOver(cpu0, elapsed)
+	l.CPU, l.SysCPU = cpu1.sinceOver(cpu0, elapsed)
 	for _, r := range runs {
 		l.CPU["client/wrk"] += 100 * r.cpu.Seconds() / elapsed
 	}
@@ -404,10 +405,13 @@ func sumConnects(csv, backend string) (int, error) {
 // of one core over the run.
 type cpuUse map[string]float64
 
-// procTicks is CPU ticks per process, with the daemon it belongs to.
-type procTicks map[int]struct {
-	daemon string
-	ticks  uint64
+// procTicks is CPU ticks per process (in all, and in the kernel), with
+// the daemon it belongs to.
+type procTicks map[int]procTime
+
+type procTime struct {
+	daemon     string
+	ticks, sys uint64
 }
 
 // machineTicks is the whole machine's busy and total ticks (/proc/stat).
@@ -441,24 +445,21 @@ func cpuSnapshot(s *sandbox.Sandbox) (procTicks, machineTicks, error) {
 			if err != nil {
 				continue // gone
 			}
-			comm, ticks, ok := parseStat(string(b))
+			comm, ticks, sys, ok := parseStat(string(b))
 			if !ok || pid == os.Getpid() {
 				continue
 			}
-			p[pid] = struct {
-				daemon string
-				ticks  uint64
-			}{h.Tier + "/" + comm, ticks}
+			p[pid] = procTime{h.Tier + "/" + comm, ticks, sys}
 		}
 	}
 	return p, readMachine(), nil
 }
 
 // parseStat reads the command and utime+stime of /proc/<pid>/stat.
-func parseStat(stat string) (comm string, ticks uint64, ok bool) {
+func parseStat(stat string) (comm string, ticks, sys uint64, ok bool) {
 	open, close := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
 	if open < 0 || close < open {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	f := strings.Fields(stat[close+1:])
 	// After the command: state(0) ppid(1) … utime(11) stime(12). Not
@@ -466,17 +467,14 @@ func parseStat(stat string) (comm string, ticks uint64, ok bool) {
 	// whole life's time (PostgreSQL's autovacuum workers, started by the
 	// previous run's inserts).
 	if len(f) < 13 {
-		return "", 0, false
+		return "", 0, 0, false
 	}
-	var sum uint64
-	for _, v := range f[11:13] {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return "", 0, false
-		}
-		sum += n
+	user, err1 := strconv.ParseUint(f[11], 10, 64)
+	sys, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", 0, 0, false
 	}
-	return daemonName(stat[open+1 : close]), sum, true
+	return daemonName(stat[open+1 : close]), user + sys, sys, true
 }
 
 // daemonName is a process's command without the release suffix of the
@@ -490,22 +488,23 @@ func daemonName(comm string) string {
 // process that started meanwhile counts all its time; one that ended
 // meanwhile is left out (the daemons and their connections live through
 // the runs).
-func (p procTicks) sinceOver(before procTicks, seconds float64) cpuUse {
-	u := cpuUse{}
+func (p procTicks) sinceOver(before procTicks, seconds float64) (all, sys cpuUse) {
+	all, sys = cpuUse{}, cpuUse{}
 	for pid, a := range p {
 		b, ok := before[pid]
 		if ok && b.daemon != a.daemon { // the pid was reused
 			ok = false
 		}
-		if ok && a.ticks < b.ticks {
+		if ok && (a.ticks < b.ticks || a.sys < b.sys) {
 			continue
 		}
 		if !ok {
-			b.ticks = 0
+			b = procTime{}
 		}
-		u[a.daemon] += 100 * float64(a.ticks-b.ticks) / clockTicks / seconds
+		all[a.daemon] += 100 * float64(a.ticks-b.ticks) / clockTicks / seconds
+		sys[a.daemon] += 100 * float64(a.sys-b.sys) / clockTicks / seconds
 	}
-	return u
+	return all, sys
 }
 
 func cpuLines() []string {
@@ -561,7 +560,9 @@ func (u cpuUse) total() float64 {
 
 // perRequest lists each daemon's CPU time per request (µs), the median
 // over the loads, biggest first, and their sum: unlike requests/s, it
-// hardly moves when other processes take the machine's CPU.
+// hardly moves when other processes take the machine's CPU. The bigger
+// ones say which share of it was in the kernel (system calls, and the
+// network stack's work done on the sender's time).
 func perRequest(ls []load) string {
 	per := map[string][]float64{}
 	var totals []float64
@@ -589,9 +590,22 @@ func perRequest(ls []load) string {
 	})
 	parts := []string{fmt.Sprintf("all %.0f µs", median(totals))}
 	for _, d := range keys {
-		if med[d] >= 0.5 {
-			parts = append(parts, fmt.Sprintf("%s %.1f", d, med[d]))
+		if med[d] < 0.5 {
+			continue
 		}
+		part := fmt.Sprintf("%s %.1f", d, med[d])
+		if med[d] >= 10 {
+			var shares []float64
+			for _, l := range ls {
+				if l.CPU[d] > 0 {
+					shares = append(shares, l.SysCPU[d]/l.CPU[d])
+				}
+			}
+			if len(shares) > 0 {
+				part += fmt.Sprintf(" (kernel %.0f%%)", 100*median(shares))
+			}
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -104,11 +104,11 @@ func TestParseStat(t *testing.T) {
 	// A command with spaces and parentheses; utime 11, stime 22 (cutime
 	// 33 and cstime 44, the reaped children's, do not count).
 	stat := "4242 (app-linux-amd64 (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 11 22 33 44 20 0 4 0 100 0 0"
-	comm, ticks, ok := parseStat(stat)
-	if !ok || comm != "app" || ticks != 33 {
-		t.Errorf("parseStat = %q, %d, %v; want app, 33, true", comm, ticks, ok)
+	comm, ticks, sys, ok := parseStat(stat)
+	if !ok || comm != "app" || ticks != 33 || sys != 22 {
+		t.Errorf("parseStat = %q, %d, %d, %v; want app, 33, 22, true", comm, ticks, sys, ok)
 	}
-	if _, _, ok := parseStat("4242 (x) S 1"); ok {
+	if _, _, _, ok := parseStat("4242 (x) S 1"); ok {
 		t.Error("a short stat line parsed")
 	}
 }
@@ -138,5 +138,37 @@ func TestVerdict(t *testing.T) {
 	}
 	if got := verdict("x", []float64{1}, " ms", 1, math.NaN(), false); strings.Contains(got, "target") {
 		t.Errorf("a figure without target: %q", got)
+	}
+}
+
+// TestSinceOver: CPU per daemon between two snapshots — a process in
+// both counts its difference, a new one all its time, a reused pid as
+// new, one that went backwards nothing.
+func TestSinceOver(t *testing.T) {
+	before := procTicks{
+		1: {"web/nginx", 100, 60},
+		2: {"web/nginx", 50, 10},
+		3: {"app/app", 500, 100},
+		4: {"db/postgres", 90, 9},
+	}
+	after := procTicks{
+		1: {"web/nginx", 150, 90},  // +50, 30 in the kernel
+		2: {"web/nginx", 60, 10},   // +10
+		3: {"lb/haproxy", 20, 5},   // pid reused: all of it
+		4: {"db/postgres", 80, 9},  // backwards: left out
+		5: {"client/wrk", 100, 40}, // new: all of it
+	}
+	all, sys := after.sinceOver(before, 2) // ticks are 10 ms: 2 s = 200 ticks
+	want := cpuUse{"web/nginx": 30, "lb/haproxy": 10, "client/wrk": 50}
+	for d, w := range want {
+		if math.Abs(all[d]-w) > 1e-9 {
+			t.Errorf("%s: %.1f%%, want %.1f%%", d, all[d], w)
+		}
+	}
+	if _, ok := all["db/postgres"]; ok || len(all) != len(want) {
+		t.Errorf("daemons %v, want %v", all, want)
+	}
+	if math.Abs(sys["web/nginx"]-15) > 1e-9 {
+		t.Errorf("nginx in the kernel: %.1f%%, want 15%%", sys["web/nginx"])
 	}
 }
