@@ -204,11 +204,29 @@ func runLoad(s *sandbox.Sandbox, counters *connCounters, scenario string, target
 			runs[i].cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}()
 	}
+	// The daemons' CPU is read shortly before the load ends: when wrk
+	// closes its connections, requests in flight are cancelled, and a
+	// PostgreSQL backend whose query is cancelled that way ends with the
+	// connection, taking its CPU time with it. CPU is a rate, so a
+	// slightly shorter window measures the same.
+	var (
+		cpu1    procTicks
+		busy1   machineTicks
+		cpuErr  error
+		window  float64
+		sampled = make(chan struct{})
+	)
+	go func() {
+		defer close(sampled)
+		time.Sleep(targets[0].duration - cpuEarly)
+		cpu1, busy1, cpuErr = cpuSnapshot(s)
+		window = time.Since(start).Seconds()
+	}()
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	cpu1, busy1, err := cpuSnapshot(s)
-	if err != nil {
-		return l, err
+	<-sampled
+	if cpuErr != nil {
+		return l, cpuErr
 	}
 	after, err := counters.read()
 	if err != nil {
@@ -227,8 +245,8 @@ func runLoad(s *sandbox.Sandbox, counters *connCounters, scenario string, target
 	l.P50 = time.Duration(quantile(ds, 0.50) * float64(time.Microsecond))
 	l.P99 = time.Duration(quantile(ds, 0.99) * float64(time.Microsecond))
 	l.Opens = after.since(before)
-	l.CPU, l.SysCPU = cpu1.sinceOver(cpu0, elapsed)
-	for _, r := range runs {
+	l.CPU, l.SysCPU = cpu1.sinceOver(cpu0, window)
+	for _, r := range runs { // wrk's own, over its whole run
 		l.CPU["client/wrk"] += 100 * r.cpu.Seconds() / elapsed
 	}
 	l.MachineCPU = busy1.percent(busy0)
@@ -423,6 +441,9 @@ func (m machineTicks) percent(before machineTicks) float64 {
 	}
 	return 100 * float64(len(cpuLines())) * float64(m.busy-before.busy) / float64(m.total-before.total)
 }
+
+// cpuEarly is how long before the end of a load the daemons' CPU is read.
+const cpuEarly = 500 * time.Millisecond
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat times.
 const clockTicks = 100
