@@ -70,7 +70,6 @@ type wrkRun struct {
 	seconds  float64
 	errors   int // connect, read, write, timeout and non-2xx/3xx
 	dist     dist
-	cpu      time.Duration // wrk's own CPU time
 }
 
 var (
@@ -194,14 +193,12 @@ func runLoad(s *sandbox.Sandbox, counters *connCounters, scenario string, target
 			if t.host != "" {
 				args = append(args, "-H", "Host: "+t.host)
 			}
-			cmd := s.InClient(append(args, t.url)...)
-			out, err := cmd.CombinedOutput()
+			out, err := s.InClient(append(args, t.url)...).CombinedOutput()
 			if err != nil {
 				errs[i] = fmt.Errorf("wrk %s: %v\n%s", t.url, err, out)
 				return
 			}
 			runs[i], errs[i] = parseWrk(string(out))
-			runs[i].cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}()
 	}
 	// The daemons' CPU is read shortly before the load ends: when wrk
@@ -223,7 +220,6 @@ func runLoad(s *sandbox.Sandbox, counters *connCounters, scenario string, target
 		window = time.Since(start).Seconds()
 	}()
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
 	<-sampled
 	if cpuErr != nil {
 		return l, cpuErr
@@ -245,10 +241,8 @@ func runLoad(s *sandbox.Sandbox, counters *connCounters, scenario string, target
 	l.P50 = time.Duration(quantile(ds, 0.50) * float64(time.Microsecond))
 	l.P99 = time.Duration(quantile(ds, 0.99) * float64(time.Microsecond))
 	l.Opens = after.since(before)
+	// wrk, still running in the client's namespace, is in cpu1.
 	l.CPU, l.SysCPU = cpu1.sinceOver(cpu0, window)
-	for _, r := range runs { // wrk's own, over its whole run
-		l.CPU["client/wrk"] += 100 * r.cpu.Seconds() / elapsed
-	}
 	l.MachineCPU = busy1.percent(busy0)
 	return l, nil
 }
