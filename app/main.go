@@ -56,6 +56,8 @@
 //	POST /api/visit        the same with 201 and "Location: /api/visits/N"
 //	GET /api/visits/{id}   200 {"id":N,"app_host":"...","visited_at":"..."},
 //	                       404 {"error":"visit not found"}, 400 for a bad id
+//	GET /api/server        200 {"app_host":"..."}: which application server
+//	                       answered, without the database
 //	GET /healthz           200 "ok" while the process runs (no database)
 //	GET /readyz            200 "ready" when the table is set up and the
 //	                       database answers a ping within 1 s, else 503

@@ -49,6 +49,51 @@ func pgRoots(t *testing.T, pg *pgtest.Server) *x509.CertPool {
 	return roots
 }
 
+// TestPostgresPoolKeepsItsConnections: under more concurrent requests
+// than the pool holds, connections are reused, not closed when a query
+// ends and opened again (a TLS handshake and a login each time).
+func TestPostgresPoolKeepsItsConnections(t *testing.T) {
+	pg := pgtest.Start(t)
+	var logs testtools.Buffer
+	st, err := openStore(pgSecret(pg), pgRoots(t, pg), newTestLogger(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := st.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*maxOpenConns)
+	for range 4 * maxOpenConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if _, err := st.RecordVisit(ctx, "app-a"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s := st.db.Stats()
+	if s.MaxIdleClosed != 0 || s.OpenConnections > maxOpenConns {
+		t.Errorf("%d connections closed as surplus idle ones, %d open (at most %d): the pool churns under load",
+			s.MaxIdleClosed, s.OpenConnections, maxOpenConns)
+	}
+	if s.Idle != s.OpenConnections {
+		t.Errorf("%d of %d connections idle after the load: all should stay for the next burst", s.Idle, s.OpenConnections)
+	}
+}
+
 func TestPostgresStore(t *testing.T) {
 	pg := pgtest.Start(t)
 	var logs testtools.Buffer

@@ -85,6 +85,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /api/visits/{id}", s.handleGetVisit)
 	mux.HandleFunc("GET /api/visit", s.handleNewVisit)
 	mux.HandleFunc("POST /api/visit", s.handleNewVisit)
+	mux.HandleFunc("GET /api/server", s.handleServer)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	return s.middleware(mux)
@@ -264,6 +265,20 @@ func (s *server) handleGetVisit(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, v)
 	}
+}
+
+// serverInfo is the body of GET /api/server.
+type serverInfo struct {
+	AppHost string `json:"app_host"`
+}
+
+// handleServer names the application server that answered, without
+// touching the database: the dynamic path whose cost is the web stack's
+// alone (the benchmark compares it through the proxies and straight at the
+// application servers, docs/BENCHMARKS.md). Unlike /healthz it passes
+// through nginx, which answers /healthz itself.
+func (s *server) handleServer(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, serverInfo{AppHost: s.host})
 }
 
 // handleHealthz: the process is up. It never touches the database, so a

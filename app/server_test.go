@@ -357,6 +357,25 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// TestAPIServer: GET /api/server names the application server and never
+// touches the database, so it answers while the database is down (the
+// benchmark's dynamic path without a database rests on that).
+func TestAPIServer(t *testing.T) {
+	st := &fakeStore{err: errFakeDown}
+	s, _ := newTestServer(t, st, "app-1")
+	r := do(t, s.routes(), "GET", "/api/server").wantStatus(t, 200)
+	if r.body != `{"app_host":"app-1"}`+"\n" {
+		t.Errorf("body %q", r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if st.calls != 0 {
+		t.Error("/api/server touched the database")
+	}
+	do(t, s.routes(), "POST", "/api/server").wantStatus(t, 405)
+}
+
 func TestReadyz(t *testing.T) {
 	st := &fakeStore{}
 	s, _ := newTestServer(t, st, "app-1")

@@ -4,7 +4,8 @@
 #
 #   scripts/deps.sh sandbox   what make sandbox runs: HAProxy, keepalived,
 #                             nginx, PostgreSQL, iproute2, arping, curl
-#   scripts/deps.sh bench     the sandbox's, plus wrk (make bench's load)
+#   scripts/deps.sh bench     the sandbox's, plus wrk (make bench's load) and
+#                             nftables (its counters of new connections)
 #   scripts/deps.sh test      the sandbox's, plus what the test suite's
 #                             real-program checks use: cloud-init, systemd
 #                             (systemd-analyze), shellcheck (actionlint),
@@ -12,7 +13,7 @@
 #                             openssl (webstack-sync verifying bundles)
 set -euo pipefail
 sandbox=(haproxy keepalived nginx-light postgresql iproute2 util-linux curl iputils-arping procps)
-bench=("${sandbox[@]}" wrk)
+bench=("${sandbox[@]}" wrk nftables)
 test=("${sandbox[@]}" cloud-init systemd shellcheck mariadb-server openssl)
 case "${1:-test}" in
 sandbox) packages=("${sandbox[@]}") ;;

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,32 +18,55 @@ import (
 	"github.com/foobar/webstack/internal/sandbox"
 )
 
-// Load is the data-plane load: wrk, 2 threads, 64 connections, 10 s.
+// The data-plane load: wrk with 2 threads and 64 connections in all, for
+// loadDuration per run, each pair of compared runs repeated rounds times,
+// interleaved (A B, B A, A B …) so that the machine's other load hits
+// both alike.
 const (
 	loadConns    = 64
+	loadThreads  = 2
 	loadDuration = 10 * time.Second
 )
 
-// wrkResult is what wrk reported.
-type wrkResult struct {
-	RPS       float64
-	P50, P99  time.Duration
-	Requests  int
-	Non2xx    int
-	SockErrs  int
-	WebOpens  int // TCP connections the web servers accepted (HAProxy → nginx, health checks included)
-	AppOpens  int // TCP connections the app servers accepted (nginx → app)
-	Duration  time.Duration
-	Scenario  string
-	CheckOnly int // connections the health checks alone opened in the same time
-}
+// Targets of the ratios make bench prints (issue #18): the whole chain on
+// the path without the database against the same application servers
+// loaded directly, and on the page with the database.
+const (
+	targetNoDBRatio  = 0.80                 // chain's requests/s ≥ 80 % of direct
+	targetNoDBAddP50 = 2 * time.Millisecond // chain adds ≤ 2 ms to p50
+	targetDBRatio    = 0.70                 // chain's requests/s ≥ 70 % of direct
+)
 
-func dataplane(ctx context.Context) error {
+// rounds is how often each pair of compared runs is repeated
+// (bench dataplane -rounds).
+var rounds = 3
+
+// dataplane runs the parts named in args (load, daytwo, failover; all
+// when none is named) in a sandbox of its own.
+func dataplane(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
+	fs.IntVar(&rounds, "rounds", rounds, "rounds of each pair of compared runs (at least 1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if rounds < 1 {
+		return fmt.Errorf("bench dataplane: -rounds %d: must be at least 1", rounds)
+	}
+	want := map[string]bool{}
+	for _, p := range fs.Args() {
+		if p != "load" && p != "daytwo" && p != "failover" {
+			return fmt.Errorf("bench dataplane: unknown part %q (load, daytwo, failover)", p)
+		}
+		want[p] = true
+	}
+	all := len(want) == 0
 	if err := sandbox.Check(); err != nil {
 		return err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		return fmt.Errorf("bench: wrk is not installed (Debian package wrk)")
+	for _, tool := range []struct{ cmd, pkg string }{{"wrk", "wrk"}, {"nft", "nftables"}} {
+		if _, err := exec.LookPath(tool.cmd); err != nil {
+			return fmt.Errorf("bench: %s is not installed (Debian package %s; scripts/deps.sh bench)", tool.cmd, tool.pkg)
+		}
 	}
 	cfg := sandbox.Config{Name: "wsbench", Subnet: "10.81.0.0/24", Web: 2, App: 2,
 		Logf: func(f string, a ...any) { fmt.Printf("sandbox: "+f+"\n", a...) }}
@@ -53,59 +79,294 @@ func dataplane(ctx context.Context) error {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}()
-	fmt.Printf("\n== The data plane in the sandbox (%s)\n", machine())
-	fmt.Printf("load: wrk, 2 threads, %d connections, %s, from the client namespace\n\n", loadConns, loadDuration)
-
-	app1 := s.InService("app")[0]
-	idle, err := idleOpens(s, loadDuration)
-	if err != nil {
-		return err
-	}
-	runs := []struct{ name, url, host string }{
-		{"static file through the VIP (/static/style.css)", s.URL() + "static/style.css", s.Config.SiteName},
-		{"dynamic page through the VIP (/)", s.URL(), s.Config.SiteName},
-		{"dynamic page straight at one app server (:8080/)", fmt.Sprintf("http://%s:%d/", app1.IP, sandbox.AppPort), ""},
-	}
-	var results []wrkResult
-	for _, r := range runs {
-		res, err := runWrk(s, r.name, r.url, r.host)
-		if err != nil {
+	var targets []string
+	if all || want["load"] {
+		if targets, err = loadBench(s); err != nil {
 			return err
 		}
-		res.CheckOnly = idle
-		results = append(results, res)
 	}
-	// What upstream keep-alive buys: the dynamic page again with nginx
-	// opening a connection per request to the app servers.
-	if err := setUpstreamKeepalive(s, false); err != nil {
-		return err
+	if all || want["daytwo"] {
+		if err := dayTwo(ctx, s); err != nil {
+			return err
+		}
 	}
-	noKA, err := runWrk(s, "dynamic page through the VIP, nginx upstream keep-alive OFF", s.URL(), s.Config.SiteName)
+	if all || want["failover"] {
+		if err := failover(ctx, s); err != nil {
+			return err
+		}
+	}
+	// The load's targets again at the end, where a missed one is seen.
+	if len(targets) > 0 && len(want) != 1 {
+		fmt.Println("\n== The data plane's targets (from the load above)")
+		for _, t := range targets {
+			fmt.Println("  " + t)
+		}
+	}
+	return nil
+}
+
+// uptime is the machine's load average, as uptime prints it.
+func uptime() string {
+	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return err
+		return "?"
 	}
-	noKA.CheckOnly = idle
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// loadBench measures the chain against the same application servers
+// loaded directly, with and without the database, in interleaved rounds,
+// and prints the ratios with their targets. It returns the lines of the
+// figures that have a target.
+func loadBench(s *sandbox.Sandbox) ([]string, error) {
+	fmt.Printf("\n== The data plane in the sandbox (%s)\n", machine())
+	fmt.Printf("load: wrk, %d threads, %d connections in all, %s per run, from the client namespace; %d interleaved rounds\n",
+		loadThreads, loadConns, loadDuration, rounds)
+	fmt.Printf("load average before: %s\n\n", uptime())
+	dir, err := os.MkdirTemp(s.Config.StateDir, "wrk")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "wrk.lua"), []byte(wrkScript), 0o644); err != nil {
+		return nil, err
+	}
+	counters, err := newConnCounters(s)
+	if err != nil {
+		return nil, err
+	}
+	apps := s.InService("app")
+	site := s.Config.SiteName
+	chain := func(path string, conns int) []target {
+		return []target{{url: strings.TrimSuffix(s.URL(), "/") + path, host: site, conns: conns,
+			threads: min(loadThreads, conns), duration: loadDuration, scriptDirectory: dir}}
+	}
+	// Direct: the same application servers the chain uses, each loaded by
+	// its own wrk with its share of the connections and threads, at once.
+	direct := func(path string, conns int) []target {
+		var ts []target
+		for _, h := range apps {
+			ts = append(ts, target{url: fmt.Sprintf("http://%s:%d%s", h.IP, sandbox.AppPort, path),
+				conns: max(1, conns/len(apps)), threads: max(1, loadThreads/len(apps)), duration: loadDuration, scriptDirectory: dir})
+		}
+		return ts
+	}
+	type pair struct {
+		what          string
+		chain, direct []target
+	}
+	// The third pair is the path without the database under light load,
+	// one connection per application server: the latency the proxies add
+	// when nothing queues for the CPU.
+	pairs := []pair{
+		{"no database (GET " + serverPath + ")", chain(serverPath, loadConns), direct(serverPath, loadConns)},
+		{"database page (GET " + pagePath + ")", chain(pagePath, loadConns), direct(pagePath, loadConns)},
+		{fmt.Sprintf("no database, light load (%d connections)", len(apps)), chain(serverPath, len(apps)), direct(serverPath, len(apps))},
+	}
+	// results[pair][round] = {chain, direct}
+	results := make([][][2]load, len(pairs))
+	for r := 0; r < rounds; r++ {
+		for i, p := range pairs {
+			order := []int{0, 1}
+			if r%2 == 1 {
+				order = []int{1, 0}
+			}
+			var got [2]load
+			for _, k := range order {
+				name := "through the VIP"
+				ts := p.chain
+				if k == 1 {
+					name = fmt.Sprintf("straight at the %d application servers", len(apps))
+					ts = p.direct
+				}
+				l, err := runLoad(s, counters, p.what+", "+name, ts)
+				if err != nil {
+					return nil, err
+				}
+				got[k] = l
+				fmt.Printf("  round %d: %-70s %8.0f req/s  p50 %8s  p99 %8s  errors %d\n", r+1, l.Scenario, l.RPS, ms(l.P50), ms(l.P99), l.Errors)
+			}
+			results[i] = append(results[i], got)
+		}
+	}
+	static, err := runLoad(s, counters, "static file through the VIP (GET "+staticPath+")", chain(staticPath, loadConns))
+	if err != nil {
+		return nil, err
+	}
+	// What upstream keep-alive buys: the path without the database again,
+	// with nginx opening a connection per request to the app servers.
+	if err := setUpstreamKeepalive(s, false); err != nil {
+		return nil, err
+	}
+	noKA, err := runLoad(s, counters, pairs[0].what+", through the VIP, nginx upstream keep-alive OFF", pairs[0].chain)
+	if err != nil {
+		return nil, err
+	}
 	if err := setUpstreamKeepalive(s, true); err != nil {
-		return err
+		return nil, err
 	}
-	results = append(results, noKA)
+	fmt.Printf("load average after: %s\n\n", uptime())
 
-	fmt.Printf("%-62s %9s %9s %9s %8s %12s %12s\n", "scenario", "req/s", "p50", "p99", "errors", "→nginx conns", "→app conns")
-	for _, r := range results {
-		fmt.Printf("%-62s %9.0f %9s %9s %8d %12s %12s\n", r.Scenario, r.RPS, ms(r.P50), ms(r.P99), r.Non2xx+r.SockErrs,
-			fmt.Sprintf("%d (%d)", r.WebOpens, r.WebOpens-r.CheckOnly), strconv.Itoa(r.AppOpens))
+	// The table: the median round of each scenario.
+	fmt.Printf("%-92s %9s %9s %9s %7s %17s\n", "scenario (median of the rounds' req/s)", "req/s", "p50", "p99", "errors", "→nginx/→app/→db")
+	row := func(l load) {
+		fmt.Printf("%-92s %9.0f %9s %9s %7d %17s\n", l.Scenario, l.RPS, ms(l.P50), ms(l.P99), l.Errors, l.Opens)
 	}
-	chain, direct := results[1], results[2]
-	fmt.Printf("\nchain/direct: %.0f%% of the app-direct requests/s (target ≥ 50%%)\n", 100*chain.RPS/direct.RPS)
-	fmt.Printf("connections opened to upstreams during the chain run: HAProxy→nginx %d (%d of them health checks), nginx→app %d; the load held %d (target ≤ %d each)\n",
-		chain.WebOpens, chain.CheckOnly, chain.AppOpens, loadConns, 2*loadConns)
-	fmt.Printf("upstream keep-alive: %.0f req/s with, %.0f without (%.2f×); nginx→app connections %d with, %d without\n",
-		chain.RPS, noKA.RPS, chain.RPS/noKA.RPS, chain.AppOpens, noKA.AppOpens)
+	for i := range pairs {
+		for k := 0; k < 2; k++ {
+			var ls []load
+			for _, r := range results[i] {
+				ls = append(ls, r[k])
+			}
+			row(medianLoad(ls))
+		}
+	}
+	row(static)
+	row(noKA)
+	fmt.Println("(→nginx: connections HAProxy opened to the web servers for requests, health checks not included;\n →app: connections the web servers opened to the application servers; →db: the application servers to the database)")
 
-	if err := dayTwo(ctx, s); err != nil {
-		return err
+	fmt.Printf("\nWhere the time goes: CPU per request of each daemon (µs, median of the rounds), and in all\n")
+	fmt.Printf("(sandbox = the sandbox's daemons and wrk; machine = every process, the other users' included, %% of one core of %d)\n", len(cpuLines()))
+	perReq := func(ls []load) {
+		l := medianLoad(ls)
+		fmt.Printf("  %s: sandbox %.0f%%, machine %.0f%%\n    %s\n", l.Scenario, l.CPU.total(), l.MachineCPU, perRequest(ls))
 	}
-	return failover(ctx, s)
+	for i := range pairs {
+		for k := 0; k < 2; k++ {
+			var ls []load
+			for _, r := range results[i] {
+				ls = append(ls, r[k])
+			}
+			perReq(ls)
+		}
+	}
+	perReq([]load{static})
+
+	fmt.Println("\nRatios (each round's chain against its direct run; median, and the rounds' range):")
+	var lines []string
+	noDB, db, light := results[0], results[1], results[2]
+	rps := func(rs [][2]load) []float64 {
+		var v []float64
+		for _, r := range rs {
+			v = append(v, r[0].RPS/r[1].RPS)
+		}
+		return v
+	}
+	added := func(rs [][2]load, p99 bool) []float64 {
+		var v []float64
+		for _, r := range rs {
+			if p99 {
+				v = append(v, float64(r[0].P99-r[1].P99)/float64(time.Millisecond))
+			} else {
+				v = append(v, float64(r[0].P50-r[1].P50)/float64(time.Millisecond))
+			}
+		}
+		return v
+	}
+	lines = append(lines,
+		verdict("proxies, no database: chain/direct requests/s", rps(noDB), "%", 100, targetNoDBRatio*100, true),
+		verdict("proxies, no database: p50 added by the chain", added(noDB, false), " ms", 1, float64(targetNoDBAddP50)/float64(time.Millisecond), false),
+		verdict("proxies, no database: p99 added by the chain", added(noDB, true), " ms", 1, math.NaN(), false),
+		verdict("proxies, no database, light load: p50 added", added(light, false), " ms", 1, float64(targetNoDBAddP50)/float64(time.Millisecond), false),
+		verdict("proxies, no database, light load: p99 added", added(light, true), " ms", 1, math.NaN(), false),
+		verdict("database page: chain/direct requests/s", rps(db), "%", 100, targetDBRatio*100, true),
+		verdict("database page: p50 added by the chain", added(db, false), " ms", 1, math.NaN(), false),
+	)
+	// The database's own cost, on the same application servers without
+	// proxies: the page against the path without the database.
+	var dbRPS, dbP50, dbP99 []float64
+	for r := range db {
+		d, n := db[r][1], noDB[r][1]
+		dbRPS = append(dbRPS, d.RPS/n.RPS)
+		dbP50 = append(dbP50, float64(d.P50-n.P50)/float64(time.Millisecond))
+		dbP99 = append(dbP99, float64(d.P99-n.P99)/float64(time.Millisecond))
+	}
+	lines = append(lines,
+		verdict("the database's cost, direct: page/no-database requests/s", dbRPS, "%", 100, math.NaN(), true),
+		verdict("the database's cost, direct: p50 added by the database", dbP50, " ms", 1, math.NaN(), false),
+		verdict("the database's cost, direct: p99 added by the database", dbP99, " ms", 1, math.NaN(), false),
+	)
+	for _, l := range lines {
+		fmt.Println("  " + l)
+	}
+	c := medianLoad(chainRuns(db))
+	fmt.Printf("\nconnections opened to upstreams during the database page's chain run: HAProxy→nginx %s, nginx→app %s, against %d requests (the load held %d; target ≤ %d each)\n",
+		count(c.Opens.ToWeb), count(c.Opens.ToApp), c.Requests, loadConns, 2*loadConns)
+	n := medianLoad(chainRuns(noDB))
+	fmt.Printf("upstream keep-alive, no database: %.0f req/s with, %.0f without (%.2f×); nginx→app connections %s with, %s without\n",
+		n.RPS, noKA.RPS, n.RPS/noKA.RPS, count(n.Opens.ToApp), count(noKA.Opens.ToApp))
+	var withTarget []string
+	for _, l := range lines {
+		if strings.Contains(l, "target") {
+			withTarget = append(withTarget, l)
+		}
+	}
+	return withTarget, nil
+}
+
+// chainRuns are the chain's loads of each round.
+func chainRuns(rs [][2]load) []load {
+	var ls []load
+	for _, r := range rs {
+		ls = append(ls, r[0])
+	}
+	return ls
+}
+
+// count prints a counter, "?" when unknown.
+func count(n int) string {
+	if n < 0 {
+		return "?"
+	}
+	return strconv.Itoa(n)
+}
+
+// medianLoad is the load with the median requests/s (the lower of the two
+// middle ones for an even count).
+func medianLoad(ls []load) load {
+	s := append([]load(nil), ls...)
+	sort.Slice(s, func(i, j int) bool { return s[i].RPS < s[j].RPS })
+	return s[(len(s)-1)/2]
+}
+
+// median of values (the mean of the middle two for an even count).
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// verdict prints a measured figure over rounds — median and range, scaled
+// by scale, in unit — against its target (NaN: none). atLeast: the target
+// is a floor, else a ceiling. A figure on the wrong side of its target
+// says BELOW TARGET (or ABOVE TARGET for a ceiling) in capitals.
+func verdict(what string, rounds []float64, unit string, scale, target float64, atLeast bool) string {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range rounds {
+		lo, hi = math.Min(lo, v*scale), math.Max(hi, v*scale)
+	}
+	m := median(rounds) * scale
+	text := fmt.Sprintf("%-62s %7.1f%s (rounds %.1f to %.1f)", what, m, unit, lo, hi)
+	switch {
+	case math.IsNaN(target):
+	case atLeast && m >= target:
+		text += fmt.Sprintf("  target ≥ %g%s: met", target, unit)
+	case atLeast:
+		text += fmt.Sprintf("  target ≥ %g%s: BELOW TARGET", target, unit)
+	case m <= target:
+		text += fmt.Sprintf("  target ≤ %g%s: met", target, unit)
+	default:
+		text += fmt.Sprintf("  target ≤ %g%s: ABOVE TARGET", target, unit)
+	}
+	return text
 }
 
 // clients is the load of the day-two and failover measurements: GET / in
@@ -222,102 +483,6 @@ func failover(ctx context.Context, s *sandbox.Sandbox) error {
 	return nil
 }
 
-var (
-	rpsRe    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
-	reqRe    = regexp.MustCompile(`(\d+) requests in`)
-	non2xxRe = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
-	sockRe   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
-	pctRe    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
-)
-
-// runWrk loads url from the client namespace and counts the connections
-// the web and app servers accepted meanwhile.
-func runWrk(s *sandbox.Sandbox, name, url, host string) (wrkResult, error) {
-	r := wrkResult{Scenario: name, Duration: loadDuration}
-	webBefore, appBefore, err := passiveOpens(s)
-	if err != nil {
-		return r, err
-	}
-	args := []string{"wrk", "-t2", fmt.Sprintf("-c%d", loadConns), fmt.Sprintf("-d%ds", int(loadDuration.Seconds())), "--latency"}
-	if host != "" {
-		args = append(args, "-H", "Host: "+host)
-	}
-	out, err := s.InClient(append(args, url)...).CombinedOutput()
-	if err != nil {
-		return r, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
-	}
-	webAfter, appAfter, err := passiveOpens(s)
-	if err != nil {
-		return r, err
-	}
-	r.WebOpens, r.AppOpens = webAfter-webBefore, appAfter-appBefore
-	text := string(out)
-	if m := rpsRe.FindStringSubmatch(text); m != nil {
-		r.RPS, _ = strconv.ParseFloat(m[1], 64)
-	}
-	if m := reqRe.FindStringSubmatch(text); m != nil {
-		r.Requests, _ = strconv.Atoi(m[1])
-	}
-	if m := non2xxRe.FindStringSubmatch(text); m != nil {
-		r.Non2xx, _ = strconv.Atoi(m[1])
-	}
-	if m := sockRe.FindStringSubmatch(text); m != nil {
-		for _, v := range m[1:] {
-			n, _ := strconv.Atoi(v)
-			r.SockErrs += n
-		}
-	}
-	for _, m := range pctRe.FindAllStringSubmatch(text, -1) {
-		v, _ := strconv.ParseFloat(m[2], 64)
-		d := time.Duration(v * float64(map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]))
-		if m[1] == "50" {
-			r.P50 = d
-		} else {
-			r.P99 = d
-		}
-	}
-	if r.RPS == 0 {
-		return r, fmt.Errorf("wrk %s: no result in:\n%s", url, text)
-	}
-	return r, nil
-}
-
-// passiveOpens sums the TCP connections the web and the app namespaces have
-// accepted so far (their own TcpPassiveOpens counters).
-func passiveOpens(s *sandbox.Sandbox) (web, app int, err error) {
-	for _, tier := range []string{"web", "app"} {
-		for _, h := range s.Hosts(tier) {
-			out, err := exec.Command("ip", "netns", "exec", h.NS(), "nstat", "-az", "--json", "TcpPassiveOpens").Output()
-			if err != nil {
-				return 0, 0, fmt.Errorf("nstat in %s: %w", h.NS(), err)
-			}
-			m := regexp.MustCompile(`"TcpPassiveOpens":\s*(\d+)`).FindSubmatch(out)
-			if m == nil {
-				return 0, 0, fmt.Errorf("nstat in %s: %s", h.NS(), out)
-			}
-			n, _ := strconv.Atoi(string(m[1]))
-			if tier == "web" {
-				web += n
-			} else {
-				app += n
-			}
-		}
-	}
-	return web, app, nil
-}
-
-// idleOpens is how many connections the health checks alone open to the
-// web servers in d.
-func idleOpens(s *sandbox.Sandbox, d time.Duration) (int, error) {
-	before, _, err := passiveOpens(s)
-	if err != nil {
-		return 0, err
-	}
-	time.Sleep(d)
-	after, _, err := passiveOpens(s)
-	return after - before, err
-}
-
 // setUpstreamKeepalive turns nginx's upstream keep-alive on or off on every
 // web server (rewriting the rendered nginx.conf) and reloads nginx.
 func setUpstreamKeepalive(s *sandbox.Sandbox, on bool) error {
@@ -332,6 +497,14 @@ func setUpstreamKeepalive(s *sandbox.Sandbox, on bool) error {
 		if err := rewrite(filepath.Join(s.HostDir(h.Name), "nginx.conf"), off); err != nil {
 			return err
 		}
+	}
+	return reloadNginx(s)
+}
+
+// reloadNginx reloads nginx on every web server and waits for the old
+// workers to finish.
+func reloadNginx(s *sandbox.Sandbox) error {
+	for _, h := range s.Hosts("web") {
 		pid, err := os.ReadFile(filepath.Join(s.HostDir(h.Name), "nginx.pid"))
 		if err != nil {
 			return err

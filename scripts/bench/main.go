@@ -34,7 +34,7 @@ func main() {
 	case "program":
 		err = program()
 	case "dataplane":
-		err = dataplane(context.Background())
+		err = dataplane(context.Background(), os.Args[2:])
 	default:
 		err = fmt.Errorf("bench: unknown part %q (program, dataplane)", part)
 	}
