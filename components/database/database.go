@@ -441,10 +441,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// final snapshot (a database restored from it has the same master
 	// password). pulumi destroy then removes them from the state only.
 	keepCredentials := []pulumi.ResourceOption{child, pulumi.Protect(args.Protect), pulumi.RetainOnDelete(!args.SkipFinalSnapshot)}
-	secret, err := secretsmanager.NewSecret(ctx, name+"-credentials", &secretsmanager.SecretArgs{
+	secret, err := secretsmanager.NewSecret(ctx, name+CredentialsSuffix, &secretsmanager.SecretArgs{
 		Description:          pulumi.String("webstack database: connection details and master password (JSON)"),
 		RecoveryWindowInDays: pulumi.Int(7),
-		Tags:                 names.Tags(ctx, name+"-credentials"),
+		Tags:                 names.Tags(ctx, name+CredentialsSuffix),
 	}, keepCredentials...)
 	if err != nil {
 		return nil, err
@@ -495,4 +495,17 @@ func Credentials(args Args, host pulumi.StringOutput, port pulumi.IntOutput, pas
 	return pulumi.All(host, port, password).ApplyT(func(v []any) (string, error) {
 		return credentialsJSON(args.Engine, v[0].(string), v[1].(int), args.Name, args.Username, v[2].(string))
 	}).(pulumi.StringOutput)
+}
+
+// CredentialsSuffix ends the name of the secret holding the database's
+// connection details and master password (the component's name plus it,
+// plus Pulumi's random suffix): no other setting may point at it.
+const CredentialsSuffix = "-credentials"
+
+// ReservedUsernames are master user names the engines keep for
+// themselves or SQL reserves (RDS refuses them, after the subnet group and
+// the parameter group exist), lower case.
+var ReservedUsernames = map[string][]string{
+	"postgres": {"postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "pg_signal_backend", "public", "user", "current_user", "session_user", "all", "select", "table", "grant", "default", "none", "admin"},
+	"mysql":    {"rdsadmin", "rdsrepladmin", "mysql", "root", "mysql.sys", "mysql.session", "mysql.infoschema", "user", "select", "table", "grant", "default"},
 }
