@@ -91,6 +91,7 @@ func FromConfig(project, stack, region string, get Lookup) (*Settings, error) {
 			// saying dev would turn every one of prod's off.
 			envProblems = append(envProblems, Problem{Key: project + ":environment", Value: v, Message: fmt.Sprintf(
 				"must be %s (or unset) in stack %s: the stacks named dev, staging and prod take their own environment's rules, which the environment selects", stack, stack)})
+			s.Environment = named // and its rules are the ones checked below
 		}
 	} else if !slices.Contains(Environments, s.Environment) {
 		envProblems = append(envProblems, Problem{Key: project + ":environment", Value: nil, Message: fmt.Sprintf(

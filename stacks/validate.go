@@ -176,7 +176,7 @@ func (s *Settings) validateNetwork(v *validator) {
 	seenEP := map[string]bool{}
 	for i, ep := range n.InterfaceEndpoints {
 		key := fmt.Sprintf("network.interfaceEndpoints[%d]", i)
-		if !endpointRe.MatchString(ep) {
+		if !endpointRe.MatchString(ep) || strings.HasPrefix(ep, "com.amazonaws.") {
 			v.add(key, ep, "must be a service's short name such as ec2 or ssm (the part after com.amazonaws.<region>.)")
 		}
 		if seenEP[ep] {
