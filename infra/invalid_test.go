@@ -95,7 +95,7 @@ func TestInvalidSettingsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 		{"reserved database user", "dev", map[string]string{"webstack:database": `{"username": "rdsadmin"}`},
 			[]string{`webstack:database.username = "rdsadmin": must be 1 to 63 letters, digits or underscores, start with a letter, and not start with rds`}},
 		{"unknown environment", "dev", map[string]string{"webstack:environment": "qa"},
-			[]string{`webstack:environment = "qa": must be one of dev, staging, prod`}},
+			[]string{`webstack:environment = "qa": must be dev (or unset) in stack dev`}},
 		{"permissions boundary not a policy ARN", "prod", map[string]string{"webstack:permissionsBoundary": "webstack-ci-prod-boundary"},
 			[]string{`webstack:permissionsBoundary = "webstack-ci-prod-boundary": must be an IAM managed policy ARN, arn:PARTITION:iam::ACCOUNT:policy/NAME`}},
 		{"permissions boundary a role", "dev", map[string]string{"webstack:permissionsBoundary": "arn:aws:iam::123456789012:role/admin"},
