@@ -142,8 +142,16 @@ func objectKeys() []objectKey {
 }
 
 // ConfigKeys lists every key of the project namespace Load reads.
+// The plain keys are the fields of Settings with a config tag; the
+// structured ones, its JSON-named fields.
 func ConfigKeys() []string {
-	keys := []string{"environment", "permissionsBoundary"}
+	var keys []string
+	t := reflect.TypeFor[Settings]()
+	for i := 0; i < t.NumField(); i++ {
+		if key := t.Field(i).Tag.Get("config"); key != "" {
+			keys = append(keys, key)
+		}
+	}
 	for _, k := range objectKeys() {
 		keys = append(keys, k.name)
 	}
