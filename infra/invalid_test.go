@@ -94,6 +94,13 @@ func TestInvalidSettingsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 			[]string{`webstack:database.maintenanceWindow = "sun:04:30-sun:05:30": must not overlap the daily backup window 04:00-05:00`}},
 		{"reserved database user", "dev", map[string]string{"webstack:database": `{"username": "rdsadmin"}`},
 			[]string{`webstack:database.username = "rdsadmin": must be 1 to 63 letters, digits or underscores, start with a letter, and not start with rds`}},
+		// Looked up at preview time (ec2.GetInstanceTypeOfferings, ec2.LookupVpcEndpointService), answered offline by the mocks.
+		{"instance type no zone offers", "dev", map[string]string{"webstack:web": `{"instanceType": "t4g.huge"}`},
+			[]string{`webstack:web.instanceType = "t4g.huge": is offered in no available zone of region us-east-1`}},
+		{"instance type of a family that does not exist", "dev", map[string]string{"webstack:loadBalancer": `{"instanceType": "tg4.small"}`},
+			[]string{`webstack:loadBalancer.instanceType = "tg4.small": is offered in no available zone`}},
+		{"interface endpoint service that does not exist", "dev", map[string]string{"webstack:network": `{"zoneIds": ["use1-az1", "use1-az2"], "interfaceEndpoints": ["autoscaling", "ec2", "secretsmanager", "ssm", "sms"]}`},
+			[]string{`webstack:network.interfaceEndpoints[4] = "sms": region us-east-1 has no interface endpoint service com.amazonaws.us-east-1.sms`}},
 		{"unknown environment", "dev", map[string]string{"webstack:environment": "qa"},
 			[]string{`webstack:environment = "qa": must be dev (or unset) in stack dev`}},
 		{"permissions boundary not a policy ARN", "prod", map[string]string{"webstack:permissionsBoundary": "webstack-ci-prod-boundary"},

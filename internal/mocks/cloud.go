@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -320,6 +322,9 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 		var outTypes, outLocs, outLocTypes []string
 		for _, l := range locs {
 			for _, t := range types {
+				if !instanceTypeRe.MatchString(t) {
+					continue // not an instance type: no zone offers it
+				}
 				if l == "use1-az3" && strings.HasPrefix(t, "t4g.") {
 					continue
 				}
@@ -334,6 +339,10 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 			zones = []string{region + "a", region + "b", region + "c", region + "d"}
 		}
 		name := get("serviceName")
+		if svc := strings.TrimPrefix(name, "com.amazonaws."+region+"."); !slices.Contains(endpointServices, svc) {
+			// What the provider says when the service does not exist.
+			return nil, fmt.Errorf("no matching EC2 VPC Endpoint Service found")
+		}
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": name, "serviceName": name, "serviceType": "Interface", "availabilityZones": zones,
 			"service": name[strings.LastIndex(name, ".")+1:], "owner": "amazon", "acceptanceRequired": false,
@@ -420,3 +429,11 @@ func zoneID(name string) string {
 	}
 	return fmt.Sprintf("use1-az%d", n)
 }
+
+// instanceTypeRe is the mock's catalogue of instance types: families and
+// sizes EC2 has (a typo such as t4g.huge or tg4.small is offered nowhere).
+var instanceTypeRe = regexp.MustCompile(`^(a1|t[23]a?|t4g|[mcr][5-8][a-z]*|[cgipxz][0-9][a-z]*|inf[12]|trn[12]n?|hpc[0-9][a-z]*)\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)$`)
+
+// endpointServices are the interface endpoint services every mocked
+// region has (short names).
+var endpointServices = []string{"autoscaling", "ec2", "ec2messages", "secretsmanager", "ssm", "ssmmessages", "logs", "kms", "sts", "monitoring", "ecr.api", "ecr.dkr", "sqs", "sns", "events", "lambda", "rds", "elasticloadbalancing", "execute-api", "kinesis-streams", "s3"}
