@@ -348,3 +348,32 @@ func TestEveryFieldOfSettingsIsAKnownKey(t *testing.T) {
 		t.Errorf("known keys refused: %v", p)
 	}
 }
+
+// A secure value nested in a structured key (database.password: {secure:
+// …}) makes the whole key secret, as the CLI does: the offline run refuses
+// it as pulumi up would, and prints no ciphertext.
+func TestNestedSecureValuesAreRefusedOffline(t *testing.T) {
+	dir := t.TempDir()
+	project, err := os.ReadFile("../Pulumi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := "config:\n  aws:region: us-east-1\n  webstack:network:\n    zoneIds: [use1-az1, use1-az2]\n  webstack:database:\n    password:\n      secure: v1:CIPHERTEXTnobodyShouldSee==\n"
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), []byte(stack), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := mocks.StackOptions(dir, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := mocks.Run(loadThenRegister, opts)
+	if err == nil || !strings.Contains(err.Error(), "webstack:database = (hidden") || strings.Contains(err.Error(), "CIPHERTEXT") {
+		t.Errorf("error: %v", err)
+	}
+	if rec.Count() != 0 {
+		t.Errorf("%d resources registered", rec.Count())
+	}
+}

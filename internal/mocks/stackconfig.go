@@ -81,6 +81,13 @@ func StackOptions(dir, stack string) (Options, error) {
 		if err != nil {
 			return Options{}, fmt.Errorf("%s: config %s: %w", file, key, err)
 		}
+		if hasSecure(val) {
+			// The CLI marks a structured key with a secure value inside it
+			// secret as a whole (and decrypts it): so do the mocks, so
+			// that the program refuses or hides it the same way, never
+			// printing the ciphertext.
+			secrets = append(secrets, qualify(p.Name, key))
+		}
 		cfg[qualify(p.Name, key)] = v
 	}
 	sort.Strings(secrets)
@@ -123,4 +130,27 @@ func configString(v any) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// hasSecure reports whether a YAML value holds a {secure: …} value at any
+// depth.
+func hasSecure(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, ok := v["secure"]; ok && len(v) == 1 {
+			return true
+		}
+		for _, e := range v {
+			if hasSecure(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasSecure(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
