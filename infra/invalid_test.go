@@ -99,6 +99,8 @@ func TestInvalidSettingsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 			[]string{`webstack:web.instanceType = "t4g.huge": is offered in no available zone of region us-east-1`}},
 		{"instance type of a family that does not exist", "dev", map[string]string{"webstack:loadBalancer": `{"instanceType": "tg4.small"}`},
 			[]string{`webstack:loadBalancer.instanceType = "tg4.small": is offered in no available zone`}},
+		{"instance type whose architecture the name hides", "dev", map[string]string{"webstack:app": `{"instanceType": "mac2.metal"}`},
+			[]string{`webstack:app.instanceType = "mac2.metal": runs arm64_mac (ec2 DescribeInstanceTypes), not x86_64`}},
 		{"interface endpoint service that does not exist", "dev", map[string]string{"webstack:network": `{"zoneIds": ["use1-az1", "use1-az2"], "interfaceEndpoints": ["autoscaling", "ec2", "secretsmanager", "ssm", "sms"]}`},
 			[]string{`webstack:network.interfaceEndpoints[4] = "sms": region us-east-1 has no interface endpoint service com.amazonaws.us-east-1.sms`}},
 		{"unknown environment", "dev", map[string]string{"webstack:environment": "qa"},

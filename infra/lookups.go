@@ -169,13 +169,30 @@ func regionZones(ctx *pulumi.Context, s *stacks.Settings) ([]stacks.Zone, stacks
 		}
 	}
 	var problems stacks.Problems
+	archOf := map[string][]string{} // instance type: the architectures EC2 reports
 	for _, tier := range []struct {
 		key string
 		typ string
 	}{{"loadBalancer", s.LoadBalancer.InstanceType}, {"web", s.Web.InstanceType}, {"app", s.App.InstanceType}} {
+		key := s.Project + ":" + tier.key + ".instanceType"
 		if !offered[tier.typ] {
-			problems = append(problems, stacks.Problem{Key: s.Project + ":" + tier.key + ".instanceType", Value: tier.typ, Message: fmt.Sprintf(
+			problems = append(problems, stacks.Problem{Key: key, Value: tier.typ, Message: fmt.Sprintf(
 				"is offered in no available zone of region %s (aws ec2 describe-instance-type-offerings --location-type availability-zone-id): not an EC2 instance type, or not sold in this region", s.Region)})
+			continue
+		}
+		// The image and the agent are chosen by the architecture the
+		// name implies (stacks.Architecture); EC2 says which it is.
+		if _, asked := archOf[tier.typ]; !asked {
+			it, err := ec2.GetInstanceType(ctx, &ec2.GetInstanceTypeArgs{InstanceType: tier.typ})
+			if err != nil {
+				return nil, nil, fmt.Errorf("looking up instance type %s (%s): %w", tier.typ, key, err)
+			}
+			archOf[tier.typ] = it.SupportedArchitectures
+		}
+		if guess, _ := stacks.Architecture(tier.typ); !slices.Contains(archOf[tier.typ], guess) {
+			problems = append(problems, stacks.Problem{Key: key, Value: tier.typ, Message: fmt.Sprintf(
+				"runs %s (ec2 DescribeInstanceTypes), not %s, the architecture webstack builds images and programs for from its name; choose an x86_64 or arm64 (Graviton) Linux instance type",
+				strings.Join(archOf[tier.typ], ", "), guess)})
 		}
 	}
 	// Which zones (by name) each interface endpoint service is offered in.

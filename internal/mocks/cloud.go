@@ -332,6 +332,23 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 			}
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": region, "instanceTypes": outTypes, "locations": outLocs, "locationTypes": outLocTypes}), nil
+	case "aws:ec2/getInstanceType:getInstanceType":
+		// The architecture AWS reports: what the name says, except for
+		// the families whose name misleads (mac2 is Apple silicon).
+		t := get("instanceType")
+		if !instanceTypeRe.MatchString(t) {
+			return nil, fmt.Errorf("InvalidInstanceType: The following supplied instance types do not exist: [%s]", t)
+		}
+		arch := "x86_64"
+		switch {
+		case strings.HasPrefix(t, "mac2"):
+			arch = "arm64_mac"
+		case strings.HasPrefix(t, "mac1"):
+			arch = "x86_64_mac"
+		case t[:2] == "a1" || gravitonFamilyRe.MatchString(t):
+			arch = "arm64"
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": t, "instanceType": t, "supportedArchitectures": []any{arch}}), nil
 	case "aws:ec2/getVpcEndpointService:getVpcEndpointService":
 		// Every interface endpoint service is offered in every zone.
 		zones := c.opts.Zones
@@ -432,7 +449,10 @@ func zoneID(name string) string {
 
 // instanceTypeRe is the mock's catalogue of instance types: families and
 // sizes EC2 has (a typo such as t4g.huge or tg4.small is offered nowhere).
-var instanceTypeRe = regexp.MustCompile(`^(a1|t[23]a?|t4g|[mcr][5-8][a-z]*|[cgipxz][0-9][a-z]*|inf[12]|trn[12]n?|hpc[0-9][a-z]*)\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)$`)
+var instanceTypeRe = regexp.MustCompile(`^(a1|mac[12](-m2(pro)?)?|t[23]a?|t4g|[mcr][5-8][a-z]*|[cgipxz][0-9][a-z]*|inf[12]|trn[12]n?|hpc[0-9][a-z]*)\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)$`)
+
+// gravitonFamilyRe: a family whose generation is followed by g is Graviton.
+var gravitonFamilyRe = regexp.MustCompile(`^[a-z]+[0-9]+g`)
 
 // endpointServices are the interface endpoint services every mocked
 // region has (short names).
