@@ -45,12 +45,15 @@ func (f Facts) Agent(img host.Image) release.Artifact { return f.Agents[img.Arch
 // registered.
 func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 	var problems stacks.Problems
-	region, err := regionZones(ctx, s)
+	region, lookupProblems, err := regionZones(ctx, s)
 	if err != nil {
 		return Facts{}, err
 	}
-	if err := s.ResolveZones(region); err != nil {
-		problems = append(problems, err.(stacks.Problems)...)
+	problems = append(problems, lookupProblems...)
+	if len(lookupProblems) == 0 {
+		if err := s.ResolveZones(region); err != nil {
+			problems = append(problems, err.(stacks.Problems)...)
+		}
 	}
 
 	caller, err := aws.GetCallerIdentity(ctx, &aws.GetCallerIdentityArgs{})
@@ -122,7 +125,11 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 // with the instance types and interface endpoint services of the stack it
 // does not offer: in us-east-1 one physical zone has no Graviton (t4g)
 // instances, and some endpoint services miss some zones.
-func regionZones(ctx *pulumi.Context, s *stacks.Settings) ([]stacks.Zone, error) {
+//
+// An instance type no zone of the region offers (a typo, a size that does
+// not exist) and an endpoint service the region does not have are
+// problems of their own settings, not of the zones.
+func regionZones(ctx *pulumi.Context, s *stacks.Settings) ([]stacks.Zone, stacks.Problems, error) {
 	state := "available"
 	azs, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
 		State: &state,
@@ -131,10 +138,10 @@ func regionZones(ctx *pulumi.Context, s *stacks.Settings) ([]stacks.Zone, error)
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(azs.Names) != len(azs.ZoneIds) {
-		return nil, fmt.Errorf("getAvailabilityZones: %d names but %d zone IDs", len(azs.Names), len(azs.ZoneIds))
+		return nil, nil, fmt.Errorf("getAvailabilityZones: %d names but %d zone IDs", len(azs.Names), len(azs.ZoneIds))
 	}
 	var types []string
 	for _, t := range []string{s.LoadBalancer.InstanceType, s.Web.InstanceType, s.App.InstanceType} {
@@ -152,24 +159,57 @@ func regionZones(ctx *pulumi.Context, s *stacks.Settings) ([]stacks.Zone, error)
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	offered := map[string]bool{} // zone ID + "/" + instance type
+	offered := map[string]bool{} // zone ID + "/" + instance type, and the type alone
 	for i, loc := range offers.Locations {
 		if i < len(offers.InstanceTypes) {
 			offered[loc+"/"+offers.InstanceTypes[i]] = true
+			offered[offers.InstanceTypes[i]] = true
+		}
+	}
+	var problems stacks.Problems
+	archOf := map[string][]string{} // instance type: the architectures EC2 reports
+	for _, tier := range []struct {
+		key string
+		typ string
+	}{{"loadBalancer", s.LoadBalancer.InstanceType}, {"web", s.Web.InstanceType}, {"app", s.App.InstanceType}} {
+		key := s.Project + ":" + tier.key + ".instanceType"
+		if !offered[tier.typ] {
+			problems = append(problems, stacks.Problem{Key: key, Value: tier.typ, Message: fmt.Sprintf(
+				"is offered in no available zone of region %s (aws ec2 describe-instance-type-offerings --location-type availability-zone-id): not an EC2 instance type, or not sold in this region", s.Region)})
+			continue
+		}
+		// The image and the agent are chosen by the architecture the
+		// name implies (stacks.Architecture); EC2 says which it is.
+		if _, asked := archOf[tier.typ]; !asked {
+			it, err := ec2.GetInstanceType(ctx, &ec2.GetInstanceTypeArgs{InstanceType: tier.typ})
+			if err != nil {
+				return nil, nil, fmt.Errorf("looking up instance type %s (%s): %w", tier.typ, key, err)
+			}
+			archOf[tier.typ] = it.SupportedArchitectures
+		}
+		if guess, _ := stacks.Architecture(tier.typ); !slices.Contains(archOf[tier.typ], guess) {
+			problems = append(problems, stacks.Problem{Key: key, Value: tier.typ, Message: fmt.Sprintf(
+				"runs %s (ec2 DescribeInstanceTypes), not %s, the architecture webstack builds images and programs for from its name; choose an x86_64 or arm64 (Graviton) Linux instance type",
+				strings.Join(archOf[tier.typ], ", "), guess)})
 		}
 	}
 	// Which zones (by name) each interface endpoint service is offered in.
 	endpointZones := map[string][]string{}
-	for _, svc := range s.Network.InterfaceEndpoints {
+	for i, svc := range s.Network.InterfaceEndpoints {
 		name := network.EndpointService(s.Region, svc)
 		kind := "Interface"
 		es, err := ec2.LookupVpcEndpointService(ctx, &ec2.LookupVpcEndpointServiceArgs{ServiceName: &name, ServiceType: &kind})
 		if err != nil {
-			return nil, fmt.Errorf("looking up endpoint service %s (network.interfaceEndpoints): %w", name, err)
+			problems = append(problems, stacks.Problem{Key: fmt.Sprintf("%s:network.interfaceEndpoints[%d]", s.Project, i), Value: svc, Message: fmt.Sprintf(
+				"region %s has no interface endpoint service %s (aws ec2 describe-vpc-endpoint-services lists them): a misspelt service, or one without an interface endpoint", s.Region, name)})
+			continue
 		}
 		endpointZones[svc] = es.AvailabilityZones
+	}
+	if len(problems) > 0 {
+		return nil, problems, nil
 	}
 	zones := make([]stacks.Zone, len(azs.Names))
 	for i, name := range azs.Names {
@@ -186,7 +226,7 @@ func regionZones(ctx *pulumi.Context, s *stacks.Settings) ([]stacks.Zone, error)
 		}
 		zones[i] = z
 	}
-	return zones, nil
+	return zones, nil, nil
 }
 
 // boundaryElsewhere says what is wrong with a permissions boundary of

@@ -29,11 +29,11 @@ func inputStrings(v any, path string, f func(path, s string)) {
 	}
 }
 
-// The program names ARNs in the partition it runs in: a stack in AWS
-// China or GovCloud gets no arn:aws: ARN (IAM would refuse the policy, or
-// it would name nothing).
+// The program names ARNs in the partition it runs in: a stack in
+// GovCloud gets no arn:aws: ARN (IAM would refuse the policy, or it would
+// name nothing). China's regions are refused (TestUnsupportedPartitions).
 func TestNoCommercialARNsInOtherPartitions(t *testing.T) {
-	for partition, region := range map[string]string{"aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"} {
+	for partition, region := range map[string]string{"aws-us-gov": "us-gov-west-1"} {
 		opts := stackOptions(t, "prod", map[string]string{"aws:region": region})
 		opts.Partition = partition
 		rec, err := mocks.Run(infra.Program, opts)
@@ -53,6 +53,23 @@ func TestNoCommercialARNsInOtherPartitions(t *testing.T) {
 		}
 		if arns < 10 {
 			t.Errorf("%s: only %d ARNs of the partition in the inputs: the test sees no policies", partition, arns)
+		}
+	}
+}
+
+// AWS China names its endpoint services cn.com.amazonaws.*, and the
+// isolated partitions differ further: their regions are refused before
+// anything is registered, naming the partition.
+func TestUnsupportedPartitions(t *testing.T) {
+	for partition, region := range map[string]string{"aws-cn": "cn-north-1", "aws-iso": "us-iso-east-1"} {
+		opts := stackOptions(t, "prod", map[string]string{"aws:region": region})
+		opts.Partition = partition
+		rec, err := mocks.Run(infra.Program, opts)
+		if err == nil || !strings.Contains(err.Error(), `aws:region = "`+region+`": is in the `+partition+` partition, which webstack does not support`) {
+			t.Errorf("%s: %v", region, err)
+		}
+		if rec.Count() != 0 {
+			t.Errorf("%s: %d resources registered", region, rec.Count())
 		}
 	}
 }

@@ -19,21 +19,47 @@ import (
 type Lookup func(key string) (string, bool)
 
 // Load reads the stack's settings from Pulumi config, applies the defaults
-// and validates them. The error lists every problem found.
+// and validates them. The error lists every problem found: keys of the
+// project namespace the program does not read, values set with --secret
+// that are not secrets, and every invalid value.
 func Load(ctx *pulumi.Context) (*Settings, error) {
 	project := config.New(ctx, "")
 	region, _ := config.New(ctx, "aws").Try("region")
+	var problems Problems
+	if cfg, ok := stackConfig(ctx); ok {
+		problems = append(problems, CheckKeys(ctx.Project(), slices.Collect(maps.Keys(cfg)))...)
+	}
+	for _, key := range ConfigKeys() {
+		// No setting but one is a secret: a secure value would reach the program
+		// decrypted under pulumi up but as a placeholder in the offline
+		// plan, and be printed in messages and plans as plain text.
+		if full := ctx.Project() + ":" + key; ctx.IsConfigSecret(full) && !SecretAllowed(key) {
+			v, _ := project.Try(key)
+			problems = append(problems, Problem{Key: full, Value: v, Secret: true, Message: "is set with --secret (secure:), but it is not a secret and would be shown in plain text in plans and resources; set it without --secret (only webstack:monitoring may be secret, for its webhooks: the program makes its passwords itself)"})
+		}
+	}
 	s, err := FromConfig(ctx.Project(), ctx.Stack(), region, func(key string) (string, bool) {
+		if ctx.IsConfigSecret(ctx.Project()+":"+key) && !SecretAllowed(key) {
+			return "", false // refused above; never decoded, never quoted
+		}
 		v, err := project.Try(key)
 		return v, err == nil
 	})
-	if problems, ok := err.(Problems); ok {
+	if err != nil {
+		loaded, ok := err.(Problems)
+		if !ok {
+			return nil, err
+		}
+		problems = append(problems, loaded...)
+	}
+	if len(problems) > 0 {
 		// A secret config key's value is never shown, whatever it holds.
 		for i, p := range problems {
-			problems[i].Secret = ctx.IsConfigSecret(ConfigKeyOf(p.Key))
+			problems[i].Secret = p.Secret || ctx.IsConfigSecret(ConfigKeyOf(p.Key))
 		}
+		return nil, problems
 	}
-	return s, err
+	return s, nil
 }
 
 // ConfigKeyOf is the config key a problem's key belongs to:
@@ -57,8 +83,20 @@ func FromConfig(project, stack, region string, get Lookup) (*Settings, error) {
 	var problems Problems
 
 	s.Environment = Environment(stack)
+	var envProblems Problems
 	if v, ok := get("environment"); ok && v != "" {
 		s.Environment = Environment(v)
+		if named := Environment(stack); slices.Contains(Environments, named) && s.Environment != named {
+			// The environment selects the protections: Pulumi.prod.yaml
+			// saying dev would turn every one of prod's off.
+			envProblems = append(envProblems, Problem{Key: project + ":environment", Value: v, Message: fmt.Sprintf(
+				"must be %s (or unset) in stack %s: the stacks named dev, staging and prod take their own environment's rules, which the environment selects", stack, stack)})
+			s.Environment = named // and its rules are the ones checked below
+		}
+	} else if !slices.Contains(Environments, s.Environment) {
+		envProblems = append(envProblems, Problem{Key: project + ":environment", Value: nil, Message: fmt.Sprintf(
+			"must be set in stack %s: a stack not named dev, staging or prod says which environment's rules it takes (dev, staging or prod)", redact.Name(stack))})
+		s.Environment = "" // reported here, not again by Validate
 	}
 	if v, ok := get("permissionsBoundary"); ok {
 		s.PermissionsBoundary = v
@@ -72,9 +110,12 @@ func FromConfig(project, stack, region string, get Lookup) (*Settings, error) {
 	}
 	if len(problems) > 0 {
 		// Values that did not decode would only produce follow-on noise.
-		return nil, problems
+		return nil, append(envProblems, problems...)
 	}
-	if p := s.Validate(); len(p) > 0 {
+	if s.Environment == "" {
+		s.Environment = Dev // for the rules below only: the stack is refused anyway
+	}
+	if p := append(envProblems, s.Validate()...); len(p) > 0 {
 		return nil, p
 	}
 	return &s, nil
@@ -86,23 +127,31 @@ type objectKey struct {
 	field func(*Settings) any
 }
 
+// objectKeys are the structured keys, one per JSON-named field of
+// Settings (objectFields), in the struct's order.
 func objectKeys() []objectKey {
-	return []objectKey{
-		{"network", func(s *Settings) any { return &s.Network }},
-		{"loadBalancer", func(s *Settings) any { return &s.LoadBalancer }},
-		{"web", func(s *Settings) any { return &s.Web }},
-		{"app", func(s *Settings) any { return &s.App }},
-		{"database", func(s *Settings) any { return &s.Database }},
-		{"dns", func(s *Settings) any { return &s.DNS }},
-		{"operators", func(s *Settings) any { return &s.Operators }},
-		{"monitoring", func(s *Settings) any { return &s.Monitoring }},
-		{"tags", func(s *Settings) any { return &s.Tags }},
+	var keys []objectKey
+	for _, f := range objectFields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		index := f.Index
+		keys = append(keys, objectKey{name, func(s *Settings) any {
+			return reflect.ValueOf(s).Elem().FieldByIndex(index).Addr().Interface()
+		}})
 	}
+	return keys
 }
 
 // ConfigKeys lists every key of the project namespace Load reads.
+// The plain keys are the fields of Settings with a config tag; the
+// structured ones, its JSON-named fields.
 func ConfigKeys() []string {
-	keys := []string{"environment", "permissionsBoundary"}
+	var keys []string
+	t := reflect.TypeFor[Settings]()
+	for i := 0; i < t.NumField(); i++ {
+		if key := t.Field(i).Tag.Get("config"); key != "" {
+			keys = append(keys, key)
+		}
+	}
 	for _, k := range objectKeys() {
 		keys = append(keys, k.name)
 	}
@@ -138,7 +187,11 @@ func decodeObject(key, raw string, dst any) Problems {
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		field, ok := byName[name]
 		if !ok {
-			message := "unknown setting; allowed: " + strings.Join(slices.Sorted(maps.Keys(byName)), ", ")
+			allowed := slices.Sorted(maps.Keys(byName))
+			message := "unknown setting; allowed: " + strings.Join(allowed, ", ")
+			if near := closest(name, allowed); near != "" {
+				message = "unknown setting; did you mean " + near + "? allowed: " + strings.Join(allowed, ", ")
+			}
 			if instead, renamed := renamedFields[name]; renamed {
 				message = instead
 			}

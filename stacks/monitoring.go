@@ -15,59 +15,59 @@ type Monitoring struct {
 	// Enabled builds the alarm topic, the alarms, the external health
 	// check, the log groups' metric filters and the dashboard. Only dev
 	// may turn it off; the hosts still ship their logs.
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled" doc:"'false' in dev only: no alarm topic, alarms, health check, metric filters or dashboard (the hosts still ship their logs); see docs/MONITORING.md"`
 	// Email addresses subscribed to the alarm topic (each confirms the
 	// subscription AWS mails it). A prod stack's topic needs a subscriber
 	// (guardrail WS052).
-	Email []string `json:"email"`
+	Email []string `json:"email" doc:"email addresses subscribed to the alarm topic; each must confirm AWS’s mail. Prod’s topic needs a subscriber, here or in 'httpsEndpoints' (guardrail WS052)"`
 	// HTTPSEndpoints are https:// URLs subscribed to the alarm topic (a
 	// pager's or chat's webhook). They may carry a token: set the key as a
 	// secret (pulumi config set --secret --path ...); the program handles
 	// them as secrets.
-	HTTPSEndpoints []string `json:"httpsEndpoints"`
+	HTTPSEndpoints []string `json:"httpsEndpoints" doc:"'https://' URLs subscribed to the alarm topic (a pager’s or chat’s webhook); handled as secrets, and a bad one is reported without its value"`
 	// LogRetentionDays is how long the tiers' log groups keep the hosts'
 	// logs; one of the values CloudWatch accepts.
-	LogRetentionDays int `json:"logRetentionDays"`
+	LogRetentionDays int `json:"logRetentionDays" doc:"a CloudWatch Logs retention (as 'network.flowLogRetentionDays') for the tiers’ log groups (HAProxy, nginx, the application)"`
 	// HealthCheck is the Route 53 health check of the public URL.
-	HealthCheck HealthCheck `json:"healthCheck"`
+	HealthCheck HealthCheck `json:"healthCheck" doc:"the Route 53 health check of the public URL"`
 	// Alarms are the thresholds, period and evaluation counts.
-	Alarms Alarms `json:"alarms"`
+	Alarms Alarms `json:"alarms" doc:"when the alarms fire"`
 }
 
 // HealthCheck is the external check of the site, from Route 53's checkers.
 type HealthCheck struct {
 	// Path is requested on the site's address, e.g. "/".
-	Path string `json:"path"`
+	Path string `json:"path" doc:"a path starting with '/', at most 255 characters, no spaces, quotes, '?' or '#': what Route 53’s checkers request on the Elastic IP"`
 	// SearchString must appear in the first 5120 bytes of the page; ""
 	// checks the status only.
-	SearchString string `json:"searchString"`
+	SearchString string `json:"searchString" doc:"'\"\"': the status only; or at most 255 characters, no quotes or control characters, that the page must contain"`
 	// IntervalSeconds is 10 or 30; FailureThreshold 1 to 10 failed checks
 	// mark the site down.
-	IntervalSeconds  int `json:"intervalSeconds"`
-	FailureThreshold int `json:"failureThreshold"`
+	IntervalSeconds  int `json:"intervalSeconds" doc:"'10' or '30'"`
+	FailureThreshold int `json:"failureThreshold" doc:"failed checks that mark the site down" range:"1,10"`
 }
 
 // Alarms are when the alarms fire: a metric beyond its threshold in
 // DatapointsToAlarm of the last EvaluationPeriods periods of PeriodSeconds.
 type Alarms struct {
-	PeriodSeconds     int `json:"periodSeconds"`
-	EvaluationPeriods int `json:"evaluationPeriods"`
-	DatapointsToAlarm int `json:"datapointsToAlarm"`
+	PeriodSeconds     int `json:"periodSeconds" doc:"a multiple of 60, 60 to 3600"`
+	EvaluationPeriods int `json:"evaluationPeriods" doc:"periods looked at; 'periodSeconds' × 'evaluationPeriods' at most 86400" range:"1,60"`
+	DatapointsToAlarm int `json:"datapointsToAlarm" doc:"1 to 'evaluationPeriods': an alarm fires when this many of the last 'evaluationPeriods' periods breach"`
 	// ErrorRatePercent: 5xx answers, in percent of requests, at the load
 	// balancers and at the application.
-	ErrorRatePercent int `json:"errorRatePercent"`
+	ErrorRatePercent int `json:"errorRatePercent" doc:"5xx answers in percent of requests, at the load balancers and at the application" range:"1,100"`
 	// LatencyP99Ms: the 99th percentile of the load balancers' total time.
-	LatencyP99Ms int `json:"latencyP99Ms"`
+	LatencyP99Ms int `json:"latencyP99Ms" doc:"milliseconds: the load balancers’ 99th percentile" range:"1,600000"`
 	// CPUPercent: a tier's average CPU; MemoryPercent and DiskPercent:
 	// the fullest host's memory and root disk use.
-	CPUPercent    int `json:"cpuPercent"`
-	MemoryPercent int `json:"memoryPercent"`
-	DiskPercent   int `json:"diskPercent"`
+	CPUPercent    int `json:"cpuPercent" doc:"a tier’s average CPU" range:"1,100"`
+	MemoryPercent int `json:"memoryPercent" doc:"the fullest host’s memory" range:"1,100"`
+	DiskPercent   int `json:"diskPercent" doc:"the fullest host’s root disk" range:"1,100"`
 	// The database's: CPU, free storage, freeable memory and connections.
-	DatabaseCPUPercent     int `json:"databaseCpuPercent"`
-	DatabaseFreeStorageGiB int `json:"databaseFreeStorageGiB"`
-	DatabaseFreeMemoryMiB  int `json:"databaseFreeMemoryMiB"`
-	DatabaseConnections    int `json:"databaseConnections"`
+	DatabaseCPUPercent     int `json:"databaseCpuPercent" doc:"the database’s CPU" range:"1,100"`
+	DatabaseFreeStorageGiB int `json:"databaseFreeStorageGiB" doc:"1 to less than 'database.allocatedStorageGiB'"`
+	DatabaseFreeMemoryMiB  int `json:"databaseFreeMemoryMiB" doc:"the database’s freeable memory" range:"1,1048576"`
+	DatabaseConnections    int `json:"databaseConnections" doc:"set it below your engine’s 'max_connections'" range:"1,100000"`
 }
 
 // DefaultMonitoring is webstack:monitoring's default: on, production's

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
@@ -85,7 +86,10 @@ func (s *Settings) Validate() Problems {
 	if s.Region == "" {
 		v.problems = append(v.problems, Problem{Key: "aws:region", Value: nil, Message: "must be set, e.g. pulumi config set aws:region us-east-1"})
 	} else if !inputs.Region.Match(s.Region) {
-		v.problems = append(v.problems, Problem{Key: "aws:region", Value: s.Region, Message: "must be an AWS region name such as us-east-1"})
+		v.problems = append(v.problems, Problem{Key: "aws:region", Value: s.Region, Message: "must be an AWS region name such as us-east-1 (a plain string, not a list)"})
+	} else if p := RegionPartition(s.Region); !slices.Contains(SupportedPartitions, p) {
+		v.problems = append(v.problems, Problem{Key: "aws:region", Value: s.Region, Message: fmt.Sprintf(
+			"is in the %s partition, which webstack does not support: its interface endpoint services are not named com.amazonaws.<region>.<service> (cn.com.amazonaws.* in China) and its package repositories differ; choose a region of the %s partitions", p, strings.Join(SupportedPartitions, " or "))})
 	}
 	if !slices.Contains(Environments, s.Environment) {
 		v.add("environment", string(s.Environment), "must be one of dev, staging, prod (default: the stack name)")
@@ -103,8 +107,12 @@ func (s *Settings) Validate() Problems {
 	validateCapacity(v, "app", s.App.Capacity)
 	validatePort(v, "app.port", s.App.Port)
 	if s.App.Artifact != "" {
-		if st, err := os.Stat(s.App.Artifact); err != nil || !st.Mode().IsRegular() {
-			v.add("app.artifact", s.App.Artifact, "must be the path of an existing executable file (relative to the project directory)")
+		dir, err := os.Getwd()
+		arch, archErr := Architecture(s.App.InstanceType)
+		if err == nil && archErr == nil {
+			if msg := CheckArtifact(dir, s.App.Artifact, arch); msg != "" {
+				v.add("app.artifact", s.App.Artifact, "%s", msg)
+			}
 		}
 	}
 	s.validateDatabase(v)
@@ -170,7 +178,7 @@ func (s *Settings) validateNetwork(v *validator) {
 	seenEP := map[string]bool{}
 	for i, ep := range n.InterfaceEndpoints {
 		key := fmt.Sprintf("network.interfaceEndpoints[%d]", i)
-		if !endpointRe.MatchString(ep) {
+		if !endpointRe.MatchString(ep) || strings.HasPrefix(ep, "com.amazonaws.") {
 			v.add(key, ep, "must be a service's short name such as ec2 or ssm (the part after com.amazonaws.<region>.)")
 		}
 		if seenEP[ep] {
@@ -216,10 +224,30 @@ func isPrivate(p netip.Prefix) bool {
 func (s *Settings) validateLoadBalancer(v *validator) {
 	lb := s.LoadBalancer
 	validateHost(v, "loadBalancer", lb.Host)
+	var blocks []netip.Prefix
+	var at []int
 	for i, c := range lb.AllowedCIDRs {
-		if p, err := netip.ParsePrefix(c); err != nil || !p.Addr().Is4() || p != p.Masked() {
-			v.add(fmt.Sprintf("loadBalancer.allowedCidrs[%d]", i), c, "must be an IPv4 CIDR block with no host bits set, such as 0.0.0.0/0 or 203.0.113.0/24")
+		key := fmt.Sprintf("loadBalancer.allowedCidrs[%d]", i)
+		p, err := netip.ParsePrefix(c)
+		if err != nil || !p.Addr().Is4() || p != p.Masked() {
+			v.add(key, c, "must be an IPv4 CIDR block with no host bits set, such as 0.0.0.0/0 or 203.0.113.0/24")
+			continue
 		}
+		// Each block is one firewall rule named by it: a duplicate would
+		// be a second resource of the same name, an overlap a rule that
+		// opens nothing the other does not.
+		for j, q := range blocks {
+			other := lb.AllowedCIDRs[at[j]]
+			switch {
+			case p == q:
+				v.add(key, c, "is listed twice (also allowedCidrs[%d]); list each block once", at[j])
+			case q.Bits() <= p.Bits() && q.Contains(p.Addr()):
+				v.add(key, c, "lies inside allowedCidrs[%d] = %s, which already allows it; list each address once", at[j], other)
+			case p.Bits() < q.Bits() && p.Contains(q.Addr()):
+				v.add(key, c, "contains allowedCidrs[%d] = %s; list each address once (drop the smaller block)", at[j], other)
+			}
+		}
+		blocks, at = append(blocks, p), append(at, i)
 	}
 	// The VPC and the Elastic IP are IPv4-only: an IPv6 client can never
 	// reach the site, so a rule for one would open nothing but a reviewer's
@@ -232,7 +260,22 @@ func (s *Settings) validateLoadBalancer(v *validator) {
 	}
 	if lb.CertificateSecret != "" && !inputs.SecretID.Match(lb.CertificateSecret) {
 		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "must be %s", inputs.SecretID.Allowed())
+	} else if name := secretName(lb.CertificateSecret); lb.CertificateSecret != "" && slices.ContainsFunc(ProgramSecrets, func(own string) bool { return strings.HasPrefix(name, own) }) {
+		v.add("loadBalancer.certificateSecret", lb.CertificateSecret, "names a secret the program makes itself (%s): the load balancers would be given its value, the database's password; name the secret holding the site's PEM", strings.Join(ProgramSecrets, ", "))
 	}
+}
+
+// ProgramSecrets are the names (before Pulumi's random suffix) of the
+// secrets the program makes: the database's credentials, the load
+// balancers' passwords. No setting may point at them.
+var ProgramSecrets = []string{"database" + database.CredentialsSuffix, "lb-secrets"}
+
+// secretName is a secret's name: the part of an ARN after :secret:.
+func secretName(id string) string {
+	if _, name, ok := strings.Cut(id, ":secret:"); ok {
+		return name
+	}
+	return id
 }
 
 func validateHost(v *validator, tier string, h Host) {
@@ -284,9 +327,40 @@ func validateCapacity(v *validator, tier string, c Capacity) {
 }
 
 func validatePort(v *validator, key string, p int) {
-	if p < 1 || p > 65535 {
+	switch {
+	case p < 1 || p > 65535:
 		v.add(key, p, "must be a TCP port between 1 and 65535")
+	case p == SSHPort:
+		v.add(key, p, "must not be 22, SSH's port: the hosts have no SSH and the guardrails refuse any rule to port 22 (reach hosts with SSM Session Manager)")
 	}
+}
+
+// SupportedPartitions are the partitions whose regions a stack may use:
+// the program names every ARN in the partition aws.GetPartition reports,
+// and their endpoint services are com.amazonaws.<region>.<service>.
+var SupportedPartitions = []string{"aws", "aws-us-gov"}
+
+// SSHPort is refused for every service: no rule may open it.
+const SSHPort = 22
+
+// RegionPartition is the AWS partition of a region name: aws-cn for cn-*,
+// aws-us-gov for us-gov-*, aws-iso* for the isolated regions, else aws.
+func RegionPartition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "aws-iso"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "aws-iso-b"
+	case strings.HasPrefix(region, "eu-isoe-"):
+		return "aws-iso-e"
+	case strings.HasPrefix(region, "us-isof-"):
+		return "aws-iso-f"
+	}
+	return "aws"
 }
 
 func (s *Settings) validateDatabase(v *validator) {
@@ -348,6 +422,8 @@ func (s *Settings) validateDatabase(v *validator) {
 	}
 	if !dbNameRe.MatchString(d.Username) || len(d.Username) > maxUser || strings.HasPrefix(strings.ToLower(d.Username), "rds") {
 		v.add("database.username", d.Username, "must be 1 to %d letters, digits or underscores, start with a letter, and not start with rds", maxUser)
+	} else if slices.Contains(database.ReservedUsernames[d.Engine], strings.ToLower(d.Username)) {
+		v.add("database.username", d.Username, "is reserved by %s (RDS refuses it as master user): not %s", d.Engine, strings.Join(database.ReservedUsernames[d.Engine], ", "))
 	}
 	if d.Port != 0 && (d.Port < 1150 || d.Port > 65535) {
 		v.add("database.port", d.Port, "must be 0 (the engine's default) or between 1150 and 65535")
@@ -432,6 +508,9 @@ func (s *Settings) validateDNS(v *validator) {
 	}
 	if !ok {
 		v.add("dns.domain", d.Domain, "must be a lower-case domain name such as foobar.com (the site is www.<domain>)")
+	} else if labels[0] == "www" {
+		ok = false
+		v.add("dns.domain", d.Domain, "must not start with www.: the site is www.<domain>, so this would serve www.%s; write %s", d.Domain, strings.TrimPrefix(d.Domain, "www."))
 	}
 	if d.HostedZoneID != "" && !zoneIDRe.MatchString(d.HostedZoneID) {
 		v.add("dns.hostedZoneId", d.HostedZoneID, "must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ, or empty for no DNS record")

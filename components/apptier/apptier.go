@@ -223,7 +223,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Args: args.Args, VpcID: args.VpcID, Port: args.Port,
 		FirewallDescription: "webstack application servers: from the web servers only",
 		Tier:                "app", Shipping: &ship,
-		Bucket:              args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
+		Bucket: args.Bucket, Region: args.Region, Partition: args.Partition, AccountID: args.AccountID,
 		Agent: args.Agent, Bundle: bundle, BundleDependsOn: []pulumi.Resource{releaseObject},
 		// A new release or unit rolls through the group.
 		Immutable:       true,

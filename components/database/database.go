@@ -595,15 +595,15 @@ func (b *builder) instance() error {
 func (b *builder) credentials() error {
 	args, d := b.args, b.d
 	keep := []pulumi.ResourceOption{b.child, pulumi.Protect(args.Protect), pulumi.RetainOnDelete(!args.SkipFinalSnapshot)}
-	secret, err := secretsmanager.NewSecret(b.ctx, b.name+"-credentials", &secretsmanager.SecretArgs{
+	secret, err := secretsmanager.NewSecret(b.ctx, b.name+CredentialsSuffix, &secretsmanager.SecretArgs{
 		Description:          pulumi.String("webstack database: connection details and master password (JSON)"),
 		RecoveryWindowInDays: pulumi.Int(7),
-		Tags:                 names.Tags(b.ctx, b.name+"-credentials"),
+		Tags:                 names.Tags(b.ctx, b.name+CredentialsSuffix),
 	}, keep...)
 	if err != nil {
 		return err
 	}
-	if _, err := secretsmanager.NewSecretVersion(b.ctx, b.name+"-credentials", &secretsmanager.SecretVersionArgs{
+	if _, err := secretsmanager.NewSecretVersion(b.ctx, b.name+CredentialsSuffix, &secretsmanager.SecretVersionArgs{
 		SecretId:     secret.ID(),
 		SecretString: pulumi.ToSecret(Credentials(args, d.Instance.Address, d.Instance.Port, b.pass.Result)).(pulumi.StringOutput),
 	}, keep...); err != nil {
@@ -643,4 +643,17 @@ func Credentials(args Args, host pulumi.StringOutput, port pulumi.IntOutput, pas
 	return pulumi.All(host, port, password).ApplyT(func(v []any) (string, error) {
 		return credentialsJSON(args.Engine, v[0].(string), v[1].(int), args.Name, args.Username, v[2].(string))
 	}).(pulumi.StringOutput)
+}
+
+// CredentialsSuffix ends the name of the secret holding the database's
+// connection details and master password (the component's name plus it,
+// plus Pulumi's random suffix): no other setting may point at it.
+const CredentialsSuffix = "-credentials"
+
+// ReservedUsernames are master user names the engines keep for
+// themselves or SQL reserves (RDS refuses them, after the subnet group and
+// the parameter group exist), lower case.
+var ReservedUsernames = map[string][]string{
+	"postgres": {"postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "pg_signal_backend", "public", "user", "current_user", "session_user", "all", "select", "table", "grant", "default", "none", "admin"},
+	"mysql":    {"rdsadmin", "rdsrepladmin", "mysql", "root", "mysql.sys", "mysql.session", "mysql.infoschema", "user", "select", "table", "grant", "default"},
 }

@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/foobar/webstack/stacks"
 	"io"
 	"os"
 	"os/exec"
@@ -166,7 +167,14 @@ func (e *Engine) NewStack(ctx context.Context, name string, program pulumi.RunFu
 	if err := os.WriteFile(filepath.Join(work, "Pulumi."+name+".yaml"), stackFile, 0o600); err != nil {
 		return nil, err
 	}
-	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(work), auto.Program(program), auto.Pulumi(e.cli),
+	opts, err := mocks.StackOptions(work, name)
+	if err != nil {
+		return nil, &StepError{Stack: name, Step: "stack file", Message: err.Error()}
+	}
+	// An inline program gets no PULUMI_CONFIG: pass the stack's config keys
+	// as pulumi up's language host would, so that unknown keys are refused.
+	inline := func(ctx *pulumi.Context) error { return program(stacks.WithConfig(ctx, opts.Config)) }
+	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(work), auto.Program(inline), auto.Pulumi(e.cli),
 		auto.EnvVars(e.env), auto.SecretsProvider("passphrase"))
 	if err != nil {
 		return nil, &StepError{Stack: name, Step: "workspace", Message: err.Error()}
@@ -174,10 +182,6 @@ func (e *Engine) NewStack(ctx context.Context, name string, program pulumi.RunFu
 	st, err := auto.NewStack(ctx, name, ws)
 	if err != nil {
 		return nil, &StepError{Stack: name, Step: "stack init", Message: message(err, "")}
-	}
-	opts, err := mocks.StackOptions(work, name)
-	if err != nil {
-		return nil, &StepError{Stack: name, Step: "stack file", Message: err.Error()}
 	}
 	return &Stack{Stack: st, Name: name, world: e.World, caller: opts.CallerRole}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -320,6 +322,9 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 		var outTypes, outLocs, outLocTypes []string
 		for _, l := range locs {
 			for _, t := range types {
+				if !instanceTypeRe.MatchString(t) {
+					continue // not an instance type: no zone offers it
+				}
 				if l == "use1-az3" && strings.HasPrefix(t, "t4g.") {
 					continue
 				}
@@ -327,6 +332,23 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 			}
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": region, "instanceTypes": outTypes, "locations": outLocs, "locationTypes": outLocTypes}), nil
+	case "aws:ec2/getInstanceType:getInstanceType":
+		// The architecture AWS reports: what the name says, except for
+		// the families whose name misleads (mac2 is Apple silicon).
+		t := get("instanceType")
+		if !instanceTypeRe.MatchString(t) {
+			return nil, fmt.Errorf("InvalidInstanceType: The following supplied instance types do not exist: [%s]", t)
+		}
+		arch := "x86_64"
+		switch {
+		case strings.HasPrefix(t, "mac2"):
+			arch = "arm64_mac"
+		case strings.HasPrefix(t, "mac1"):
+			arch = "x86_64_mac"
+		case t[:2] == "a1" || gravitonFamilyRe.MatchString(t):
+			arch = "arm64"
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": t, "instanceType": t, "supportedArchitectures": []any{arch}}), nil
 	case "aws:ec2/getVpcEndpointService:getVpcEndpointService":
 		// Every interface endpoint service is offered in every zone.
 		zones := c.opts.Zones
@@ -334,6 +356,10 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 			zones = []string{region + "a", region + "b", region + "c", region + "d"}
 		}
 		name := get("serviceName")
+		if svc := strings.TrimPrefix(name, "com.amazonaws."+region+"."); !slices.Contains(endpointServices, svc) {
+			// What the provider says when the service does not exist.
+			return nil, fmt.Errorf("no matching EC2 VPC Endpoint Service found")
+		}
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": name, "serviceName": name, "serviceType": "Interface", "availabilityZones": zones,
 			"service": name[strings.LastIndex(name, ".")+1:], "owner": "amazon", "acceptanceRequired": false,
@@ -420,3 +446,14 @@ func zoneID(name string) string {
 	}
 	return fmt.Sprintf("use1-az%d", n)
 }
+
+// instanceTypeRe is the mock's catalogue of instance types: families and
+// sizes EC2 has (a typo such as t4g.huge or tg4.small is offered nowhere).
+var instanceTypeRe = regexp.MustCompile(`^(a1|mac[12](-m2(pro)?)?|t[23]a?|t4g|[mcr][5-8][a-z]*|[cgipxz][0-9][a-z]*|inf[12]|trn[12]n?|hpc[0-9][a-z]*)\.(nano|micro|small|medium|large|[0-9]*xlarge|metal(-[0-9]+xl)?)$`)
+
+// gravitonFamilyRe: a family whose generation is followed by g is Graviton.
+var gravitonFamilyRe = regexp.MustCompile(`^[a-z]+[0-9]+g`)
+
+// endpointServices are the interface endpoint services every mocked
+// region has (short names).
+var endpointServices = []string{"autoscaling", "ec2", "ec2messages", "secretsmanager", "ssm", "ssmmessages", "logs", "kms", "sts", "monitoring", "ecr.api", "ecr.dkr", "sqs", "sns", "events", "lambda", "rds", "elasticloadbalancing", "execute-api", "kinesis-streams", "s3"}

@@ -10,6 +10,7 @@ package mocks
 
 import (
 	"fmt"
+	"github.com/foobar/webstack/stacks"
 	"slices"
 	"sort"
 	"strings"
@@ -112,7 +113,10 @@ func New(opts Options) *Recorder {
 // the program's.
 func Run(program pulumi.RunFunc, opts Options) (*Recorder, error) {
 	r := New(opts)
-	err := pulumi.RunErr(program, pulumi.WithMocks(opts.Project, opts.Stack, r), func(info *pulumi.RunInfo) {
+	// The stack's whole config travels with the context, as PULUMI_CONFIG
+	// does under pulumi up, so that unknown keys are refused here too.
+	withConfig := func(ctx *pulumi.Context) error { return program(stacks.WithConfig(ctx, opts.Config)) }
+	err := pulumi.RunErr(withConfig, pulumi.WithMocks(opts.Project, opts.Stack, r), func(info *pulumi.RunInfo) {
 		info.Config = opts.Config
 		info.ConfigSecretKeys = opts.Secrets
 		info.DryRun = opts.DryRun

@@ -3,6 +3,7 @@ package mocks
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/foobar/webstack/stacks"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,6 +82,21 @@ func StackOptions(dir, stack string) (Options, error) {
 		if err != nil {
 			return Options{}, fmt.Errorf("%s: config %s: %w", file, key, err)
 		}
+		if hasSecure(val) && stacks.SecretAllowed(strings.TrimPrefix(key, p.Name+":")) {
+			// A key that may hold a secret (a webhook's token): pulumi up
+			// decrypts it; offline, each encrypted value inside stands as
+			// stacks.OfflineSecret, and the key is secret as a whole.
+			if v, err = configString(replaceSecure(val)); err != nil {
+				return Options{}, fmt.Errorf("%s: config %s: %w", file, key, err)
+			}
+			secrets = append(secrets, qualify(p.Name, key))
+		} else if hasSecure(val) {
+			// The CLI marks a structured key with a secure value inside it
+			// secret as a whole (and decrypts it): so do the mocks, so
+			// that the program refuses or hides it the same way, never
+			// printing the ciphertext.
+			secrets = append(secrets, qualify(p.Name, key))
+		}
 		cfg[qualify(p.Name, key)] = v
 	}
 	sort.Strings(secrets)
@@ -123,4 +139,50 @@ func configString(v any) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// replaceSecure is v with every {secure: …} value inside replaced by
+// stacks.OfflineSecret.
+func replaceSecure(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, ok := v["secure"]; ok && len(v) == 1 {
+			return stacks.OfflineSecret
+		}
+		out := map[string]any{}
+		for k, x := range v {
+			out[k] = replaceSecure(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = replaceSecure(x)
+		}
+		return out
+	}
+	return v
+}
+
+// hasSecure reports whether a YAML value holds a {secure: …} value at any
+// depth.
+func hasSecure(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, ok := v["secure"]; ok && len(v) == 1 {
+			return true
+		}
+		for _, e := range v {
+			if hasSecure(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasSecure(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
