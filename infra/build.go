@@ -122,26 +122,16 @@ func Build(ctx *pulumi.Context, s *stacks.Settings) (*Site, error) {
 	}
 
 	// The boxes, built from the back of the diagram to the front.
-	d := s.Database
-	site.Database, err = database.New(ctx, "database", database.Args{
-		Engine: d.Engine, EngineVersion: d.EngineVersion, InstanceClass: d.InstanceClass,
-		AllocatedStorageGiB: d.AllocatedStorageGiB, MaxAllocatedStorageGiB: d.MaxAllocatedStorageGiB,
-		MultiAZ: d.MultiAZ, ApplyImmediately: d.ApplyImmediately, LogRetentionDays: d.LogRetentionDays,
-		BackupRetentionDays: d.BackupRetentionDays,
-		BackupWindow:        d.BackupWindow, MaintenanceWindow: d.MaintenanceWindow,
-		DeletionProtection: d.DeletionProtection, SkipFinalSnapshot: d.SkipFinalSnapshot,
-		FinalSnapshotPrefix: d.FinalSnapshotPrefix, Protect: d.Protect,
-		Name: d.Name, Username: d.Username, Port: d.DatabasePort(),
-		PerformanceInsights: d.PerformanceInsights,
-		SubnetIDs:           network.SubnetIDs(site.Network.IsolatedSubnets),
-		VpcID:               site.Network.VpcID,
-		Administrators:      facts.SecretReaders,
-		// The operating system's metrics, each minute (docs/MONITORING.md).
-		EnhancedMonitoring: &database.EnhancedMonitoring{
-			IntervalSeconds: 60, Partition: facts.Partition, Region: s.Region, AccountID: facts.AccountID,
-			PermissionsBoundary: s.PermissionsBoundary,
-		},
-	}, withAWS)
+	dbArgs := s.Database.ComponentArgs()
+	dbArgs.SubnetIDs = network.SubnetIDs(site.Network.IsolatedSubnets)
+	dbArgs.VpcID = site.Network.VpcID
+	dbArgs.Administrators = facts.SecretReaders
+	// The operating system's metrics, each minute (docs/MONITORING.md).
+	dbArgs.EnhancedMonitoring = &database.EnhancedMonitoring{
+		IntervalSeconds: 60, Partition: facts.Partition, Region: s.Region, AccountID: facts.AccountID,
+		PermissionsBoundary: s.PermissionsBoundary,
+	}
+	site.Database, err = database.New(ctx, "database", dbArgs, withAWS)
 	if err != nil {
 		return nil, err
 	}

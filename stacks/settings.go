@@ -7,6 +7,11 @@
 // sets only the fields that differ from Defaults, and Load merges them.
 package stacks
 
+import (
+	"github.com/foobar/webstack/components/database"
+	"github.com/foobar/webstack/components/network"
+)
+
 // Environment is the kind of environment a stack is. It selects the rules
 // Validate applies (see docs/SETTINGS.md, "Rules per environment").
 type Environment string
@@ -21,17 +26,17 @@ const (
 // Environments lists the known environments in promotion order.
 var Environments = []Environment{Dev, Staging, Prod}
 
-// NAT gateway strategies for the private subnets.
+// NAT gateway strategies for the private subnets (network owns them).
 const (
-	NATNone   = "none"   // no NAT: private hosts reach AWS through VPC endpoints only
-	NATSingle = "single" // one NAT gateway in the first AZ (a single point of failure)
-	NATPerAZ  = "perAz"  // one NAT gateway per AZ
+	NATNone   = network.NATNone   // no NAT: private hosts reach AWS through VPC endpoints only
+	NATSingle = network.NATSingle // one NAT gateway in the first AZ (a single point of failure)
+	NATPerAZ  = network.NATPerAZ  // one NAT gateway per AZ
 )
 
-// Database engines.
+// Database engines (database owns them).
 const (
-	Postgres = "postgres"
-	MySQL    = "mysql"
+	Postgres = database.Postgres
+	MySQL    = database.MySQL
 )
 
 // Settings is everything one environment needs: the network, each tier of
@@ -214,8 +219,5 @@ func (d Database) DatabasePort() int {
 	if d.Port != 0 {
 		return d.Port
 	}
-	if d.Engine == MySQL {
-		return 3306
-	}
-	return 5432
+	return database.DefaultPort(d.Engine)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/components/database"
+	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
@@ -38,12 +39,6 @@ var FlowLogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 36
 // CloudWatch agents ship the logs and host metrics.
 var RequiredEndpoints = []string{"autoscaling", "ec2", "logs", "monitoring", "secretsmanager"}
 
-// EngineVersions are the major versions webstack knows the parameter group
-// family of.
-var EngineVersions = map[string][]string{
-	Postgres: {"13", "14", "15", "16", "17"},
-	MySQL:    {"8.0", "8.4"},
-}
 
 // Rules per environment; docs/SETTINGS.md explains each.
 const (
@@ -53,17 +48,11 @@ const (
 
 var (
 	amiRe           = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	dbClassRe       = regexp.MustCompile(`^db\.[a-z0-9-]+\.[a-z0-9]+$`)
-	engineVersionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 	endpointRe      = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)*$`)
-	dbNameRe        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
-	snapshotRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	zoneIDRe        = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
 	zoneIDFormRe    = regexp.MustCompile(`^[a-z]{2,}[0-9]+-az[0-9]+$`)
 	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-	dayTimeRe       = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)
-	timeRe          = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
 )
 
 // reservedTags are set by webstack on every resource.
@@ -204,11 +193,11 @@ func ZoneSlot(region, az string) (int, error) {
 	if len(az) < 2 {
 		return 0, fmt.Errorf("must be a zone name such as us-east-1a")
 	}
-	c := az[len(az)-1]
-	if c < 'a' || c > 'h' {
-		return 0, fmt.Errorf("must end in a zone letter a to h")
+	slot, err := network.ZoneSlot(az)
+	if err != nil {
+		return 0, fmt.Errorf("must end in a zone letter a to h (the network's layout has room for %d zones)", network.MaxZones)
 	}
-	return int(c - 'a'), nil
+	return slot, nil
 }
 
 func isPrivate(p netip.Prefix) bool {
@@ -365,139 +354,27 @@ func RegionPartition(region string) string {
 
 func (s *Settings) validateDatabase(v *validator) {
 	d := s.Database
-	versions, knownEngine := EngineVersions[d.Engine]
-	if !knownEngine {
-		v.add("database.engine", d.Engine, "must be postgres or mysql")
-	} else if !engineVersionRe.MatchString(d.EngineVersion) || !slices.Contains(versions, MajorVersion(d.Engine, d.EngineVersion)) {
-		v.add("database.engineVersion", d.EngineVersion, "must be a %s major version: %s", d.Engine, strings.Join(versions, ", "))
-	} else if MajorVersion(d.Engine, d.EngineVersion) != d.EngineVersion {
-		v.add("database.engineVersion", d.EngineVersion, "must be the major version only (%s): AWS applies minor upgrades itself, and a full version would read as a downgrade after the first one", MajorVersion(d.Engine, d.EngineVersion))
-	}
-	if !slices.Contains(FlowLogRetentionValues, d.LogRetentionDays) {
-		v.add("database.logRetentionDays", d.LogRetentionDays, "must be one of %s (the values CloudWatch Logs accepts)", joinInts(FlowLogRetentionValues))
-	}
-	if !dbClassRe.MatchString(d.InstanceClass) {
-		v.add("database.instanceClass", d.InstanceClass, "must be an RDS instance class of the form db.<family>.<size>, such as db.t4g.medium")
-	}
-	const minStorage, maxStorage = 20, 65536 // gp3, PostgreSQL and MySQL
-	if d.AllocatedStorageGiB < minStorage || d.AllocatedStorageGiB > maxStorage {
-		v.add("database.allocatedStorageGiB", d.AllocatedStorageGiB, "must be between %d and %d GiB (gp3 storage for %s)", minStorage, maxStorage, d.Engine)
-	}
-	if m := d.MaxAllocatedStorageGiB; m != 0 {
-		least := (d.AllocatedStorageGiB*110 + 99) / 100 // 10 % more, rounded up, in integers
-		if m < least || m > maxStorage {
-			v.add("database.maxAllocatedStorageGiB", m, "must be 0 (no autoscaling) or between %d (10%% above allocatedStorageGiB) and %d", least, maxStorage)
-		}
-	}
-	if d.BackupRetentionDays < 0 || d.BackupRetentionDays > 35 {
-		v.add("database.backupRetentionDays", d.BackupRetentionDays, "must be between 0 (no backups) and 35")
-	}
-	backup, okB := parseWindow(d.BackupWindow, false)
-	if !okB {
+	// The component leaves an empty window to AWS; a stack names both, so
+	// that backups and maintenance never land in its busy hours by chance.
+	if d.BackupWindow == "" {
 		v.add("database.backupWindow", d.BackupWindow, "must be hh24:mi-hh24:mi in UTC, at least 30 minutes long, such as 03:00-04:00")
 	}
-	maint, okM := parseWindow(d.MaintenanceWindow, true)
-	if !okM {
+	if d.MaintenanceWindow == "" {
 		v.add("database.maintenanceWindow", d.MaintenanceWindow, "must be ddd:hh24:mi-ddd:hh24:mi in UTC, at least 30 minutes long, such as sun:04:30-sun:05:30")
 	}
-	if okB && okM && backupOverlaps(backup, maint) {
-		v.add("database.maintenanceWindow", d.MaintenanceWindow, "must not overlap the daily backup window %s", d.BackupWindow)
-	}
-	if !d.SkipFinalSnapshot {
-		p := d.FinalSnapshotPrefix
-		if len(p) < 1 || len(p) > 246 || !snapshotRe.MatchString(p) || strings.Contains(p, "--") || strings.HasSuffix(p, "-") {
-			v.add("database.finalSnapshotPrefix", p, "must be 1 to 246 letters, digits or hyphens, start with a letter, with no two hyphens in a row and no hyphen at the end (RDS snapshot identifier rules; webstack appends -<random>)")
-		}
-	}
-	maxName := 63
-	if d.Engine == MySQL {
-		maxName = 64
-	}
-	if !dbNameRe.MatchString(d.Name) || len(d.Name) > maxName || slices.Contains([]string{"template0", "template1", "rdsadmin"}, d.Name) {
-		v.add("database.name", d.Name, "must be 1 to %d letters, digits or underscores, start with a letter, and not be a reserved name", maxName)
-	}
-	maxUser := 63
-	if d.Engine == MySQL {
-		maxUser = 32
-	}
-	if !dbNameRe.MatchString(d.Username) || len(d.Username) > maxUser || strings.HasPrefix(strings.ToLower(d.Username), "rds") {
-		v.add("database.username", d.Username, "must be 1 to %d letters, digits or underscores, start with a letter, and not start with rds", maxUser)
-	} else if slices.Contains(database.ReservedUsernames[d.Engine], strings.ToLower(d.Username)) {
-		v.add("database.username", d.Username, "is reserved by %s (RDS refuses it as master user): not %s", d.Engine, strings.Join(database.ReservedUsernames[d.Engine], ", "))
-	}
-	if d.Port != 0 && (d.Port < 1150 || d.Port > 65535) {
-		v.add("database.port", d.Port, "must be 0 (the engine's default) or between 1150 and 65535")
+	// Every other rule is the component's: it refuses the same whoever
+	// calls it, and each of its fields is a key here.
+	for _, p := range d.ComponentArgs().Problems() {
+		v.add(databaseKey(p.Field), p.Value, "%s", p.Allowed)
 	}
 }
 
-// MajorVersion is the part of an engine version that names the parameter
-// group family: 16 for PostgreSQL 16.4, 8.0 for MySQL 8.0.39.
-func MajorVersion(engine, version string) string {
-	parts := strings.Split(version, ".")
-	if engine == MySQL && len(parts) >= 2 {
-		return parts[0] + "." + parts[1]
-	}
-	return parts[0]
+// databaseKey is the key of a database.Args field: its JSON name in
+// webstack:database (AllocatedStorageGiB → database.allocatedStorageGiB).
+func databaseKey(field string) string {
+	return "database." + strings.ToLower(field[:1]) + field[1:]
 }
 
-// window is a span of minutes, of the week (maintenance) or day (backup).
-type window struct{ start, end int }
-
-func parseWindow(s string, weekly bool) (window, bool) {
-	from, to, ok := strings.Cut(s, "-")
-	if !ok {
-		return window{}, false
-	}
-	a, okA := parseMoment(from, weekly)
-	b, okB := parseMoment(to, weekly)
-	if !okA || !okB {
-		return window{}, false
-	}
-	period := 24 * 60
-	if weekly {
-		period *= 7
-	}
-	if b <= a {
-		b += period
-	}
-	return window{a, b}, b-a >= 30
-}
-
-func parseMoment(s string, weekly bool) (int, bool) {
-	days := []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
-	if weekly {
-		m := dayTimeRe.FindStringSubmatch(s)
-		if m == nil {
-			return 0, false
-		}
-		h, _ := strconv.Atoi(m[2])
-		mi, _ := strconv.Atoi(m[3])
-		return slices.Index(days, m[1])*24*60 + h*60 + mi, true
-	}
-	m := timeRe.FindStringSubmatch(s)
-	if m == nil {
-		return 0, false
-	}
-	h, _ := strconv.Atoi(m[1])
-	mi, _ := strconv.Atoi(m[2])
-	return h*60 + mi, true
-}
-
-// backupOverlaps reports whether a daily backup window overlaps a weekly
-// maintenance window.
-func backupOverlaps(backup, maint window) bool {
-	const day, week = 24 * 60, 7 * 24 * 60
-	for d := -1; d <= 7; d++ {
-		b := window{backup.start + d*day, backup.end + d*day}
-		for _, shift := range []int{0, week, -week} {
-			m := window{maint.start + shift, maint.end + shift}
-			if b.start < m.end && m.start < b.end {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 func (s *Settings) validateDNS(v *validator) {
 	d := s.DNS

@@ -42,9 +42,10 @@ var (
 // reservedNames are database names the engines keep for themselves.
 var reservedNames = []string{"template0", "template1", "rdsadmin"}
 
-// Problems reports every problem of the arguments' values (after the
-// defaults New applies), in field order.
+// Problems reports every problem of the arguments' values, with the
+// defaults New applies, in field order.
 func (a Args) Problems() []Problem {
+	a = a.withDefaults()
 	var out []Problem
 	bad := func(field string, value any, format string, args ...any) {
 		out = append(out, Problem{Field: field, Value: value, Allowed: fmt.Sprintf(format, args...)})
@@ -71,7 +72,11 @@ func (a Args) Problems() []Problem {
 		}
 	}
 	if !slices.Contains(LogRetentionValues, a.LogRetentionDays) {
-		bad("LogRetentionDays", a.LogRetentionDays, "must be one of %v (the values CloudWatch Logs accepts)", LogRetentionValues)
+		days := make([]string, len(LogRetentionValues))
+		for i, d := range LogRetentionValues {
+			days[i] = strconv.Itoa(d)
+		}
+		bad("LogRetentionDays", a.LogRetentionDays, "must be one of %s (the values CloudWatch Logs accepts)", strings.Join(days, ", "))
 	}
 	if a.BackupRetentionDays < 0 || a.BackupRetentionDays > 35 {
 		bad("BackupRetentionDays", a.BackupRetentionDays, "must be between 0 (no backups) and 35")
@@ -100,6 +105,8 @@ func (a Args) Problems() []Problem {
 	}
 	if !identRe.MatchString(a.Username) || len(a.Username) > maxUser || strings.HasPrefix(strings.ToLower(a.Username), "rds") {
 		bad("Username", a.Username, "must be 1 to %d letters, digits or underscores, start with a letter, and not start with rds", maxUser)
+	} else if reserved := ReservedUsernames[a.Engine]; slices.Contains(reserved, strings.ToLower(a.Username)) {
+		bad("Username", a.Username, "is reserved by %s (RDS refuses it as master user): not %s", a.Engine, strings.Join(reserved, ", "))
 	}
 	if a.Port != DefaultPort(a.Engine) && (a.Port < 1150 || a.Port > 65535) {
 		bad("Port", a.Port, "must be the engine's default (%d) or between 1150 and 65535", DefaultPort(a.Engine))

@@ -47,7 +47,7 @@ func Layout(vpcCIDR string, zones []string) (map[string]ZoneSubnets, error) {
 	}
 	out := map[string]ZoneSubnets{}
 	for _, z := range zones {
-		slot, err := zoneSlot(z)
+		slot, err := ZoneSlot(z)
 		if err != nil {
 			return nil, err
 		}
@@ -60,8 +60,9 @@ func Layout(vpcCIDR string, zones []string) (map[string]ZoneSubnets, error) {
 	return out, nil
 }
 
-// zoneSlot is the zone's letter as a number: us-east-1a → 0.
-func zoneSlot(zone string) (int, error) {
+// ZoneSlot is the zone's letter as a number, its place in the layout:
+// us-east-1a → 0, up to MaxZones letters.
+func ZoneSlot(zone string) (int, error) {
 	if zone == "" || zone[len(zone)-1] < 'a' || zone[len(zone)-1] >= 'a'+MaxZones {
 		return 0, fmt.Errorf("network: zone %s does not end in a zone letter a to h", inputs.Show("AvailabilityZones", zone))
 	}
