@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/components/database"
-	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/instancetype"
+	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/internal/redact"
 )
 
@@ -39,7 +39,6 @@ var FlowLogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 36
 // CloudWatch agents ship the logs and host metrics.
 var RequiredEndpoints = []string{"autoscaling", "ec2", "logs", "monitoring", "secretsmanager"}
 
-
 // Rules per environment; docs/SETTINGS.md explains each.
 const (
 	ProdMinBackupDays    = 14
@@ -47,12 +46,12 @@ const (
 )
 
 var (
-	amiRe           = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	endpointRe      = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)*$`)
-	zoneIDRe        = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
-	zoneIDFormRe    = regexp.MustCompile(`^[a-z]{2,}[0-9]+-az[0-9]+$`)
-	labelRe         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	tagRe           = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	amiRe        = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	endpointRe   = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)*$`)
+	zoneIDRe     = regexp.MustCompile(`^Z[A-Z0-9]{1,32}$`)
+	zoneIDFormRe = regexp.MustCompile(`^[a-z]{2,}[0-9]+-az[0-9]+$`)
+	labelRe      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	tagRe        = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 )
 
 // reservedTags are set by webstack on every resource.
@@ -374,7 +373,6 @@ func (s *Settings) validateDatabase(v *validator) {
 func databaseKey(field string) string {
 	return "database." + strings.ToLower(field[:1]) + field[1:]
 }
-
 
 func (s *Settings) validateDNS(v *validator) {
 	d := s.DNS
