@@ -10,11 +10,12 @@
 #                             real-program checks use: cloud-init, systemd
 #                             (systemd-analyze), shellcheck (actionlint),
 #                             mariadb-server (the app's MySQL TLS tests),
-#                             openssl (webstack-sync verifying bundles)
+#                             openssl (webstack-sync verifying bundles),
+#                             logrotate (the shipped logs' rotation)
 set -euo pipefail
 sandbox=(haproxy keepalived nginx-light postgresql iproute2 util-linux curl iputils-arping procps)
 bench=("${sandbox[@]}" wrk nftables)
-test=("${sandbox[@]}" cloud-init systemd shellcheck mariadb-server openssl)
+test=("${sandbox[@]}" cloud-init systemd shellcheck mariadb-server openssl logrotate)
 case "${1:-test}" in
 sandbox) packages=("${sandbox[@]}") ;;
 bench) packages=("${bench[@]}") ;;

@@ -37,17 +37,19 @@ func (b *Bundle) Ship(s Shipping) error {
 	}
 	var files, dirs []string
 	for _, f := range signals.LogFiles[s.Tier] {
-		files = append(files, f.Path)
+		if !f.PackageRotates {
+			files = append(files, f.Path)
+		}
 		if d := path.Dir(f.Path); !containsString(dirs, d) {
 			dirs = append(dirs, d)
 		}
 	}
-	rotate := fmt.Sprintf("# Rotation of the logs the CloudWatch agent ships (webstack bundle %s).\n%s {\n    daily\n    rotate 2\n    maxsize 100M\n    missingok\n    notifempty\n    compress\n    delaycompress\n    copytruncate\n}\n",
-		b.Name, strings.Join(files, " "))
-	b.Files = append(b.Files,
-		File{Path: signals.AgentConfigFile, Content: cfg, Owner: "root:root"},
-		File{Path: LogrotateFile, Content: rotate, Owner: "root:root"},
-	)
+	b.Files = append(b.Files, File{Path: signals.AgentConfigFile, Content: cfg, Owner: "root:root"})
+	if len(files) > 0 {
+		rotate := fmt.Sprintf("# Rotation of the logs the CloudWatch agent ships (webstack bundle %s).\n%s {\n    daily\n    rotate 2\n    maxsize 100M\n    missingok\n    notifempty\n    compress\n    delaycompress\n    copytruncate\n}\n",
+			b.Name, strings.Join(files, " "))
+		b.Files = append(b.Files, File{Path: LogrotateFile, Content: rotate, Owner: "root:root"})
+	}
 	// The directories exist before the daemons (re)start and write there.
 	b.Activate = append([]string{"install -d -m 0755 " + strings.Join(dirs, " ")}, b.Activate...)
 	b.Activate = append(b.Activate, signals.AgentStart)

@@ -42,6 +42,10 @@ func LogGroupName(project, stack string, tier Tier) string {
 type LogFile struct {
 	Path   string // on the host
 	Source string // the stream's suffix: {instance_id}/<Source>
+	// PackageRotates is set where the daemon's package rotates the file
+	// itself (nginx's /etc/logrotate.d/nginx): webstack's rotation must
+	// not name it too (logrotate refuses a file named twice).
+	PackageRotates bool
 }
 
 // Log files on the hosts. The access logs are JSON lines in the formats
@@ -169,7 +173,7 @@ func MetricNamed(name string) Metric {
 // (the agents and webstack-sync log to the journal, which each host's
 // CloudWatch agent does not read: see docs/MONITORING.md).
 var LogFiles = map[Tier][]LogFile{
-	LoadBalancer: {{HAProxyAccessLog, "haproxy"}},
-	Web:          {{NginxAccessLog, "nginx-access"}, {NginxErrorLog, "nginx-error"}},
-	App:          {{AppLog, "app"}},
+	LoadBalancer: {{Path: HAProxyAccessLog, Source: "haproxy"}},
+	Web:          {{Path: NginxAccessLog, Source: "nginx-access", PackageRotates: true}, {Path: NginxErrorLog, Source: "nginx-error", PackageRotates: true}},
+	App:          {{Path: AppLog, Source: "app"}},
 }
