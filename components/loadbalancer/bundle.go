@@ -157,7 +157,7 @@ func Bundle(a BundleArgs) (host.Bundle, error) {
 		{Path: secretsScript, Content: secretsScriptText, Mode: "0755", Owner: "root:root"},
 		{Path: checkScript, Content: lbconf.CheckScript(lbconf.MonitorAddr, lbconf.MonitorPath), Mode: "0755", Owner: "root:root"},
 		{Path: takeover, Content: lbconf.TakeoverScript(envFile, marker, "/run/webstack-lb-takeover.lock"), Mode: "0755", Owner: "root:root"},
-		{Path: keepAddress, Content: lbconf.KeepAddressScript(envFile, takeover, marker, "/run/webstack-lb-keep-address"), Mode: "0755", Owner: "root:root"},
+		{Path: keepAddress, Content: lbconf.KeepAddressScript(envFile, takeover, marker, "/run/webstack-lb-keep-address", signals.VRRPStateLog), Mode: "0755", Owner: "root:root"},
 		{Path: haproxyCheck, Content: haproxyCheckText, Mode: "0755", Owner: "root:root"},
 		{Path: haproxyConfig, Content: haproxy, Owner: "root:root"},
 		// The agent rewrites it as web servers come and go.

@@ -19,6 +19,7 @@ const (
 	LBErrorRate        = "lb-5xx-rate"
 	LBNoServer         = "lb-no-web-server"
 	LBLatency          = "lb-latency-p99"
+	LBMasters          = "lb-vrrp-masters"
 	AppErrorRate       = "app-5xx-rate"
 	DatabaseCPU        = "database-cpu"
 	DatabaseStorage    = "database-free-storage"
@@ -46,7 +47,7 @@ func RunbookAnchor(alarm string) string {
 
 // AlarmNames lists every alarm New creates with alerting on.
 func AlarmNames() []string {
-	n := []string{SiteDown, LBErrorRate, LBNoServer, LBLatency, AppErrorRate}
+	n := []string{SiteDown, LBErrorRate, LBNoServer, LBLatency, LBMasters, AppErrorRate}
 	for _, t := range signals.Tiers {
 		n = append(n, TierAlarm(t, "cpu"), TierAlarm(t, "memory"), TierAlarm(t, "disk"))
 	}
@@ -66,7 +67,10 @@ type alarmSpec struct {
 	metric     metricRef
 	// rate, if set, alarms on 100 × errors / requests of the namespace's
 	// counts instead of metric.
-	rate      *[2]string
+	rate *[2]string
+	// masters, if set, alarms on how far the pair's LBMasters average is
+	// from one half (one MASTER of two nodes), over masterPeriod.
+	masters   bool
 	op        string
 	threshold float64
 	// missing is how missing data counts (default notBreaching: no
@@ -84,6 +88,8 @@ func alarmSpecs(a Args, ns string) []alarmSpec {
 			metric: own(signals.LBNoServer, "Sum"), op: "GreaterThanThreshold", threshold: 0},
 		{name: LBLatency, help: "the 99th percentile of the load balancers' time per request is above the threshold (ms)",
 			metric: own(signals.LBLatency, "p99"), op: "GreaterThanThreshold", threshold: float64(th.LatencyP99Ms)},
+		{name: LBMasters, help: "the load-balancer pair has not one keepalived MASTER of two nodes: none (nobody takes the Elastic IP), both (they fight over it) or one node alone (no standby)",
+			masters: true, op: "GreaterThanThreshold", threshold: 0.2},
 		{name: AppErrorRate, help: "more than the threshold's percent of the application's answers are 5xx (503: the database is unreachable)",
 			rate: &[2]string{signals.App5xx, signals.AppRequests}, op: "GreaterThanThreshold", threshold: float64(th.ErrorRatePercent)},
 	}
@@ -112,6 +118,11 @@ func alarmSpecs(a Args, ns string) []alarmSpec {
 	)
 }
 
+// masterPeriod is the LBMasters alarm's period: five of each node's
+// once-a-minute lines, so that one late or early line moves the average
+// little.
+const masterPeriod = 300
+
 // newAlarm creates one alarm that notifies topic on ALARM and on OK.
 func newAlarm(ctx *pulumi.Context, prefix string, s alarmSpec, th Thresholds, topic pulumi.StringOutput, opts ...pulumi.ResourceOption) (*cloudwatch.MetricAlarm, error) {
 	missing := s.missing
@@ -137,6 +148,17 @@ func newAlarm(ctx *pulumi.Context, prefix string, s alarmSpec, th Thresholds, to
 			q("errors", s.rate[0]), q("requests", s.rate[1]),
 			cloudwatch.MetricAlarmMetricQueryArgs{Id: pulumi.String("rate"), Label: pulumi.String("5xx percent"),
 				Expression: pulumi.String("IF(requests > 0, 100 * errors / requests, 0)"), ReturnData: pulumi.Bool(true)},
+		}
+	} else if s.masters {
+		// Each node says once a minute whether it is MASTER: over five
+		// minutes the pair's average is one half, a third during a roll
+		// (three nodes); 0 or 1 is no MASTER, two, or a node alone.
+		args.MetricQueries = cloudwatch.MetricAlarmMetricQueryArray{
+			cloudwatch.MetricAlarmMetricQueryArgs{Id: pulumi.String("masters"), Metric: &cloudwatch.MetricAlarmMetricQueryMetricArgs{
+				Namespace: pulumi.String(signals.Namespace(ctx.Project(), ctx.Stack())), MetricName: pulumi.String(signals.LBMasters),
+				Stat: pulumi.String("Average"), Period: pulumi.Int(masterPeriod)}},
+			cloudwatch.MetricAlarmMetricQueryArgs{Id: pulumi.String("offHalf"), Label: pulumi.String("distance of the MASTER share from one half"),
+				Expression: pulumi.String("ABS(masters - 0.5)"), ReturnData: pulumi.Bool(true)},
 		}
 	} else {
 		args.Namespace, args.MetricName = pulumi.String(s.metric.namespace), pulumi.String(s.metric.name)

@@ -220,7 +220,7 @@ func TestScriptsAreValidBash(t *testing.T) {
 	for name, script := range map[string]string{
 		"check.sh":    lbconf.CheckScript("127.0.0.1:8405", "/lbhealth"),
 		"takeover.sh": lbconf.TakeoverScript("/etc/webstack/lb.env", "127.254.0.51/32", "/run/webstack-lb-takeover.lock"),
-		"keep.sh":     lbconf.KeepAddressScript("/etc/webstack/lb.env", "/usr/local/libexec/webstack/lb-takeover", "127.254.0.51/32", "/run/x"),
+		"keep.sh":     lbconf.KeepAddressScript("/etc/webstack/lb.env", "/usr/local/libexec/webstack/lb-takeover", "127.254.0.51/32", "/run/x", "/var/log/webstack/vrrp.log"),
 	} {
 		p := writeFile(t, dir, name, script, 0o755)
 		if out, code := run(t, os.Environ(), bash, "-n", p); code != 0 {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/foobar/webstack/components/monitoring/signals"
 )
 
 // curl is the path of curl on Debian and Amazon Linux 2023.
@@ -175,10 +177,14 @@ done
 // starts takeoverPath (TakeoverScript) in the background (it may retry for
 // long, and the agent's round must go on), at most once per 15 s (the time of
 // stampFile) because the metadata follows an association with some delay.
-// It prints only when it acts; a BACKUP exits at once.
-func KeepAddressScript(envFile, takeoverPath, marker, stampFile string) string {
+// It prints only when it acts; a BACKUP exits at once. Once a minute,
+// first, every node appends a line to stateLog saying whether it is MASTER
+// (signals.VRRPStateLog, which the monitoring's split-brain alarm averages
+// over the pair: one half when one node of two is MASTER).
+func KeepAddressScript(envFile, takeoverPath, marker, stampFile, stateLog string) string {
 	r := strings.NewReplacer("@ENV_FILE@", shQuote(envFile), "@TAKEOVER@", shQuote(takeoverPath),
-		"@MARKER@", shQuote(" "+marker+" "), "@STAMP@", shQuote(stampFile))
+		"@MARKER@", shQuote(" "+marker+" "), "@STAMP@", shQuote(stampFile), "@STATE_LOG@", shQuote(stateLog),
+		"@STATE_LINE@", `{"`+signals.FieldLog+`":"`+signals.VRRPLogName+`","`+signals.FieldVRRPMaster+`":%d}\n`)
 	return r.Replace(keepAddress)
 }
 
@@ -188,8 +194,18 @@ const keepAddress = `#!/bin/bash
 set -euo pipefail
 export PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+master=0
+ip -o -4 addr show dev lo | grep -qF -- @MARKER@ && master=1
+
+# Once a minute, this node's state for the monitoring (never fatal).
+beat=@STAMP@.beat
+if [[ ! -e $beat ]] || (( $(date +%s) - $(stat -c %Y "$beat") >= 60 )); then
+    touch "$beat" 2>/dev/null || true
+    printf '@STATE_LINE@' "$master" >>@STATE_LOG@ 2>/dev/null || true
+fi
+
 # BACKUP (no marker address on lo): nothing to do.
-ip -o -4 addr show dev lo | grep -qF -- @MARKER@ || exit 0
+(( master )) || exit 0
 
 address=""
 while IFS="=" read -r key value || [[ -n $key ]]; do

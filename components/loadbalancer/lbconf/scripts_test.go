@@ -4,11 +4,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/foobar/webstack/components/loadbalancer/lbconf"
+	"github.com/foobar/webstack/components/monitoring/signals"
 	"github.com/foobar/webstack/internal/testtools"
 )
 
@@ -203,7 +205,7 @@ esac
 			writeFile(t, stubs, "curl", stubIMDS, 0o755)
 			takeover := writeFile(t, stubs, "takeover", stubRecord, 0o755)
 			env := writeFile(t, dir, "lb.env", "AWS_REGION=eu-west-1\nWEBSTACK_EIP_ADDRESS="+eip+"\n", 0o600)
-			script := writeFile(t, dir, "lb-keep-address", lbconf.KeepAddressScript(env, takeover, marker, filepath.Join(dir, "stamp")), 0o755)
+			script := writeFile(t, dir, "lb-keep-address", lbconf.KeepAddressScript(env, takeover, marker, filepath.Join(dir, "stamp"), filepath.Join(dir, "vrrp.log")), 0o755)
 			var outs string
 			for i := 0; i < tc.runs; i++ {
 				out, code := run(t, append([]string{"PATH=" + stubs + ":/usr/bin:/bin", "STUBS=" + stubs}, tc.env...), bash, script)
@@ -226,6 +228,21 @@ esac
 			}
 			if tc.wantOutput == "" && outs != "" || !strings.Contains(outs, tc.wantOutput) {
 				t.Errorf("output %q, want %q", outs, tc.wantOutput)
+			}
+			// One state line a minute, whatever the rounds, which the
+			// monitoring's LBMasters filter reads as this node's state.
+			state, _ := os.ReadFile(filepath.Join(dir, "vrrp.log"))
+			lines := strings.Split(strings.TrimSpace(string(state)), "\n")
+			f, err := signals.ParseFilter(signals.MetricNamed(signals.LBMasters).Pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0.0
+			if slices.Contains(tc.env, "MASTER=1") {
+				want = 1
+			}
+			if v, ok := signals.MetricValue(signals.MetricNamed(signals.LBMasters).Value, lines[0]); len(lines) != 1 || !f.Match(lines[0]) || !ok || v != want {
+				t.Errorf("state lines %q: want one that LBMasters reads as %v", lines, want)
 			}
 		})
 	}

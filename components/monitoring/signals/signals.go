@@ -55,6 +55,9 @@ const (
 	NginxAccessLog   = "/var/log/nginx/access.log"
 	NginxErrorLog    = "/var/log/nginx/error.log"
 	AppLog           = "/var/log/webstack/app.log"
+	// VRRPStateLog is where each load-balancer node says, once a minute,
+	// whether it is keepalived's MASTER (lbconf.KeepAddressScript).
+	VRRPStateLog = "/var/log/webstack/vrrp.log"
 )
 
 // Access log line fields. Every access line carries "log" naming its
@@ -78,6 +81,10 @@ const (
 // Log names (the "log" field's value) and the application's message.
 const (
 	HAProxyLogName = "haproxy"
+	// VRRPLogName is the state lines' "log"; FieldVRRPMaster is 1 on the
+	// MASTER, 0 on a BACKUP.
+	VRRPLogName     = "vrrp"
+	FieldVRRPMaster = "vrrp_master"
 	NginxLogName   = "nginx"
 	AppRequestMsg  = "request"
 	NoServer       = "<NOSRV>"
@@ -140,6 +147,7 @@ const (
 	App5xx      = "App5xx"
 	App503      = "App503"
 	AppLatency  = "AppLatency"
+	LBMasters   = "LBMasters"
 )
 
 // Metrics are every metric the stack's metric filters emit.
@@ -156,6 +164,8 @@ var Metrics = []Metric{
 	{App5xx, App, and(is(FieldMsg, AppRequestMsg), num(FieldStatus, ">=", 500)), "1", Count, "5xx answers of the application"},
 	{App503, App, and(is(FieldMsg, AppRequestMsg), num(FieldStatus, "=", 503)), "1", Count, "503: the application could not reach the database"},
 	{AppLatency, App, and(is(FieldMsg, AppRequestMsg), num(FieldDurationMs, ">=", 0)), Field(FieldDurationMs), Milliseconds, "the application's time per request"},
+	// Averaged over the pair's nodes, a half: one MASTER, one BACKUP.
+	{LBMasters, LoadBalancer, and(is(FieldLog, VRRPLogName), num(FieldVRRPMaster, ">=", 0)), Field(FieldVRRPMaster), Count, "each node, once a minute: 1 if it is keepalived's MASTER (the pair averages one half)"},
 }
 
 // MetricNamed returns the metric called name; it panics on a name this
@@ -173,7 +183,7 @@ func MetricNamed(name string) Metric {
 // (the agents and webstack-sync log to the journal, which each host's
 // CloudWatch agent does not read: see docs/MONITORING.md).
 var LogFiles = map[Tier][]LogFile{
-	LoadBalancer: {{Path: HAProxyAccessLog, Source: "haproxy"}},
+	LoadBalancer: {{Path: HAProxyAccessLog, Source: "haproxy"}, {Path: VRRPStateLog, Source: "vrrp"}},
 	Web:          {{Path: NginxAccessLog, Source: "nginx-access", PackageRotates: true}, {Path: NginxErrorLog, Source: "nginx-error", PackageRotates: true}},
 	App:          {{Path: AppLog, Source: "app"}},
 }
