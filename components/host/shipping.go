@@ -45,6 +45,9 @@ func (b *Bundle) Ship(s Shipping) error {
 		}
 	}
 	b.Files = append(b.Files, File{Path: signals.AgentConfigFile, Content: cfg, Owner: "root:root"})
+	if sources := signals.JournalSources[s.Tier]; len(sources) > 0 {
+		b.Files = append(b.Files, File{Path: JournalCopyUnitFile, Content: JournalCopyUnit(sources), Owner: "root:root"})
+	}
 	if len(files) > 0 {
 		rotate := fmt.Sprintf("# Rotation of the logs the CloudWatch agent ships (webstack bundle %s).\n%s {\n    daily\n    rotate 2\n    maxsize 100M\n    missingok\n    notifempty\n    compress\n    delaycompress\n    copytruncate\n}\n",
 			b.Name, strings.Join(files, " "))
@@ -52,8 +55,39 @@ func (b *Bundle) Ship(s Shipping) error {
 	}
 	// The directories exist before the daemons (re)start and write there.
 	b.Activate = append([]string{"install -d -m 0755 " + strings.Join(dirs, " ")}, b.Activate...)
+	if len(signals.JournalSources[s.Tier]) > 0 {
+		b.Activate = append(b.Activate, "systemctl daemon-reload", "systemctl enable "+JournalCopyName, "systemctl restart "+JournalCopyName)
+	}
 	b.Activate = append(b.Activate, signals.AgentStart)
 	return nil
+}
+
+// JournalCopyName is the unit that copies the journal lines of what logs
+// only there (webstack-sync, the agent, keepalived) to signals.JournalLog.
+const (
+	JournalCopyName     = "webstack-journal-copy"
+	JournalCopyUnitFile = "/etc/systemd/system/" + JournalCopyName + ".service"
+)
+
+// JournalCopyUnit is its unit: journalctl follows the matches from now on
+// and appends each line (ISO time, unit, message) to signals.JournalLog,
+// which logrotate truncates in place; restarted if it ever stops.
+func JournalCopyUnit(matches []string) string {
+	return `[Unit]
+Description=webstack: copy the journal lines of webstack-sync, the agent (and keepalived) to ` + signals.JournalLog + ` for the CloudWatch agent
+After=systemd-journald.service
+
+[Service]
+ExecStart=/bin/sh -c 'exec /usr/bin/journalctl --follow --lines=0 --output=short-iso ` + strings.Join(matches, " ") + ` >>` + signals.JournalLog + `'
+Restart=always
+RestartSec=5
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+
+[Install]
+WantedBy=multi-user.target
+`
 }
 
 // ShippingStatements let a tier's hosts ship: write log streams of their

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,6 +57,43 @@ func TestShipRotatesWhatNoPackageRotates(t *testing.T) {
 		}
 		if _, err := b.Script(); err != nil {
 			t.Errorf("%s: %v", tier, err)
+		}
+	}
+}
+
+// What logs only to the journal (webstack-sync, the agent; keepalived and
+// the takeover scripts on the load balancers) is copied to the shipped
+// journal file by a unit systemd accepts, enabled and started before the
+// CloudWatch agent.
+func TestShipCopiesTheJournal(t *testing.T) {
+	bin := testtools.SystemdAnalyze(t)
+	for _, tier := range signals.Tiers {
+		b := host.Bundle{Name: "test"}
+		if err := b.Ship(host.Shipping{Project: "webstack", Stack: "dev", Tier: tier, Group: "webstack-dev-" + string(tier)}); err != nil {
+			t.Fatal(err)
+		}
+		f, ok := b.File(host.JournalCopyUnitFile)
+		if !ok {
+			t.Fatalf("%s: no %s", tier, host.JournalCopyUnitFile)
+		}
+		for _, m := range signals.JournalSources[tier] {
+			if !strings.Contains(f.Content, " "+m+" ") {
+				t.Errorf("%s: the copy does not follow %s:\n%s", tier, m, f.Content)
+			}
+		}
+		if !strings.Contains(f.Content, ">>"+signals.JournalLog+"'") || !slices.ContainsFunc(signals.LogFiles[tier], func(l signals.LogFile) bool { return l.Path == signals.JournalLog }) {
+			t.Errorf("%s: the copy does not append to a shipped file:\n%s", tier, f.Content)
+		}
+		unit := filepath.Join(t.TempDir(), host.JournalCopyName+".service")
+		if err := os.WriteFile(unit, []byte(f.Content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(bin, "verify", "--man=no", unit).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("%s: systemd-analyze verify: %v\n%s", tier, err, out)
+		}
+		start := slices.Index(b.Activate, "systemctl restart "+host.JournalCopyName)
+		if start < 0 || start > slices.Index(b.Activate, signals.AgentStart) {
+			t.Errorf("%s: activation %v: want the copy started before the CloudWatch agent", tier, b.Activate)
 		}
 	}
 }

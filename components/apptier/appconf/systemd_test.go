@@ -12,36 +12,6 @@ import (
 	"github.com/foobar/webstack/internal/testtools"
 )
 
-// knownGoodUnit is the smallest valid service: if systemd-analyze verify
-// rejects it, the fault is the environment, not our units.
-const knownGoodUnit = `[Unit]
-Description=known good
-
-[Service]
-Type=oneshot
-ExecStart=/bin/true
-`
-
-// systemdAnalyze finds systemd-analyze and checks it can verify units here.
-// In containers it usually can (verify loads units offline, without a
-// running systemd); where it cannot even verify knownGoodUnit, the test is
-// skipped with systemd-analyze's own words, also in CI, because that says
-// nothing about our units.
-func systemdAnalyze(t *testing.T) string {
-	t.Helper()
-	bin := testtools.Need(t, "systemd-analyze", "systemd")
-	dir := t.TempDir()
-	unit := filepath.Join(dir, "webstack-known-good.service")
-	if err := os.WriteFile(unit, []byte(knownGoodUnit), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "verify", "--man=no", unit).CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Skipf("systemd-analyze verify cannot check units in this environment: it rejects a known-good unit too (%v):\n%s", err, out)
-	}
-	return bin
-}
-
 // unitSet writes the application's units, with every path they reference
 // inside dir (the executables as real executable files), and returns the
 // unit files.
@@ -91,7 +61,7 @@ func unitSet(t *testing.T, dir string) []string {
 // without a single warning (unknown keys, bad values, missing executables
 // or dependencies).
 func TestSystemdAnalyzeVerify(t *testing.T) {
-	bin := systemdAnalyze(t)
+	bin := testtools.SystemdAnalyze(t)
 	files := unitSet(t, t.TempDir())
 	out, err := exec.Command(bin, append([]string{"verify", "--man=no"}, files...)...).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
@@ -102,7 +72,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 // TestSystemdAnalyzeVerifyCatchesMistakes makes sure the check above is not
 // vacuous: a unit with an unknown key, or a missing executable, is flagged.
 func TestSystemdAnalyzeVerifyCatchesMistakes(t *testing.T) {
-	bin := systemdAnalyze(t)
+	bin := testtools.SystemdAnalyze(t)
 	dir := t.TempDir()
 	files := unitSet(t, dir)
 	unit, err := os.ReadFile(files[0])
@@ -135,7 +105,7 @@ var exposureRe = regexp.MustCompile(`Overall exposure level for (\S+): ([0-9.]+)
 // TestSystemdAnalyzeSecurity reports systemd's exposure score of each unit
 // (0 best, 10 worst) and keeps it from regressing.
 func TestSystemdAnalyzeSecurity(t *testing.T) {
-	bin := systemdAnalyze(t)
+	bin := testtools.SystemdAnalyze(t)
 	files := unitSet(t, t.TempDir())
 	for _, tc := range []struct {
 		file string

@@ -58,7 +58,20 @@ const (
 	// VRRPStateLog is where each load-balancer node says, once a minute,
 	// whether it is keepalived's MASTER (lbconf.KeepAddressScript).
 	VRRPStateLog = "/var/log/webstack/vrrp.log"
+	// JournalLog is where the hosts copy the journal lines of what logs
+	// only there (JournalSources): the CloudWatch agent reads files.
+	JournalLog = "/var/log/webstack/journal.log"
 )
+
+// JournalSources are the journalctl matches each tier's hosts copy to
+// JournalLog: webstack-sync (bundles applied or refused) and the agent
+// (readiness, discovery, health, drain) everywhere; keepalived and the
+// takeover scripts (tag webstack-lb) on the load balancers.
+var JournalSources = map[Tier][]string{
+	LoadBalancer: {"--unit=webstack-sync", "--unit=webstack-agent", "--unit=keepalived", "--identifier=webstack-lb"},
+	Web:          {"--unit=webstack-sync", "--unit=webstack-agent"},
+	App:          {"--unit=webstack-sync", "--unit=webstack-agent"},
+}
 
 // Access log line fields. Every access line carries "log" naming its
 // writer, so a pattern never counts another daemon's line.
@@ -85,9 +98,9 @@ const (
 	// MASTER, 0 on a BACKUP.
 	VRRPLogName     = "vrrp"
 	FieldVRRPMaster = "vrrp_master"
-	NginxLogName   = "nginx"
-	AppRequestMsg  = "request"
-	NoServer       = "<NOSRV>"
+	NginxLogName    = "nginx"
+	AppRequestMsg   = "request"
+	NoServer        = "<NOSRV>"
 )
 
 // HAProxyLogFormat is the log-format of the site's frontend: one JSON
@@ -180,10 +193,10 @@ func MetricNamed(name string) Metric {
 }
 
 // LogFiles are the files each tier's hosts ship to the tier's log group
-// (the agents and webstack-sync log to the journal, which each host's
-// CloudWatch agent does not read: see docs/MONITORING.md).
+// (what logs only to the journal, which the CloudWatch agent does not
+// read, is copied to JournalLog first).
 var LogFiles = map[Tier][]LogFile{
-	LoadBalancer: {{Path: HAProxyAccessLog, Source: "haproxy"}, {Path: VRRPStateLog, Source: "vrrp"}},
-	Web:          {{Path: NginxAccessLog, Source: "nginx-access", PackageRotates: true}, {Path: NginxErrorLog, Source: "nginx-error", PackageRotates: true}},
-	App:          {{Path: AppLog, Source: "app"}},
+	LoadBalancer: {{Path: HAProxyAccessLog, Source: "haproxy"}, {Path: VRRPStateLog, Source: "vrrp"}, {Path: JournalLog, Source: "journal"}},
+	Web:          {{Path: NginxAccessLog, Source: "nginx-access", PackageRotates: true}, {Path: NginxErrorLog, Source: "nginx-error", PackageRotates: true}, {Path: JournalLog, Source: "journal"}},
+	App:          {{Path: AppLog, Source: "app"}, {Path: JournalLog, Source: "journal"}},
 }
