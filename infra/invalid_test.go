@@ -101,6 +101,11 @@ func TestInvalidSettingsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 			[]string{`webstack:loadBalancer.instanceType = "tg4.small": is offered in no available zone`}},
 		{"instance type whose architecture the name hides", "dev", map[string]string{"webstack:app": `{"instanceType": "mac2.metal"}`},
 			[]string{`webstack:app.instanceType = "mac2.metal": runs arm64_mac (ec2 DescribeInstanceTypes), not x86_64`}},
+		// RDS's own offer, looked up at preview time.
+		{"database class RDS does not offer", "dev", map[string]string{"webstack:database": `{"instanceClass": "db.t4g.huge"}`},
+			[]string{`webstack:database.instanceClass = "db.t4g.huge": RDS in us-east-1 does not offer this class for postgres 16.8 with gp3 storage`}},
+		{"engine version RDS no longer has", "dev", map[string]string{"webstack:database": `{"engineVersion": "13"}`},
+			[]string{`webstack:database.engineVersion = "13": RDS in us-east-1 has no postgres 13 (parameter group family postgres13)`}},
 		{"interface endpoint service that does not exist", "dev", map[string]string{"webstack:network": `{"zoneIds": ["use1-az1", "use1-az2"], "interfaceEndpoints": ["autoscaling", "ec2", "logs", "monitoring", "secretsmanager", "sms"]}`},
 			[]string{`webstack:network.interfaceEndpoints[5] = "sms": region us-east-1 has no interface endpoint service com.amazonaws.us-east-1.sms`}},
 		{"unknown environment", "dev", map[string]string{"webstack:environment": "qa"},

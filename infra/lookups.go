@@ -6,12 +6,14 @@ import (
 	"strings"
 
 	"github.com/foobar/webstack/components/apptier/release"
+	"github.com/foobar/webstack/components/database"
 	"github.com/foobar/webstack/components/host"
 	"github.com/foobar/webstack/components/inputs"
 	"github.com/foobar/webstack/components/network"
 	"github.com/foobar/webstack/stacks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/rds"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -55,6 +57,7 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 			problems = append(problems, err.(stacks.Problems)...)
 		}
 	}
+	problems = append(problems, databaseOffering(ctx, s)...)
 
 	caller, err := aws.GetCallerIdentity(ctx, &aws.GetCallerIdentityArgs{})
 	if err != nil {
@@ -119,6 +122,29 @@ func lookups(ctx *pulumi.Context, s *stacks.Settings) (Facts, error) {
 		return Facts{}, problems
 	}
 	return images, nil
+}
+
+// databaseOffering asks RDS what only it knows, at preview time: that the
+// region has a version of the engine's major (its parameter group family),
+// and that it offers the instance class for that version with gp3
+// storage. A refusal names the setting and carries RDS's own words.
+func databaseOffering(ctx *pulumi.Context, s *stacks.Settings) stacks.Problems {
+	d := s.Database
+	key := func(field string) string { return s.Project + ":database." + field }
+	family := database.Family(d.Engine, d.EngineVersion)
+	version, err := rds.GetEngineVersion(ctx, &rds.GetEngineVersionArgs{Engine: d.Engine, ParameterGroupFamily: &family})
+	if err != nil {
+		return stacks.Problems{{Key: key("engineVersion"), Value: d.EngineVersion, Message: fmt.Sprintf(
+			"RDS in %s has no %s %s (parameter group family %s): %v", s.Region, d.Engine, d.EngineVersion, family, err)}}
+	}
+	storage := "gp3"
+	if _, err := rds.GetOrderableDbInstance(ctx, &rds.GetOrderableDbInstanceArgs{
+		Engine: d.Engine, EngineVersion: &version.Version, InstanceClass: &d.InstanceClass, StorageType: &storage,
+	}); err != nil {
+		return stacks.Problems{{Key: key("instanceClass"), Value: d.InstanceClass, Message: fmt.Sprintf(
+			"RDS in %s does not offer this class for %s %s with gp3 storage: %v", s.Region, d.Engine, version.Version, err)}}
+	}
+	return nil
 }
 
 // regionZones are the region's available zones (no opt-in zones), each

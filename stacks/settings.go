@@ -171,8 +171,8 @@ type Database struct {
 	// EngineVersion is the major version only (16, 8.0): AWS applies minor
 	// upgrades in the maintenance window. Raising it upgrades the instance
 	// in place (docs/DATABASE.md, "Major version upgrade").
-	EngineVersion string `json:"engineVersion" doc:"the major version only: PostgreSQL 13 to 17, MySQL 8.0 or 8.4 (AWS applies minor upgrades; raising it is a major upgrade, docs/DATABASE.md)"`
-	InstanceClass string `json:"instanceClass" doc:"an RDS class 'db.<family>.<size>'"` // db.*
+	EngineVersion string `json:"engineVersion" doc:"the major version only: PostgreSQL 13 to 17, MySQL 8.0 or 8.4, that RDS still has in the region (asked at preview); AWS applies minor upgrades; raising it is a major upgrade, docs/DATABASE.md"`
+	InstanceClass string `json:"instanceClass" doc:"an RDS class 'db.<family>.<size>' that RDS offers in the region for the engine version with gp3 storage (asked at preview)"` // db.*
 	// AllocatedStorageGiB and MaxAllocatedStorageGiB (storage autoscaling
 	// ceiling; 0 turns autoscaling off).
 	AllocatedStorageGiB    int  `json:"allocatedStorageGiB" doc:"GiB of gp3 storage" range:"20,65536"`

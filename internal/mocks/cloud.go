@@ -277,6 +277,23 @@ func (c *Cloud) privateIP(subnetID, h string) netip.Addr {
 	}
 }
 
+// The fake RDS: the families whose default version it knows (those of
+// database.EngineVersions but PostgreSQL 13, past its end of standard
+// support in 2026), and the instance classes it offers.
+var (
+	rdsFamilies = map[string]string{
+		"postgres14": "14.17", "postgres15": "15.12", "postgres16": "16.8", "postgres17": "17.4",
+		"mysql8.0": "8.0.41", "mysql8.4": "8.4.4",
+	}
+	rdsClassRe       = regexp.MustCompile(`^db\.([a-z0-9]+)\.([a-z0-9]+)$`)
+	rdsClassFamilies = []string{"t3", "t4g", "m5", "m6g", "m6i", "m7g", "r5", "r6g", "r6i", "r7g"}
+	rdsClassSizes    = map[string][]string{
+		"t": {"micro", "small", "medium", "large", "xlarge", "2xlarge"},
+		"m": {"large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"},
+		"r": {"large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"},
+	}
+)
+
 // Invoke answers the provider functions webstack uses; any other is an
 // error, so a test notices a new lookup.
 func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.PropertyMap, error) {
@@ -349,6 +366,28 @@ func (c *Cloud) Invoke(token string, args resource.PropertyMap) (resource.Proper
 			arch = "arm64"
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": t, "instanceType": t, "supportedArchitectures": []any{arch}}), nil
+	case "aws:rds/getEngineVersion:getEngineVersion":
+		// The region's default version of a parameter group family.
+		family := get("parameterGroupFamily")
+		v, ok := rdsFamilies[family]
+		if get("engine") == "" || !strings.HasPrefix(family, get("engine")) || !ok {
+			// What the provider says when nothing matches.
+			return nil, fmt.Errorf("no RDS engine versions match the criteria")
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": v, "engine": get("engine"), "version": v, "versionActual": v, "parameterGroupFamily": family,
+		}), nil
+	case "aws:rds/getOrderableDbInstance:getOrderableDbInstance":
+		// The classes RDS offers both engines here, with gp3 storage.
+		class := get("instanceClass")
+		m := rdsClassRe.FindStringSubmatch(class)
+		if m == nil || !slices.Contains(rdsClassFamilies, m[1]) || !slices.Contains(rdsClassSizes[m[1][:1]], m[2]) || get("storageType") != "gp3" {
+			return nil, fmt.Errorf("no RDS Orderable DB Instance found matching criteria; try different search")
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": class, "engine": get("engine"), "engineVersion": get("engineVersion"), "instanceClass": class,
+			"storageType": "gp3", "multiAzCapable": true, "supportsStorageEncryption": true,
+		}), nil
 	case "aws:ec2/getVpcEndpointService:getVpcEndpointService":
 		// Every interface endpoint service is offered in every zone.
 		zones := c.opts.Zones
