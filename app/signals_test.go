@@ -38,23 +38,9 @@ func TestRequestLinesFeedTheMetricFilters(t *testing.T) {
 	}
 
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	counts := map[string]int{}
-	for _, m := range signals.Metrics {
-		if m.Tier != signals.App {
-			continue
-		}
-		f, err := signals.ParseFilter(m.Pattern)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range lines {
-			if f.Match(l) {
-				if _, published := signals.MetricValue(m.Value, l); !published {
-					t.Errorf("%s matched %s but publishes no value", m.Name, l)
-				}
-				counts[m.Name]++
-			}
-		}
+	counts, err := signals.CountLines(signals.App, lines)
+	if err != nil {
+		t.Fatal(err)
 	}
 	want := map[string]int{signals.AppRequests: ok + burst, signals.App5xx: burst, signals.App503: burst, signals.AppLatency: ok + burst}
 	for name, n := range want {

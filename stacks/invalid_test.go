@@ -354,22 +354,7 @@ func TestEveryFieldOfSettingsIsAKnownKey(t *testing.T) {
 // …}) makes the whole key secret, as the CLI does: the offline run refuses
 // it as pulumi up would, and prints no ciphertext.
 func TestNestedSecureValuesAreRefusedOffline(t *testing.T) {
-	dir := t.TempDir()
-	project, err := os.ReadFile("../Pulumi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack := "config:\n  aws:region: us-east-1\n  webstack:network:\n    zoneIds: [use1-az1, use1-az2]\n  webstack:database:\n    password:\n      secure: v1:CIPHERTEXTnobodyShouldSee==\n"
-	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), []byte(stack), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	opts, err := mocks.StackOptions(dir, "dev")
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := offlineStack(t, "  webstack:database:\n    password:\n      secure: v1:CIPHERTEXTnobodyShouldSee==\n")
 	rec, err := mocks.Run(loadThenRegister, opts)
 	if err == nil || !strings.Contains(err.Error(), "webstack:database = (hidden") || strings.Contains(err.Error(), "CIPHERTEXT") {
 		t.Errorf("error: %v", err)
@@ -379,16 +364,16 @@ func TestNestedSecureValuesAreRefusedOffline(t *testing.T) {
 	}
 }
 
-// webstack:monitoring is the one key that may hold a secret (a webhook's
-// token): offline, its encrypted values stand as OfflineSecret, the key is
-// secret as a whole, the plan is made, and the ciphertext appears nowhere.
-func TestSecretWebhookPreviewsOffline(t *testing.T) {
+// offlineStack is what the offline plan reads of a dev stack file with the
+// project's Pulumi.yaml, zones, and more config lines (YAML under config:).
+func offlineStack(t *testing.T, config string) mocks.Options {
+	t.Helper()
 	dir := t.TempDir()
 	project, err := os.ReadFile("../Pulumi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack := "config:\n  aws:region: us-east-1\n  webstack:network:\n    zoneIds: [use1-az1, use1-az2]\n  webstack:monitoring:\n    httpsEndpoints:\n      - secure: v1:CIPHERTEXTnobodyShouldSee==\n"
+	stack := "config:\n  aws:region: us-east-1\n  webstack:network:\n    zoneIds: [use1-az1, use1-az2]\n" + config
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -399,6 +384,14 @@ func TestSecretWebhookPreviewsOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return opts
+}
+
+// webstack:monitoring is the one key that may hold a secret (a webhook's
+// token): offline, its encrypted values stand as OfflineSecret, the key is
+// secret as a whole, the plan is made, and the ciphertext appears nowhere.
+func TestSecretWebhookPreviewsOffline(t *testing.T) {
+	opts := offlineStack(t, "  webstack:monitoring:\n    httpsEndpoints:\n      - secure: v1:CIPHERTEXTnobodyShouldSee==\n")
 	if !slices.Contains(opts.Secrets, "webstack:monitoring") || strings.Contains(opts.Config["webstack:monitoring"], "CIPHERTEXT") ||
 		!strings.Contains(opts.Config["webstack:monitoring"], stacks.OfflineSecret) {
 		t.Fatalf("offline config: secrets %v, monitoring %s", opts.Secrets, opts.Config["webstack:monitoring"])

@@ -283,3 +283,30 @@ func (p *parser) factor() (node, error) {
 }
 
 func isIdent(r rune) bool { return r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// CountLines runs a tier's metric filters over log lines as CloudWatch Logs
+// would: how many lines each metric counts. A line a filter matches but
+// whose value the metric cannot publish (a selected field that is not a
+// number) is an error, as it is a metric that never moves.
+func CountLines(tier Tier, lines []string) (map[string]int, error) {
+	counts := map[string]int{}
+	for _, m := range Metrics {
+		if m.Tier != tier {
+			continue
+		}
+		f, err := ParseFilter(m.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		for _, l := range lines {
+			if !f.Match(l) {
+				continue
+			}
+			if _, published := MetricValue(m.Value, l); !published {
+				return nil, fmt.Errorf("%s matched %s but publishes no value", m.Name, l)
+			}
+			counts[m.Name]++
+		}
+	}
+	return counts, nil
+}
